@@ -1,0 +1,19 @@
+"""FMW's SQL, shipped as package data: ``schema/``, ``functions/`` and ``migrations/``.
+
+This package only locates the ``.sql`` files; it must never hold Python logic
+about records (that is SQL's job) nor run anything against a database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SQL_ROOT = Path(__file__).resolve().parent
+SCHEMA_DIR = SQL_ROOT / "schema"
+FUNCTIONS_DIR = SQL_ROOT / "functions"
+MIGRATIONS_DIR = SQL_ROOT / "migrations"
+
+
+def sql_files(folder: Path) -> list[Path]:
+    """The ``.sql`` files of ``folder`` in the order they must be applied (by name)."""
+    return sorted(folder.glob("*.sql"))

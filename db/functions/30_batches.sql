@@ -1,0 +1,419 @@
+-- Batches: register a landed file, then process it into core in one transaction.
+
+CREATE OR REPLACE FUNCTION ops.register_batch(
+    p_source text,
+    p_priority integer,
+    p_file_name text,
+    p_file_sha256 text,
+    p_file_encoding text,
+    p_headers text[],
+    p_force boolean DEFAULT false
+)
+RETURNS TABLE (batch_id bigint, duplicate_of bigint)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_problem text := core.check_headers(p_headers);
+BEGIN
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', v_problem USING ERRCODE = 'FM002';
+    END IF;
+    INSERT INTO ops.source AS s (name, priority)
+    VALUES (p_source, p_priority)
+    ON CONFLICT (name) DO UPDATE
+        SET priority = excluded.priority, updated_at = now()
+        WHERE s.priority IS DISTINCT FROM excluded.priority;
+
+    SELECT b.batch_id INTO duplicate_of
+    FROM ops.batch AS b
+    WHERE b.source = p_source AND b.file_sha256 = p_file_sha256 AND b.status = 'processed'
+    ORDER BY b.batch_id DESC
+    LIMIT 1;
+    IF duplicate_of IS NOT NULL AND NOT p_force THEN
+        batch_id := NULL;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    INSERT INTO ops.batch (source, file_name, file_sha256, file_encoding, headers)
+    VALUES (p_source, p_file_name, p_file_sha256, p_file_encoding, p_headers)
+    RETURNING ops.batch.batch_id INTO batch_id;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION ops.register_batch(text, integer, text, text, text, text[], boolean) IS
+    'Start a batch for a file about to be COPYed into raw.row. Returns (NULL, earlier batch) '
+    'when the same file was already processed for this source, unless p_force. Raises FM002 '
+    'when the headers cannot be mapped (core.check_headers).';
+
+CREATE OR REPLACE FUNCTION core.history_doc(row_doc jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN row_doc - ARRAY[
+    'identity_hash', 'source_row', 'content_hash', 'first_seen_at', 'last_changed_at',
+    'first_batch_id', 'last_changed_batch_id', 'last_batch_id'
+];
+COMMENT ON FUNCTION core.history_doc(jsonb) IS
+    'The user-visible fields of a core.record or core.source_record row (to_jsonb), as stored '
+    'in core.record_history.before/after: bookkeeping columns removed.';
+
+-- Stage 1 of processing: one normalized row per raw row, in a temporary table.
+CREATE OR REPLACE FUNCTION core.stage_batch(p_batch_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b ops.batch;
+    c record;  -- column of each field, NULL when the file lacks it
+BEGIN
+    SELECT * INTO STRICT b FROM ops.batch WHERE batch_id = p_batch_id;
+    SELECT
+        min(col) FILTER (WHERE field = 'feature_code') AS feature_code,
+        min(col) FILTER (WHERE field = 'feature_name') AS feature_name,
+        min(col) FILTER (WHERE field = 'policy_code') AS policy_code,
+        min(col) FILTER (WHERE field = 'policy_name') AS policy_name,
+        min(col) FILTER (WHERE field = 'status') AS status,
+        min(col) FILTER (WHERE field = 'region') AS region,
+        min(col) FILTER (WHERE field = 'platform') AS platform,
+        min(col) FILTER (WHERE field = 'owner') AS owner,
+        min(col) FILTER (WHERE field = 'team') AS team,
+        min(col) FILTER (WHERE field = 'effective_from') AS effective_from,
+        min(col) FILTER (WHERE field = 'effective_to') AS effective_to,
+        min(col) FILTER (WHERE field = 'note') AS note
+    INTO c
+    FROM core.map_headers(b.headers);
+
+    DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_change, pg_temp.fmw_touched;
+    CREATE TEMP TABLE fmw_stage ON COMMIT DROP AS
+    SELECT
+        n.*,
+        core.parse_date(n.from_text) AS effective_from,
+        core.parse_date(n.to_text) AS effective_to,
+        coalesce(syn.status, 'unknown') AS status,
+        CASE WHEN syn.status IS NULL THEN n.status_text END AS status_raw,
+        encode(sha256(convert_to(
+            core.ascii_lower(coalesce(n.feature_code, '')) || chr(31)
+            || core.ascii_lower(coalesce(n.policy_code, '')) || chr(31)
+            || core.ascii_lower(coalesce(n.region, '')) || chr(31)
+            || core.ascii_lower(coalesce(n.platform, '')),
+            'UTF8')), 'hex') AS identity_hash
+    FROM (
+        SELECT
+            r.source_row,
+            r.cells,
+            core.norm_text(r.cells[c.feature_code]) AS feature_code,
+            core.norm_text(r.cells[c.feature_name]) AS feature_name,
+            core.norm_text(r.cells[c.policy_code]) AS policy_code,
+            core.norm_text(r.cells[c.policy_name]) AS policy_name,
+            core.norm_text(r.cells[c.status]) AS status_text,
+            core.norm_text(r.cells[c.region]) AS region,
+            core.norm_text(r.cells[c.platform]) AS platform,
+            core.norm_text(r.cells[c.owner]) AS owner,
+            core.norm_text(r.cells[c.team]) AS team,
+            core.norm_text(r.cells[c.effective_from]) AS from_text,
+            core.norm_text(r.cells[c.effective_to]) AS to_text,
+            core.norm_text(r.cells[c.note]) AS note
+        FROM raw.row AS r
+        WHERE r.batch_id = p_batch_id
+    ) AS n
+    LEFT JOIN core.status_synonym AS syn ON syn.synonym_key = core.status_key(n.status_text);
+
+    -- Rows set aside, and problems in rows that are kept.
+    INSERT INTO core.rejected_row (batch_id, source_row, reason, cells)
+    SELECT p_batch_id, s.source_row,
+           format('no feature_code (column %s)', coalesce(b.headers[c.feature_code], '?')),
+           s.cells
+    FROM fmw_stage AS s
+    WHERE s.feature_code IS NULL;
+    DELETE FROM fmw_stage WHERE feature_code IS NULL;
+
+    INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
+    SELECT p_batch_id, s.source_row, i.column_name, i.issue, i.raw_value
+    FROM fmw_stage AS s
+    CROSS JOIN LATERAL (
+        VALUES
+            (b.headers[c.status],
+             CASE WHEN s.status_raw IS NOT NULL THEN 'unknown status; shown as unknown' END,
+             s.status_text),
+            (b.headers[c.effective_from],
+             CASE WHEN s.from_text IS NOT NULL AND s.effective_from IS NULL
+                  THEN 'unparseable date; effective_from left empty' END,
+             s.from_text),
+            (b.headers[c.effective_to],
+             CASE WHEN s.to_text IS NOT NULL AND s.effective_to IS NULL
+                  THEN 'unparseable date; effective_to left empty' END,
+             s.to_text)
+    ) AS i (column_name, issue, raw_value)
+    WHERE i.issue IS NOT NULL;
+
+    -- Several rows of one batch with one identity: the later row wins.
+    WITH ranked AS (
+        SELECT source_row, identity_hash,
+               first_value(source_row) OVER w AS winner,
+               row_number() OVER w AS rank
+        FROM fmw_stage
+        WINDOW w AS (PARTITION BY identity_hash ORDER BY source_row DESC)
+    ), losers AS (
+        INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
+        SELECT p_batch_id, source_row, b.headers[c.feature_code],
+               format('duplicate identity: row %s of this file wins', winner), NULL
+        FROM ranked WHERE rank > 1
+        RETURNING source_row
+    )
+    DELETE FROM fmw_stage AS s USING losers AS l WHERE s.source_row = l.source_row;
+END
+$$;
+COMMENT ON FUNCTION core.stage_batch(bigint) IS
+    'Internal to core.process_batch: normalizes a batch''s raw rows into pg_temp.fmw_stage, '
+    'records rejects, row issues and in-batch duplicates.';
+
+CREATE OR REPLACE FUNCTION core.process_batch(
+    p_batch_id bigint,
+    p_allow_mass_deactivation boolean DEFAULT false
+)
+RETURNS TABLE (
+    batch_id bigint, status text, row_count integer, inserted integer, updated integer,
+    unchanged integer, deactivated integer, rejected integer, issues integer, message text
+)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    b ops.batch;
+    v_now timestamptz := clock_timestamp();
+    v_active integer;
+    v_missing integer;
+    v_rows integer;
+    n_inserted integer := 0;
+    n_updated integer := 0;
+    n_unchanged integer := 0;
+    n_deactivated integer := 0;
+    n_rejected integer := 0;
+    n_issues integer := 0;
+    v_status text := 'processed';
+    v_message text;
+BEGIN
+    SELECT * INTO b FROM ops.batch AS ob WHERE ob.batch_id = p_batch_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'batch % does not exist', p_batch_id USING ERRCODE = 'FM003';
+    END IF;
+    IF b.status = 'processed' THEN
+        RAISE EXCEPTION 'batch % is already processed', p_batch_id USING ERRCODE = 'FM003';
+    END IF;
+    -- One batch of a source at a time: records of a source change in batch order.
+    PERFORM pg_advisory_xact_lock(hashtextextended('fmw.source:' || b.source, 0));
+
+    BEGIN  -- any error below rolls back to here: no record changes, the batch is marked failed
+        SELECT count(*) INTO v_rows FROM raw.row AS r WHERE r.batch_id = p_batch_id;
+        PERFORM core.stage_batch(p_batch_id);
+        SELECT count(*) INTO n_rejected FROM core.rejected_row AS j WHERE j.batch_id = p_batch_id;
+
+        -- The full-extract guard: refuse to silently deactivate most of a source.
+        SELECT count(*), count(*) FILTER (WHERE s.identity_hash IS NULL)
+        INTO v_active, v_missing
+        FROM core.source_record AS sr
+        LEFT JOIN fmw_stage AS s USING (identity_hash)
+        WHERE sr.source = b.source AND sr.is_active;
+        IF v_missing * 2 > v_active AND NOT p_allow_mass_deactivation THEN
+            v_message := format(
+                'held: would deactivate %s of %s active records of source %s; '
+                'approve with `fmw batch approve %s` if the file really is complete',
+                v_missing, v_active, b.source, p_batch_id);
+            RAISE EXCEPTION USING ERRCODE = 'FM001', MESSAGE = v_message;
+        END IF;
+
+        -- Classify each staged row against what this source said before.
+        CREATE TEMP TABLE fmw_change ON COMMIT DROP AS
+        SELECT
+            s.*,
+            md5(ROW(s.feature_code, s.feature_name, s.policy_code, s.policy_name, s.status,
+                    s.status_raw, s.region, s.platform, s.owner, s.team, s.effective_from,
+                    s.effective_to, s.note)::text)::uuid AS content_hash,
+            sr.content_hash AS old_hash,
+            sr.is_active AS old_active
+        FROM fmw_stage AS s
+        LEFT JOIN core.source_record AS sr
+            ON sr.source = b.source AND sr.identity_hash = s.identity_hash;
+
+        SELECT
+            count(*) FILTER (WHERE old_hash IS NULL),
+            count(*) FILTER (WHERE old_hash IS NOT NULL
+                             AND (NOT old_active OR old_hash <> content_hash)),
+            count(*) FILTER (WHERE old_active AND old_hash = content_hash)
+        INTO n_inserted, n_updated, n_unchanged
+        FROM fmw_change;
+
+        CREATE TEMP TABLE fmw_touched (identity_hash text PRIMARY KEY) ON COMMIT DROP;
+
+        WITH upserted AS (
+            INSERT INTO core.source_record AS sr (
+                source, identity_hash, feature_code, feature_name, policy_code, policy_name,
+                status, status_raw, region, platform, owner, team, effective_from,
+                effective_to, note, source_row, content_hash, is_active, first_seen_at,
+                last_changed_at, first_batch_id, last_changed_batch_id)
+            SELECT
+                b.source, x.identity_hash, x.feature_code, x.feature_name, x.policy_code,
+                x.policy_name, x.status, x.status_raw, x.region, x.platform, x.owner, x.team,
+                x.effective_from, x.effective_to, x.note, x.source_row, x.content_hash, true,
+                v_now, v_now, p_batch_id, p_batch_id
+            FROM fmw_change AS x
+            WHERE x.old_hash IS NULL OR NOT x.old_active OR x.old_hash <> x.content_hash
+            ON CONFLICT (source, identity_hash) DO UPDATE SET
+                feature_code = excluded.feature_code, feature_name = excluded.feature_name,
+                policy_code = excluded.policy_code, policy_name = excluded.policy_name,
+                status = excluded.status, status_raw = excluded.status_raw,
+                region = excluded.region, platform = excluded.platform,
+                owner = excluded.owner, team = excluded.team,
+                effective_from = excluded.effective_from, effective_to = excluded.effective_to,
+                note = excluded.note, source_row = excluded.source_row,
+                content_hash = excluded.content_hash, is_active = true,
+                last_changed_at = excluded.last_changed_at,
+                last_changed_batch_id = excluded.last_changed_batch_id
+            RETURNING sr.identity_hash
+        )
+        INSERT INTO fmw_touched SELECT identity_hash FROM upserted;
+
+        -- Unchanged rows keep their hash but may sit at another row of the file now.
+        UPDATE core.source_record AS sr
+        SET source_row = x.source_row
+        FROM fmw_change AS x
+        WHERE sr.source = b.source AND sr.identity_hash = x.identity_hash
+          AND x.old_active AND x.old_hash = x.content_hash AND sr.source_row <> x.source_row;
+
+        WITH gone AS (
+            UPDATE core.source_record AS sr
+            SET is_active = false, last_changed_at = v_now, last_changed_batch_id = p_batch_id
+            WHERE sr.source = b.source AND sr.is_active
+              AND NOT EXISTS (SELECT FROM fmw_stage AS s WHERE s.identity_hash = sr.identity_hash)
+            RETURNING sr.identity_hash
+        )
+        INSERT INTO fmw_touched SELECT identity_hash FROM gone;
+        GET DIAGNOSTICS n_deactivated = ROW_COUNT;
+
+        PERFORM core.resolve_records(p_batch_id, v_now);
+        SELECT count(*) INTO n_issues FROM core.row_issue AS i WHERE i.batch_id = p_batch_id;
+        IF n_inserted + n_updated + n_deactivated > 0 THEN
+            INSERT INTO ops.snapshot_state (singleton, dirty) VALUES (true, true)
+            ON CONFLICT (singleton) DO UPDATE SET dirty = true;
+        END IF;
+    EXCEPTION
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
+            IF SQLSTATE = 'FM001' THEN
+                v_status := 'held';
+                n_deactivated := v_missing;
+            ELSE
+                v_status := 'failed';
+                v_message := 'failed, no record changed: ' || v_message;
+                n_deactivated := NULL;
+                n_rejected := NULL;
+            END IF;
+            n_inserted := NULL; n_updated := NULL; n_unchanged := NULL; n_issues := NULL;
+    END;
+
+    UPDATE ops.batch AS ob SET
+        status = v_status, row_count = v_rows, inserted = n_inserted, updated = n_updated,
+        unchanged = n_unchanged, deactivated = n_deactivated,
+        rejected = n_rejected, issues = n_issues, message = v_message, processed_at = v_now
+    WHERE ob.batch_id = p_batch_id
+    RETURNING ob.batch_id, ob.status, ob.row_count, ob.inserted, ob.updated, ob.unchanged,
+              ob.deactivated, ob.rejected, ob.issues, ob.message
+    INTO batch_id, status, row_count, inserted, updated, unchanged, deactivated, rejected,
+         issues, message;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION core.process_batch(bigint, boolean) IS
+    'Normalize, deduplicate, upsert and record history for one landed batch, all or nothing. '
+    'Returns the counts. A batch that would deactivate more than half of its source''s active '
+    'records is held (nothing applied) unless p_allow_mass_deactivation; an error marks it '
+    'failed with the message and changes no record; failed and held batches can be re-run.';
+
+-- Recompute the user-visible record of every identity touched by a batch.
+CREATE OR REPLACE FUNCTION core.resolve_records(p_batch_id bigint, p_now timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    CREATE TEMP TABLE fmw_resolved ON COMMIT DROP AS
+    SELECT DISTINCT ON (sr.identity_hash)
+        sr.*,
+        core.history_doc(to_jsonb(sr)) AS doc,
+        r.identity_hash IS NULL AS is_new,
+        r.is_active AS was_active,
+        r.content_hash AS old_hash,
+        r.source AS old_source,
+        core.history_doc(to_jsonb(r)) AS before_doc
+    FROM core.source_record AS sr
+    JOIN pg_temp.fmw_touched AS t USING (identity_hash)
+    JOIN ops.source AS src ON src.name = sr.source
+    LEFT JOIN core.record AS r USING (identity_hash)
+    ORDER BY sr.identity_hash, sr.is_active DESC, src.priority, sr.source;
+
+    DELETE FROM fmw_resolved
+    WHERE NOT is_new AND was_active = is_active AND old_hash = content_hash
+      AND old_source = source;
+
+    INSERT INTO core.record AS r (
+        identity_hash, feature_code, feature_name, policy_code, policy_name, status,
+        status_raw, region, platform, owner, team, effective_from, effective_to, note, source,
+        source_row, content_hash, is_active, first_seen_at, last_changed_at, last_batch_id)
+    SELECT
+        identity_hash, feature_code, feature_name, policy_code, policy_name, status,
+        status_raw, region, platform, owner, team, effective_from, effective_to, note, source,
+        source_row, content_hash, is_active, p_now, p_now, p_batch_id
+    FROM fmw_resolved
+    ON CONFLICT (identity_hash) DO UPDATE SET
+        feature_code = excluded.feature_code, feature_name = excluded.feature_name,
+        policy_code = excluded.policy_code, policy_name = excluded.policy_name,
+        status = excluded.status, status_raw = excluded.status_raw, region = excluded.region,
+        platform = excluded.platform, owner = excluded.owner, team = excluded.team,
+        effective_from = excluded.effective_from, effective_to = excluded.effective_to,
+        note = excluded.note, source = excluded.source, source_row = excluded.source_row,
+        content_hash = excluded.content_hash, is_active = excluded.is_active,
+        last_changed_at = excluded.last_changed_at, last_batch_id = excluded.last_batch_id;
+
+    INSERT INTO core.record_history (identity_hash, batch_id, changed_at, change, before, after)
+    SELECT
+        identity_hash, p_batch_id, p_now,
+        CASE
+            WHEN is_new THEN 'inserted'
+            WHEN was_active AND NOT is_active THEN 'deactivated'
+            WHEN NOT was_active AND is_active THEN 'reactivated'
+            ELSE 'updated'
+        END,
+        before_doc, doc
+    FROM fmw_resolved;
+    DROP TABLE fmw_resolved;
+END
+$$;
+COMMENT ON FUNCTION core.resolve_records(bigint, timestamptz) IS
+    'Internal to core.process_batch: for each touched identity, show the active source with the '
+    'lowest priority number in core.record and write a history row when what users see changed.';
+
+CREATE OR REPLACE FUNCTION ops.fail_batch(p_batch_id bigint, p_message text)
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE ops.batch SET status = 'failed', message = p_message, processed_at = now()
+    WHERE batch_id = p_batch_id AND status <> 'processed';
+END;
+COMMENT ON FUNCTION ops.fail_batch(bigint, text) IS
+    'Mark a batch failed with a reason (e.g. the loader lost its connection); never touches core.';
+
+REVOKE EXECUTE ON FUNCTION core.stage_batch(bigint), core.resolve_records(bigint, timestamptz)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    ops.register_batch(text, integer, text, text, text, text[], boolean),
+    core.process_batch(bigint, boolean),
+    ops.fail_batch(bigint, text)
+TO fmw_loader;

@@ -1,0 +1,124 @@
+-- Snapshot refresh and export: which views, in which order, how, and as what CSV.
+
+CREATE OR REPLACE FUNCTION snapshot.refresh_plan(p_force boolean DEFAULT false)
+RETURNS TABLE (view_name text, is_concurrent boolean)
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT v.view_name,
+           v.big AND m.ispopulated AS is_concurrent
+    FROM (VALUES
+        (1, 'current_records', true),
+        (2, 'home_summary', false),
+        (3, 'record_history', true),
+        (4, 'recent_changes', true),
+        (5, 'conflicts', false)
+    ) AS v (ord, view_name, big)
+    JOIN pg_matviews AS m ON m.schemaname = 'snapshot' AND m.matviewname = v.view_name
+    WHERE p_force
+       OR NOT m.ispopulated
+       OR coalesce((SELECT dirty FROM ops.snapshot_state), true)
+    ORDER BY v.ord;
+END;
+COMMENT ON FUNCTION snapshot.refresh_plan(boolean) IS
+    'The views to refresh, in dependency order, and how: CONCURRENTLY (readers never blocked, '
+    'slower) for the large views once populated, plainly for the small ones. Empty when no '
+    'batch changed core since the last refresh, unless p_force.';
+
+CREATE OR REPLACE FUNCTION snapshot.refresh_view(p_view text, p_concurrently boolean)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rows bigint;
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_matviews WHERE schemaname = 'snapshot' AND matviewname = p_view
+    ) THEN
+        RAISE EXCEPTION 'snapshot.% is not a snapshot view', p_view USING ERRCODE = 'FM004';
+    END IF;
+    EXECUTE format('REFRESH MATERIALIZED VIEW %s snapshot.%I',
+                   CASE WHEN p_concurrently THEN 'CONCURRENTLY' ELSE '' END, p_view);
+    EXECUTE format('SELECT count(*) FROM snapshot.%I', p_view) INTO v_rows;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION snapshot.refresh_view(text, boolean) IS
+    'Refresh one snapshot view (run each in its own transaction so a plain refresh locks '
+    'readers out only for its own duration); returns its row count.';
+
+CREATE OR REPLACE FUNCTION snapshot.mark_refreshed()
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO ops.snapshot_state (singleton, refreshed_at, dirty) VALUES (true, now(), false)
+    ON CONFLICT (singleton) DO UPDATE SET refreshed_at = now(), dirty = false;
+END;
+COMMENT ON FUNCTION snapshot.mark_refreshed() IS
+    'Record that every snapshot view now reflects core (called after the last refresh_view).';
+
+CREATE OR REPLACE FUNCTION snapshot.csv_safe(value text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN value ~ '^[-=+@\t\r\n]' THEN '''' || value ELSE value END;
+COMMENT ON FUNCTION snapshot.csv_safe(text) IS
+    'OWASP CSV-injection guard for files people open in Excel: a cell starting with = + - @ '
+    'tab, CR or LF gets a leading apostrophe.';
+
+CREATE OR REPLACE FUNCTION snapshot.export_plan()
+RETURNS TABLE (file_name text, query text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT m.matviewname || '.csv',
+           format(
+               'SELECT %s FROM snapshot.%I ORDER BY 1',
+               string_agg(
+                   CASE
+                       WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype)
+                           THEN format('snapshot.csv_safe(%1$I) AS %1$I', a.attname)
+                       WHEN a.atttypid = 'text[]'::regtype
+                           THEN format('snapshot.csv_safe(array_to_string(%1$I, '', '')) AS %1$I',
+                                       a.attname)
+                       ELSE quote_ident(a.attname)
+                   END,
+                   ', ' ORDER BY a.attnum),
+               m.matviewname)
+    FROM pg_matviews AS m
+    JOIN pg_attribute AS a
+        ON a.attrelid = format('snapshot.%I', m.matviewname)::regclass
+       AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE m.schemaname = 'snapshot'
+    GROUP BY m.matviewname
+    ORDER BY m.matviewname;
+END;
+COMMENT ON FUNCTION snapshot.export_plan() IS
+    'One row per snapshot view: the CSV file name and the SELECT that `fmw export` COPYs, with '
+    'text cells passed through snapshot.csv_safe.';
+
+CREATE OR REPLACE FUNCTION snapshot.covered_batches()
+RETURNS bigint[]
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT coalesce(array_agg(batch_id ORDER BY batch_id), '{}')
+    FROM (
+        SELECT max(batch_id) AS batch_id FROM ops.batch WHERE status = 'processed' GROUP BY source
+    ) AS newest;
+END;
+COMMENT ON FUNCTION snapshot.covered_batches() IS
+    'The newest processed batch of each source: what a snapshot generation reflects.';
+
+GRANT EXECUTE ON FUNCTION
+    snapshot.refresh_plan(boolean), snapshot.refresh_view(text, boolean),
+    snapshot.mark_refreshed()
+TO fmw_loader;
+GRANT EXECUTE ON FUNCTION
+    snapshot.csv_safe(text), snapshot.export_plan(), snapshot.covered_batches()
+TO fmw_reader;

@@ -1,0 +1,146 @@
+-- core: the vocabularies (data, editable by admins), the records and their history.
+
+CREATE SCHEMA core;
+COMMENT ON SCHEMA core IS
+    'Normalized records, one per identity, with per-source facts, history, rejects and issues.';
+
+-- The canonical fields a source column can map to.
+CREATE TABLE core.field (
+    name        text PRIMARY KEY,
+    is_key      boolean NOT NULL DEFAULT false,
+    description text    NOT NULL
+);
+COMMENT ON TABLE core.field IS
+    'Canonical record fields. is_key: part of identity_hash (feature_code, policy_code, region, platform).';
+
+CREATE TABLE core.header_alias (
+    alias_key   text PRIMARY KEY,
+    field       text NOT NULL REFERENCES core.field (name),
+    alias       text NOT NULL,
+    CONSTRAINT header_alias_key_is_normalized CHECK (alias_key <> '')
+);
+COMMENT ON TABLE core.header_alias IS
+    'Header names that map to a canonical field. alias_key = core.header_key(alias): NFKC, '
+    'zero-width removed, trimmed, spaces collapsed, ASCII lower-cased. Admins add rows here.';
+
+CREATE TABLE core.status (
+    code        text PRIMARY KEY,
+    label_ko    text    NOT NULL,
+    label_en    text    NOT NULL,
+    sort_order  integer NOT NULL
+);
+COMMENT ON TABLE core.status IS 'Canonical statuses. unknown marks a value no synonym matched.';
+
+CREATE TABLE core.status_synonym (
+    synonym_key text PRIMARY KEY,
+    status      text NOT NULL REFERENCES core.status (code),
+    synonym     text NOT NULL
+);
+COMMENT ON TABLE core.status_synonym IS
+    'Words sources use for a status. synonym_key = core.status_key(synonym): NFKC, all white '
+    'space and zero-width removed, ASCII lower-cased. Admins add rows here.';
+
+-- What each source says about each identity (latest batch of that source).
+CREATE TABLE core.source_record (
+    source              text    NOT NULL REFERENCES ops.source (name),
+    identity_hash       text    NOT NULL,
+    feature_code        text    NOT NULL,
+    feature_name        text,
+    policy_code         text,
+    policy_name         text,
+    status              text    NOT NULL REFERENCES core.status (code),
+    status_raw          text,
+    region              text,
+    platform            text,
+    owner               text,
+    team                text,
+    effective_from      date,
+    effective_to        date,
+    note                text,
+    source_row          integer NOT NULL,
+    content_hash        uuid    NOT NULL,
+    is_active           boolean NOT NULL DEFAULT true,
+    first_seen_at       timestamptz NOT NULL,
+    last_changed_at     timestamptz NOT NULL,
+    first_batch_id      bigint  NOT NULL REFERENCES ops.batch (batch_id),
+    last_changed_batch_id bigint NOT NULL REFERENCES ops.batch (batch_id),
+    PRIMARY KEY (source, identity_hash)
+);
+COMMENT ON TABLE core.source_record IS
+    'Per-source facts: what each source''s newest batch says about an identity. A record '
+    'missing from a newer full extract is deactivated (is_active = false), never deleted.';
+COMMENT ON COLUMN core.source_record.status_raw IS
+    'The source''s own text when it matched no synonym (status = unknown), else null.';
+COMMENT ON COLUMN core.source_record.content_hash IS
+    'md5 of the normalized field values: equal hashes mean nothing visible changed.';
+CREATE INDEX source_record_identity_idx ON core.source_record (identity_hash);
+
+-- The record set users see: one row per identity, from the highest-priority active source.
+CREATE TABLE core.record (
+    identity_hash       text    PRIMARY KEY CHECK (identity_hash ~ '^[0-9a-f]{64}$'),
+    feature_code        text    NOT NULL,
+    feature_name        text,
+    policy_code         text,
+    policy_name         text,
+    status              text    NOT NULL REFERENCES core.status (code),
+    status_raw          text,
+    region              text,
+    platform            text,
+    owner               text,
+    team                text,
+    effective_from      date,
+    effective_to        date,
+    note                text,
+    source              text    NOT NULL REFERENCES ops.source (name),
+    source_row          integer NOT NULL,
+    content_hash        uuid    NOT NULL,
+    is_active           boolean NOT NULL,
+    first_seen_at       timestamptz NOT NULL,
+    last_changed_at     timestamptz NOT NULL,
+    last_batch_id       bigint  NOT NULL REFERENCES ops.batch (batch_id)
+);
+COMMENT ON TABLE core.record IS
+    'One record per identity_hash (see docs/identity-hash.md), showing the active source with '
+    'the lowest priority number; inactive when no source reports it any more.';
+COMMENT ON COLUMN core.record.identity_hash IS
+    'Lowercase hex SHA-256 of core.key_part(feature_code, policy_code, region, platform) '
+    'joined by U+001F; recompute with core.identity_hash(...).';
+
+CREATE TABLE core.record_history (
+    history_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    identity_hash   text        NOT NULL REFERENCES core.record (identity_hash),
+    batch_id        bigint      NOT NULL REFERENCES ops.batch (batch_id),
+    changed_at      timestamptz NOT NULL,
+    change          text        NOT NULL
+        CHECK (change IN ('inserted', 'updated', 'deactivated', 'reactivated')),
+    before          jsonb,
+    after           jsonb       NOT NULL
+);
+COMMENT ON TABLE core.record_history IS
+    'Every change of a core.record: before and after field values and the batch that caused '
+    'it. "What changed since yesterday" is a WHERE changed_at >= ... on this table.';
+CREATE INDEX record_history_identity_idx ON core.record_history (identity_hash, changed_at);
+CREATE INDEX record_history_changed_at_idx ON core.record_history (changed_at);
+
+CREATE TABLE core.rejected_row (
+    batch_id    bigint  NOT NULL REFERENCES ops.batch (batch_id),
+    source_row  integer NOT NULL,
+    reason      text    NOT NULL,
+    cells       text[]  NOT NULL,
+    PRIMARY KEY (batch_id, source_row)
+);
+COMMENT ON TABLE core.rejected_row IS
+    'Rows set aside (e.g. no feature_code) with the reason; the rest of the batch proceeds.';
+
+CREATE TABLE core.row_issue (
+    issue_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    batch_id    bigint  NOT NULL REFERENCES ops.batch (batch_id),
+    source_row  integer NOT NULL,
+    column_name text,
+    issue       text    NOT NULL,
+    raw_value   text
+);
+COMMENT ON TABLE core.row_issue IS
+    'Problems in rows that were still loaded: unknown status, unparseable date, duplicate '
+    'identity within a batch. column_name is the header as written in the file.';
+CREATE INDEX row_issue_batch_idx ON core.row_issue (batch_id, source_row);

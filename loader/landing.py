@@ -1,0 +1,218 @@
+"""Land one source file: register a batch, COPY its rows into ``raw.row``, process it in SQL.
+
+The loader is thin on purpose: it moves text cells and calls database
+functions (``ops.register_batch``, ``core.process_batch``). It must never
+normalize, hash or judge a value; that is SQL's job under ``db/functions``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from fmw.errors import BatchError, SourceFileError
+from fmw.loader.source_file import SourceTable, open_source
+
+PROGRESS_EVERY = 10_000
+HEADER_PROBLEM = "FM002"  # SQLSTATE raised by ops.register_batch for unmappable headers
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How to read one source's files (from the settings file or the command line)."""
+
+    name: str
+    priority: int = 100
+    format: str = "auto"
+    encoding: str = "auto"
+    sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What loading one file did; counts are None where they do not apply."""
+
+    source: str
+    path: Path
+    batch_id: int | None
+    status: str  # processed | held | failed | skipped
+    encoding: str | None = None
+    rows: int | None = None
+    inserted: int | None = None
+    updated: int | None = None
+    unchanged: int | None = None
+    deactivated: int | None = None
+    rejected: int | None = None
+    issues: int | None = None
+    message: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool((self.inserted or 0) + (self.updated or 0) + (self.deactivated or 0))
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError as exc:
+        raise SourceFileError(path, "no such file") from exc
+    except PermissionError as exc:
+        raise SourceFileError(
+            path, "cannot open: locked by another program or access denied"
+        ) from exc
+    except IsADirectoryError as exc:
+        raise SourceFileError(path, "is a folder, not a file") from exc
+    return digest.hexdigest()
+
+
+def _register(
+    conn: psycopg.Connection, spec: SourceSpec, table: SourceTable, sha: str, force: bool
+) -> tuple[int | None, int | None]:
+    try:
+        row = conn.execute(
+            "SELECT batch_id, duplicate_of FROM ops.register_batch(%s, %s, %s, %s, %s, %s, %s)",
+            [spec.name, spec.priority, table.path.name, sha, table.encoding, table.header, force],
+        ).fetchone()
+    except psycopg.Error as exc:
+        if exc.sqlstate == HEADER_PROBLEM:
+            raise SourceFileError(table.path, exc.diag.message_primary or str(exc), row=1) from exc
+        raise
+    assert row is not None
+    return row[0], row[1]
+
+
+def _copy_rows(
+    conn: psycopg.Connection,
+    batch_id: int,
+    table: SourceTable,
+    progress: Callable[[int], None] | None,
+) -> int:
+    count = 0
+    statement = sql.SQL("COPY raw.row (batch_id, source_row, cells) FROM STDIN (FORMAT BINARY)")
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(["int8", "int4", "text[]"])
+        for row_number, cells in table.rows:
+            copy.write_row((batch_id, row_number, cells))
+            count += 1
+            if progress and count % PROGRESS_EVERY == 0:
+                progress(count)
+    if progress:
+        progress(count)
+    return count
+
+
+def _record_failure(
+    conn: psycopg.Connection, spec: SourceSpec, table: SourceTable, sha: str, reason: str
+) -> int | None:
+    """Leave a failed batch behind so admins see the attempt; never fails the caller."""
+    try:
+        with conn.transaction():
+            batch_id, _ = _register(conn, spec, table, sha, True)
+            conn.execute("SELECT ops.fail_batch(%s, %s)", [batch_id, reason])
+        return batch_id
+    except (psycopg.Error, SourceFileError):
+        return None
+
+
+def _process(conn: psycopg.Connection, batch_id: int, *, allow_mass_deactivation: bool) -> tuple:
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT status, row_count, inserted, updated, unchanged, deactivated, rejected, "
+            "issues, message FROM core.process_batch(%s, %s)",
+            [batch_id, allow_mass_deactivation],
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def load_file(
+    conn: psycopg.Connection,
+    spec: SourceSpec,
+    path: Path,
+    *,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> BatchResult:
+    """Land ``path`` as a batch of ``spec.name`` and process it.
+
+    Landing is one transaction: a file that cannot be read completely leaves no
+    rows behind (a failed batch records the attempt) and raises SourceFileError.
+    """
+    path = Path(path)
+    sha = file_sha256(path)
+    with open_source(path, fmt=spec.format, encoding=spec.encoding, sheet=spec.sheet) as table:
+        try:
+            with conn.transaction():
+                batch_id, duplicate_of = _register(conn, spec, table, sha, force)
+                if batch_id is None:
+                    return BatchResult(
+                        spec.name,
+                        path,
+                        duplicate_of,
+                        "skipped",
+                        table.encoding,
+                        message=f"already loaded as batch {duplicate_of}; --force reloads it",
+                    )
+                _copy_rows(conn, batch_id, table, progress)
+        except SourceFileError as exc:
+            if exc.row != 1:  # a header problem is not a batch: nothing was started
+                _record_failure(conn, spec, table, sha, str(exc))
+            raise
+    status, rows, ins, upd, unch, deact, rej, issues, message = _process(
+        conn, batch_id, allow_mass_deactivation=False
+    )
+    return BatchResult(
+        spec.name,
+        path,
+        batch_id,
+        status,
+        table.encoding,
+        rows,
+        ins,
+        upd,
+        unch,
+        deact,
+        rej,
+        issues,
+        message,
+    )
+
+
+def approve_batch(conn: psycopg.Connection, batch_id: int) -> BatchResult:
+    """Apply a held batch although it deactivates more than half of its source."""
+    found = conn.execute(
+        "SELECT source, file_name, status, file_encoding FROM ops.batch WHERE batch_id = %s",
+        [batch_id],
+    ).fetchone()
+    if found is None:
+        raise BatchError(f"batch {batch_id} does not exist (see `fmw batch list`)")
+    source, file_name, current, encoding = found
+    if current != "held":
+        raise BatchError(f"batch {batch_id} is {current}; only held batches need approval")
+    status, rows, ins, upd, unch, deact, rej, issues, message = _process(
+        conn, batch_id, allow_mass_deactivation=True
+    )
+    return BatchResult(
+        source,
+        Path(file_name),
+        batch_id,
+        status,
+        encoding,
+        rows,
+        ins,
+        upd,
+        unch,
+        deact,
+        rej,
+        issues,
+        message,
+    )

@@ -1,0 +1,94 @@
+"""The daily sync: load every configured source's newest file, refresh, export.
+
+One failing source does not stop the others: its error is reported and the
+sync as a whole is marked failed, while the rest still reaches the snapshot.
+This module must never hold record rules (SQL) nor write files itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from fmw.errors import FmwError, SourceFileError
+from fmw.export import export_generation
+from fmw.loader.landing import BatchResult, SourceSpec, load_file
+from fmw.refresh import ViewRefresh, refresh_views
+from fmw.settings import Settings, SourceSettings
+from fmw.snapshot_files import Generation, current_pointer
+
+
+@dataclass
+class SyncReport:
+    """Everything one sync did, for the CLI and the scheduler's run history."""
+
+    batches: list[BatchResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    refreshed: list[ViewRefresh] = field(default_factory=list)
+    generation: Generation | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(b.status in ("processed", "skipped") for b in self.batches)
+
+
+def newest_file(settings: Settings, name: str, source: SourceSettings) -> Path:
+    """The newest file (by modification time, then name) matching a source's path or glob."""
+    pattern = settings.resolve(source.path)
+    anchor = Path(pattern.anchor)
+    matches = [p for p in anchor.glob(str(pattern.relative_to(anchor))) if p.is_file()]
+    if not matches:
+        raise SourceFileError(pattern, f"no file matches the path of source {name!r}")
+    return max(matches, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def spec_for(name: str, source: SourceSettings) -> SourceSpec:
+    """The loader's view of a configured source."""
+    return SourceSpec(name, source.priority, source.format, source.encoding, source.sheet)
+
+
+def publish_snapshot(
+    conn: psycopg.Connection,
+    settings: Settings,
+    report: SyncReport,
+    *,
+    force: bool,
+    progress: Callable[[str], None],
+) -> None:
+    """Refresh the views and export a generation, unless nothing changed and one exists."""
+    report.refreshed = refresh_views(conn, force=force, progress=progress)
+    if report.refreshed or force or current_pointer(settings.snapshot_path) is None:
+        report.generation = export_generation(
+            conn, settings.snapshot_path, keep=settings.keep_generations, progress=progress
+        )
+    else:
+        progress("nothing changed since the last snapshot; export skipped")
+
+
+def run_sync(
+    conn: psycopg.Connection,
+    settings: Settings,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] = lambda _line: None,
+    row_progress: Callable[[int], None] | None = None,
+) -> SyncReport:
+    """Load every configured source (lowest priority number first), then publish."""
+    report = SyncReport()
+    if not settings.sources:
+        raise FmwError("no sources are configured: add [sources.NAME] to fmw.toml (see README)")
+    for name, source in sorted(settings.sources.items(), key=lambda kv: (kv[1].priority, kv[0])):
+        try:
+            path = newest_file(settings, name, source)
+            progress(f"loading {name}: {path}")
+            result = load_file(
+                conn, spec_for(name, source), path, force=force, progress=row_progress
+            )
+            report.batches.append(result)
+        except FmwError as exc:
+            report.errors.append(f"{name}: {exc}")
+    publish_snapshot(conn, settings, report, force=force, progress=progress)
+    return report
