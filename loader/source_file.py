@@ -284,11 +284,9 @@ def _detect_encoding(path: Path, prefix: bytes, at_eof: bool) -> str:
         if bad_at is None:
             return candidate
         reach[candidate] = bad_at
-    guess = _guess_encoding(prefix)
-    if guess is not None:
-        return guess
-    # Nothing fits: read with the candidate that got furthest, so that the reader's
-    # error names the row and column of the first bad byte instead of a vague guess.
+    # Nothing fits. Guessing another code page would load mojibake without a word, so
+    # read with the candidate that got furthest: the reader's error then names the row
+    # and column of the first bad byte, and says how to name the encoding explicitly.
     return max(reach, key=reach.__getitem__)
 
 
@@ -308,13 +306,6 @@ def _first_bad_byte(data: bytes, encoding: str, *, final: bool) -> int | None:
     except UnicodeDecodeError as exc:
         return start + exc.start
     return None
-
-
-def _guess_encoding(prefix: bytes) -> str | None:
-    from charset_normalizer import from_bytes  # only needed for unusual files
-
-    best = from_bytes(prefix).best()
-    return None if best is None else best.encoding
 
 
 def _ascii_compatible(encoding: str) -> bool:
@@ -449,7 +440,9 @@ class _CsvReader:
             column = self._header[number - 1]
         return SourceFileError(
             self._path,
-            f"bytes not valid {self._codec} (0x{bad.byte:02x} at byte offset {bad.offset})",
+            f"bytes not valid {self._codec} (0x{bad.byte:02x} at byte offset {bad.offset}); "
+            "fix the file, or set the source's encoding in fmw.toml if it is not "
+            "UTF-8 or CP949",
             row=row,
             column=column,
         )

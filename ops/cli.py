@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import psycopg
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -52,10 +53,10 @@ def clean_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FmwError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
         except psycopg.Error as exc:
-            err.print(f"[red]database error:[/red] {str(exc).strip().splitlines()[0]}")
+            err.print(f"[red]database error:[/red] {escape(str(exc).strip().splitlines()[0])}")
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -104,7 +105,7 @@ def row_progress(label: str) -> Iterator[Callable[[int], None]]:
 def print_batch(result: BatchResult) -> None:
     colour = {"processed": "green", "skipped": "yellow", "held": "yellow"}.get(result.status, "red")
     console.print(
-        f"[{colour}]{result.status}[/{colour}] {result.source} ← {result.path.name}"
+        f"[{colour}]{result.status}[/{colour}] {escape(result.source)} ← {escape(result.path.name)}"
         + (f" (batch {result.batch_id}, {result.encoding})" if result.batch_id else "")
     )
     if result.status in ("processed", "held"):
@@ -115,7 +116,7 @@ def print_batch(result: BatchResult) -> None:
             f"issues {result.issues or 0:,}"
         )
     if result.message:
-        console.print(f"  {result.message}")
+        console.print(f"  {escape(result.message)}")
     if result.rejected or result.issues:
         console.print(f"  details: fmw batch show {result.batch_id}")
 
@@ -124,7 +125,7 @@ def print_sync(report: SyncReport) -> None:
     for result in report.batches:
         print_batch(result)
     for line in report.errors:
-        err.print(f"[red]failed[/red] {line}")
+        err.print(f"[red]failed[/red] {escape(line)}")
     if report.generation:
         gen = report.generation
         rows = gen.files["current_records.csv"].rows if "current_records.csv" in gen.files else 0
@@ -320,11 +321,13 @@ def batch_show(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> No
             [batch_id, batch_id],
         ).fetchall()
     file_name, status, message = head
-    console.print(f"batch {batch_id}: {file_name} ({status}){': ' + message if message else ''}")
+    console.print(
+        f"batch {batch_id}: {file_name} ({status})" + (f": {escape(message)}" if message else "")
+    )
     for row, column, issue, value in lines:
         where = f"{file_name}, row {row}" + (f", column {column}" if column else "")
-        shown = f" [dim](value {value!r})[/dim]" if value is not None else ""
-        console.print(f"{where}: {issue}{shown}")
+        shown = f" [dim](value {escape(repr(value))})[/dim]" if value is not None else ""
+        console.print(f"{escape(where)}: {escape(issue)}{shown}")
 
 
 @batch_app.command("approve")

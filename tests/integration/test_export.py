@@ -1,0 +1,106 @@
+"""Refresh and export: CSV files people can open, published atomically, skipped when idle."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from fmw.loader.landing import SourceSpec, load_file
+from fmw.settings import Settings, SourceSettings
+from fmw.snapshot_files import latest_good_generation
+from fmw.sync import SyncReport, publish_snapshot, run_sync
+
+HEADER = "Feature Code,Policy Code,market,platform,Status,owner,비고\n"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(base_dir=tmp_path, var_dir=tmp_path / "var", keep_generations=3)
+
+
+def load(conn: psycopg.Connection, tmp_path: Path, name: str, body: str) -> None:
+    path = tmp_path / name
+    path.write_text(HEADER + body, encoding="utf-8")
+    load_file(conn, SourceSpec("team_a"), path)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), f"{path.name} starts with a UTF-8 BOM for Excel"
+    return list(csv.DictReader(io.StringIO(raw[3:].decode("utf-8"))))
+
+
+def publish(conn: psycopg.Connection, settings: Settings, *, force: bool = False) -> SyncReport:
+    report = SyncReport()
+    publish_snapshot(conn, settings, report, force=force, progress=lambda _line: None)
+    return report
+
+
+def test_export_writes_every_view_with_bom_and_safe_cells(
+    conn: psycopg.Connection, settings: Settings, tmp_path: Path
+):
+    load(
+        conn,
+        tmp_path,
+        "a.csv",
+        '=1+2,P1,KR,iOS,on,@kim,=HYPERLINK("x")\nPAY-2,P1,KR,iOS,off,lee,정상\n',
+    )
+    report = publish(conn, settings)
+    generation = report.generation
+    assert generation is not None
+    assert set(generation.files) == {
+        "current_records.csv",
+        "home_summary.csv",
+        "record_history.csv",
+        "recent_changes.csv",
+        "conflicts.csv",
+    }
+    rows = {r["feature_code"]: r for r in read_csv(generation.path("current_records.csv"))}
+    assert set(rows) == {"'=1+2", "PAY-2"}, "formula cells are neutralized with an apostrophe"
+    assert rows["'=1+2"]["owner"] == "'@kim"
+    assert rows["'=1+2"]["note"] == '\'=HYPERLINK("x")'
+    assert rows["PAY-2"]["note"] == "정상"
+    assert generation.files["current_records.csv"].rows == 2
+    assert generation.batches == [1]
+
+
+def test_nothing_changed_means_no_refresh_and_no_new_generation(
+    conn: psycopg.Connection, settings: Settings, tmp_path: Path
+):
+    load(conn, tmp_path, "a.csv", "PAY-1,P1,KR,iOS,on,kim,\n")
+    first = publish(conn, settings)
+    load(conn, tmp_path, "b.csv", "PAY-1,P1,KR,iOS,on,kim,\n")  # same content, new file
+    second = publish(conn, settings)
+    assert first.generation is not None and first.refreshed
+    assert second.refreshed == [] and second.generation is None
+    current, problems = latest_good_generation(settings.snapshot_path)
+    assert (current.id, problems) == (first.generation.id, [])
+
+
+def test_a_failing_source_keeps_the_last_good_snapshot_and_the_others_load(
+    conn: psycopg.Connection, settings: Settings, tmp_path: Path
+):
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "PAY-1,P1,KR,iOS,on,kim,\n", encoding="utf-8")
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(HEADER.encode() + b"PAY-9,P1,KR,iOS,on,\xff\xfe,\n")
+    settings = settings.model_copy(
+        update={
+            "sources": {
+                "good": SourceSettings(path=str(good), priority=1),
+                "broken": SourceSettings(path=str(broken), priority=2),
+            }
+        }
+    )
+    report = run_sync(conn, settings)
+    assert not report.ok
+    assert len(report.errors) == 1 and report.errors[0].startswith("broken: ")
+    assert "row 2" in report.errors[0]
+    assert [b.status for b in report.batches] == ["processed"]
+    assert report.generation is not None
+    rows = read_csv(report.generation.path("current_records.csv"))
+    assert [r["feature_code"] for r in rows] == ["PAY-1"]

@@ -1,0 +1,723 @@
+"""Integration tests of batch processing on a real PostgreSQL: from landed rows to core.record.
+
+Each test lands small CSV files through ``load_file`` (or ``ops.register_batch`` plus
+``COPY raw.row`` directly) and checks one behaviour of ``core.process_batch``: counts,
+normalization, rejects and row issues, upserts and history, the mass-deactivation guard,
+all-or-nothing failure, source priorities and snapshot refresh bookkeeping.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from fmw.loader.landing import BatchResult, SourceSpec, approve_batch, load_file
+
+SOURCE = "platform_team"
+HEADER = (
+    "Feature Code",
+    "Feature Name",
+    "Policy Code",
+    "Region",
+    "Platform",
+    "Status",
+    "Owner",
+    "Start Date",
+    "End Date",
+)
+KOREAN_HEADER = (
+    "기능코드",
+    "기능명",
+    "정책코드",
+    "국가",
+    "플랫폼",
+    "상태",
+    "담당자",
+    "시작일",
+    "종료일",
+)
+
+
+def rec(
+    code: str,
+    *,
+    name: str = "간편 결제",
+    policy: str = "POL-001",
+    region: str = "KR",
+    platform: str = "iOS",
+    status: str = "on",
+    owner: str = "김민준",
+    start: str = "2024-01-05",
+    end: str = "",
+) -> list[str]:
+    """One source row in HEADER order."""
+    return [code, name, policy, region, platform, status, owner, start, end]
+
+
+def write_csv(
+    path: Path,
+    rows: Sequence[Sequence[str]],
+    *,
+    header: Sequence[str] = HEADER,
+    encoding: str = "utf-8-sig",
+) -> Path:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerows([header, *rows])
+    return path
+
+
+def load(
+    conn: psycopg.Connection,
+    folder: Path,
+    rows: Sequence[Sequence[str]],
+    *,
+    source: str = SOURCE,
+    priority: int = 10,
+    header: Sequence[str] = HEADER,
+    encoding: str = "utf-8-sig",
+    force: bool = False,
+    path: Path | None = None,
+) -> BatchResult:
+    """Write ``rows`` to a new CSV file (unless ``path`` is given) and load it."""
+    if path is None:
+        path = folder / f"{source}_{sum(1 for _ in folder.iterdir()) + 1}.csv"
+        write_csv(path, rows, header=header, encoding=encoding)
+    return load_file(conn, SourceSpec(source, priority), path, force=force)
+
+
+def land(conn: psycopg.Connection, rows: Sequence[Sequence[str]], *, source: str = SOURCE) -> int:
+    """Register a batch and COPY its rows into raw.row, without processing it."""
+    sha = hashlib.sha256(repr(rows).encode()).hexdigest()
+    batch_id, duplicate_of = conn.execute(
+        "SELECT * FROM ops.register_batch(%s, 10, 'direct.csv', %s, 'utf-8', %s)",
+        [source, sha, list(HEADER)],
+    ).fetchone()
+    assert duplicate_of is None
+    with (
+        conn.cursor() as cur,
+        cur.copy("COPY raw.row (batch_id, source_row, cells) FROM STDIN") as cp,
+    ):
+        for number, cells in enumerate(rows, start=2):
+            cp.write_row((batch_id, number, list(cells)))
+    return batch_id
+
+
+def process(conn: psycopg.Connection, batch_id: int) -> dict[str, Any]:
+    cur = conn.execute("SELECT * FROM core.process_batch(%s)", [batch_id])
+    names = [column.name for column in cur.description]
+    return dict(zip(names, cur.fetchone(), strict=True))
+
+
+def counts(result: BatchResult) -> dict[str, int | None]:
+    return {
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "deactivated": result.deactivated,
+        "rejected": result.rejected,
+        "issues": result.issues,
+    }
+
+
+def no_changes(unchanged: int) -> dict[str, int]:
+    return {
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": unchanged,
+        "deactivated": 0,
+        "rejected": 0,
+        "issues": 0,
+    }
+
+
+def record(conn: psycopg.Connection, code: str, **key: str) -> dict[str, Any]:
+    """The core.record of one identity, as a dict."""
+    cur = conn.execute(
+        "SELECT * FROM core.record WHERE identity_hash = core.identity_hash(%s, %s, %s, %s)",
+        [code, key.get("policy", "POL-001"), key.get("region", "KR"), key.get("platform", "iOS")],
+    )
+    row = cur.fetchone()
+    assert row is not None, f"core.record must hold {code}"
+    return dict(zip([column.name for column in cur.description], row, strict=True))
+
+
+def history(conn: psycopg.Connection, code: str) -> list[tuple[str, int, Any, Any]]:
+    """(change, batch_id, before, after) of one identity, oldest first."""
+    return conn.execute(
+        "SELECT h.change, h.batch_id, h.before, h.after FROM core.record_history AS h "
+        "JOIN core.record AS r USING (identity_hash) WHERE r.feature_code = %s "
+        "ORDER BY h.history_id",
+        [code],
+    ).fetchall()
+
+
+def history_count(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM core.record_history").fetchone()[0]
+
+
+def dump_core(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """Every row of the tables a batch may change, as text, in a stable order."""
+    return {
+        table: [
+            row[0]
+            for row in conn.execute(f"SELECT t::text FROM {table} AS t ORDER BY 1").fetchall()
+        ]
+        for table in ("core.record", "core.source_record", "core.record_history")
+    }
+
+
+def refresh_snapshot(conn: psycopg.Connection) -> None:
+    for name, _ in conn.execute("SELECT * FROM snapshot.refresh_plan(true)").fetchall():
+        conn.execute("SELECT snapshot.refresh_view(%s, false)", [name])
+
+
+def refresh_plan(conn: psycopg.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT * FROM snapshot.refresh_plan(false)")]
+
+
+THREE = [rec("PAY-001"), rec("PAY-002", owner="이서연"), rec("PAY-003", status="off")]
+
+
+# --- first load -------------------------------------------------------------------------
+
+
+def test_first_load_counts_every_kind_of_row(conn: psycopg.Connection, tmp_path: Path) -> None:
+    result = load(
+        conn,
+        tmp_path,
+        [
+            rec("PAY-001"),
+            rec("PAY-002", status="보류"),
+            rec("", name="no code"),
+            rec("PAY-003", start="someday"),
+        ],
+    )
+
+    assert result.status == "processed", result.message
+    assert result.rows == 4, "row_count counts every landed row"
+    assert counts(result) == {
+        "inserted": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "deactivated": 0,
+        "rejected": 1,
+        "issues": 2,
+    }, "a first load inserts every kept row; rejects and issues are counted apart"
+    stored = conn.execute(
+        "SELECT status, row_count, inserted, rejected, issues FROM ops.batch WHERE batch_id = %s",
+        [result.batch_id],
+    ).fetchone()
+    assert stored == ("processed", 4, 3, 1, 2), "ops.batch keeps the same counts"
+
+
+def test_first_load_stores_normalized_values(conn: psycopg.Connection, tmp_path: Path) -> None:
+    load(
+        conn,
+        tmp_path,
+        [
+            rec(
+                " PAY\u200b-001 ",
+                name="간편\u00a0\u00a0결제 ",
+                policy="ＰＯＬ-001",
+                status=" YES ",
+                owner="  김민준 ",
+                start="2024년 1월 5일",
+                end="20241231",
+            ),
+            rec("PAY-002", status="Beta", start="2024/2/3", end="45658"),
+        ],
+    )
+
+    first = record(conn, "PAY-001")
+    assert first["feature_code"] == "PAY-001", "zero-width and outer spaces are removed"
+    assert first["feature_name"] == "간편 결제", "NBSP runs collapse to one space"
+    assert first["policy_code"] == "POL-001", "full-width letters become ASCII (NFKC)"
+    assert first["owner"] == "김민준", "values are trimmed"
+    assert first["status"] == "enabled", "status words map to a canonical status"
+    assert first["status_raw"] is None, "status_raw stays empty when a synonym matched"
+    assert first["effective_from"] == dt.date(2024, 1, 5), "Korean dates are parsed"
+    assert first["effective_to"] == dt.date(2024, 12, 31), "YYYYMMDD dates are parsed"
+    assert first["is_active"] is True
+    assert first["source"] == SOURCE
+
+    second = record(conn, "PAY-002")
+    assert second["status"] == "pilot", "'Beta' means pilot"
+    assert second["effective_from"] == dt.date(2024, 2, 3), "slashed dates are parsed"
+    assert second["effective_to"] == dt.date(2025, 1, 1), "Excel serial numbers are parsed"
+
+
+def test_first_load_writes_inserted_history(conn: psycopg.Connection, tmp_path: Path) -> None:
+    result = load(conn, tmp_path, [rec("PAY-001")])
+
+    [(change, batch_id, before, after)] = history(conn, "PAY-001")
+    assert (change, batch_id) == ("inserted", result.batch_id)
+    assert before is None, "an inserted record has nothing before"
+    assert after["owner"] == "김민준" and after["status"] == "enabled"
+
+
+# --- rejects and row issues -------------------------------------------------------------
+
+
+def test_row_without_feature_code_is_rejected_and_the_rest_loads(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    result = load(conn, tmp_path, [rec("PAY-001"), rec(" \u200b ", name="빈 코드"), rec("PAY-002")])
+
+    rejected = conn.execute(
+        "SELECT source_row, reason, cells FROM core.rejected_row WHERE batch_id = %s",
+        [result.batch_id],
+    ).fetchall()
+    assert len(rejected) == 1, "exactly the row without a feature code is set aside"
+    source_row, reason, cells = rejected[0]
+    assert source_row == 3, "the reject names the spreadsheet row (header is row 1)"
+    assert "feature_code" in reason and "Feature Code" in reason, (
+        "the reason names the field and the file's column"
+    )
+    assert cells[1] == "빈 코드", "the rejected row's cells are kept as landed"
+    assert result.inserted == 2, "the other rows are loaded"
+    assert conn.execute("SELECT count(*) FROM core.record").fetchone()[0] == 2
+
+
+def test_unknown_status_is_kept_raw_with_an_issue(conn: psycopg.Connection, tmp_path: Path) -> None:
+    result = load(conn, tmp_path, [rec("PAY-001", status="보류")])
+
+    shown = record(conn, "PAY-001")
+    assert shown["status"] == "unknown", "a status no synonym matches is shown as unknown"
+    assert shown["status_raw"] == "보류", "the source's own word is kept"
+    issues = conn.execute(
+        "SELECT source_row, column_name, raw_value, issue FROM core.row_issue WHERE batch_id = %s",
+        [result.batch_id],
+    ).fetchall()
+    assert len(issues) == 1
+    source_row, column_name, raw_value, issue = issues[0]
+    assert (source_row, column_name, raw_value) == (2, "Status", "보류"), (
+        "the issue names the row, the header as written and the raw value"
+    )
+    assert "unknown status" in issue
+
+
+def test_unparseable_date_is_left_empty_with_an_issue(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    result = load(conn, tmp_path, [rec("PAY-001", start="2024-13-45", end="미정")])
+
+    shown = record(conn, "PAY-001")
+    assert shown["effective_from"] is None, "an impossible date is not stored"
+    assert shown["effective_to"] is None, "a word is not a date"
+    issues = conn.execute(
+        "SELECT column_name, raw_value FROM core.row_issue WHERE batch_id = %s ORDER BY 1",
+        [result.batch_id],
+    ).fetchall()
+    assert issues == [("End Date", "미정"), ("Start Date", "2024-13-45")], (
+        "each unparseable date is an issue naming its column and raw value"
+    )
+    assert result.issues == 2
+
+
+def test_later_row_of_one_identity_wins(conn: psycopg.Connection, tmp_path: Path) -> None:
+    result = load(
+        conn,
+        tmp_path,
+        [rec("PAY-001", owner="김민준"), rec("PAY-002"), rec("pay-001 ", owner="이서연")],
+    )
+
+    assert result.inserted == 2, "one identity is one record, however often it appears"
+    shown = record(conn, "PAY-001")
+    assert shown["owner"] == "이서연", "the later row's values are kept"
+    assert shown["source_row"] == 4
+    issues = conn.execute(
+        "SELECT source_row, column_name, issue FROM core.row_issue WHERE batch_id = %s",
+        [result.batch_id],
+    ).fetchall()
+    assert len(issues) == 1
+    source_row, column_name, issue = issues[0]
+    assert source_row == 2, "the earlier row is the one reported"
+    assert column_name == "Feature Code"
+    assert "duplicate identity" in issue and "row 4" in issue, "the issue names the winning row"
+
+
+# --- reloading ----------------------------------------------------------------------------
+
+
+def test_reloading_the_same_file_is_skipped(conn: psycopg.Connection, tmp_path: Path) -> None:
+    first = load(conn, tmp_path, THREE)
+    batches = conn.execute("SELECT count(*) FROM ops.batch").fetchone()[0]
+
+    again = load(conn, tmp_path, THREE, path=first.path)
+
+    assert again.status == "skipped"
+    assert again.batch_id == first.batch_id, "a skip points at the batch that loaded the file"
+    assert conn.execute("SELECT count(*) FROM ops.batch").fetchone()[0] == batches, (
+        "a skipped file starts no batch"
+    )
+
+
+def test_forced_reload_changes_nothing(conn: psycopg.Connection, tmp_path: Path) -> None:
+    first = load(conn, tmp_path, THREE)
+    before = dump_core(conn)
+
+    again = load(conn, tmp_path, THREE, path=first.path, force=True)
+
+    assert again.status == "processed"
+    assert again.batch_id != first.batch_id, "force starts a new batch"
+    assert counts(again) == no_changes(3), "every record is unchanged"
+    assert dump_core(conn) == before, "no record, source record or history row changes"
+
+
+def test_file_equal_to_an_older_batch_but_not_the_newest_is_processed(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    """Regression: a file reverting to an earlier version (A, B, A) was skipped as a duplicate."""
+    first = load(conn, tmp_path, THREE)
+    load(conn, tmp_path, [rec("PAY-001", status="off"), *THREE[1:]])
+
+    reverted = load(conn, tmp_path, THREE, path=first.path)
+
+    assert reverted.status == "processed", "only the newest processed file is a duplicate"
+    assert counts(reverted) == {**no_changes(2), "updated": 1}
+    assert record(conn, "PAY-001")["status"] == "enabled", "core shows the newest file"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "header", "order", "transform"),
+    [
+        pytest.param("cp949", KOREAN_HEADER, "reversed", None, id="cp949-korean-reordered"),
+        pytest.param("utf-8", HEADER, "same", "NFD", id="utf8-nfd"),
+        pytest.param("utf-8-sig", HEADER, "reversed", "fullwidth", id="fullwidth-reordered"),
+        pytest.param("cp949", KOREAN_HEADER, "same", "fullwidth", id="cp949-fullwidth"),
+    ],
+)
+def test_same_records_in_another_presentation_change_nothing(
+    conn: psycopg.Connection,
+    tmp_path: Path,
+    encoding: str,
+    header: tuple[str, ...],
+    order: str,
+    transform: str | None,
+) -> None:
+    rows = [
+        rec("PAY-001", name="간편 결제", owner="김민준"),
+        rec("CHAT-002", name="신규 채팅", status="off", owner="이서연", end="2025-03-01"),
+        rec("MAP-003", name="지도 검색", status="beta", platform="Android"),
+    ]
+    first = load(conn, tmp_path, rows)
+    assert first.inserted == 3
+    before = dump_core(conn)
+
+    def present(cell: str) -> str:
+        if transform == "NFD":
+            return unicodedata.normalize("NFD", cell)
+        if transform == "fullwidth":
+            return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in cell)
+        return cell
+
+    columns = list(range(len(header)))
+    if order == "reversed":
+        columns.reverse()
+    other = load(
+        conn,
+        tmp_path,
+        [[present(row[i]) for i in columns] for row in rows],
+        header=[header[i] for i in columns],
+        encoding=encoding,
+    )
+
+    assert other.status == "processed", other.message
+    assert other.encoding == encoding, f"the file is read as {encoding}"
+    assert counts(other) == no_changes(3), "the same records presented differently are unchanged"
+    assert dump_core(conn)["core.record_history"] == before["core.record_history"], (
+        "no history is written"
+    )
+    assert dump_core(conn)["core.record"] == before["core.record"], "core.record is untouched"
+
+
+# --- updates, deactivation, history --------------------------------------------------------
+
+
+def test_update_writes_history_with_before_and_after(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, THREE)
+
+    second = load(conn, tmp_path, [rec("PAY-001", owner="박지훈"), *THREE[1:]])
+
+    assert counts(second) == {**no_changes(2), "updated": 1}
+    assert record(conn, "PAY-001")["owner"] == "박지훈"
+    change, batch_id, before, after = history(conn, "PAY-001")[-1]
+    assert (change, batch_id) == ("updated", second.batch_id), "history names the batch"
+    assert (before["owner"], after["owner"]) == ("김민준", "박지훈"), "before and after values"
+    assert {k for k in after if before.get(k) != after[k]} == {"owner"}, (
+        "only the changed field differs"
+    )
+
+
+def test_removed_record_is_deactivated_not_deleted(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, THREE)
+
+    second = load(conn, tmp_path, THREE[1:])
+
+    assert second.status == "processed"
+    assert second.deactivated == 1
+    shown = record(conn, "PAY-001")
+    assert shown["is_active"] is False, "a record missing from the extract becomes inactive"
+    assert shown["owner"] == "김민준", "its last values are kept"
+    change, batch_id, before, after = history(conn, "PAY-001")[-1]
+    assert (change, batch_id) == ("deactivated", second.batch_id)
+    assert (before["is_active"], after["is_active"]) == (True, False)
+
+
+def test_record_reappearing_is_reactivated(conn: psycopg.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, THREE)
+    load(conn, tmp_path, THREE[1:])
+
+    third = load(conn, tmp_path, THREE)
+
+    assert counts(third) == {**no_changes(2), "updated": 1}, "a reactivation counts as an update"
+    assert record(conn, "PAY-001")["is_active"] is True
+    assert [row[0] for row in history(conn, "PAY-001")] == [
+        "inserted",
+        "deactivated",
+        "reactivated",
+    ]
+
+
+def test_what_changed_since_a_time_is_a_history_query(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, THREE)
+    since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+
+    load(conn, tmp_path, [rec("PAY-001", status="off"), THREE[2], rec("PAY-004")])
+
+    changed = conn.execute(
+        "SELECT r.feature_code, h.change FROM core.record_history AS h "
+        "JOIN core.record AS r USING (identity_hash) WHERE h.changed_at >= %s ORDER BY 1",
+        [since],
+    ).fetchall()
+    assert changed == [
+        ("PAY-001", "updated"),
+        ("PAY-002", "deactivated"),
+        ("PAY-004", "inserted"),
+    ], "only what the later batch changed is listed"
+
+
+# --- the mass-deactivation guard ------------------------------------------------------------
+
+
+FOUR = [*THREE, rec("PAY-004")]
+
+
+def test_batch_deactivating_more_than_half_is_held(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, FOUR)
+    before = dump_core(conn)
+
+    held = load(conn, tmp_path, FOUR[:1])
+
+    assert held.status == "held"
+    assert held.deactivated == 3, "the held batch says how many records it would deactivate"
+    assert "3 of 4" in (held.message or ""), "the message gives the numbers"
+    assert "approve" in (held.message or ""), "the message names the next step"
+    assert dump_core(conn) == before, "a held batch changes no record"
+    assert conn.execute(
+        "SELECT status FROM ops.batch WHERE batch_id = %s", [held.batch_id]
+    ).fetchone() == ("held",)
+
+
+def test_approving_a_held_batch_applies_it(conn: psycopg.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, FOUR)
+    held = load(conn, tmp_path, FOUR[:1])
+    assert held.batch_id is not None
+
+    approved = approve_batch(conn, held.batch_id)
+
+    assert approved.status == "processed"
+    assert approved.batch_id == held.batch_id
+    assert counts(approved) == {**no_changes(1), "deactivated": 3}
+    active = conn.execute("SELECT feature_code FROM core.record WHERE is_active").fetchall()
+    assert active == [("PAY-001",)], "the approved batch deactivates the missing records"
+
+
+def test_batch_deactivating_exactly_half_is_processed(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, FOUR)
+
+    result = load(conn, tmp_path, FOUR[:2])
+
+    assert result.status == "processed", "exactly half is not more than half"
+    assert result.deactivated == 2
+
+
+# --- failure is all or nothing ----------------------------------------------------------------
+
+
+def test_failed_batch_changes_nothing_and_can_be_rerun(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, THREE)
+    conn.execute(
+        "ALTER TABLE core.source_record "
+        "ADD CONSTRAINT test_boom CHECK (owner IS DISTINCT FROM 'boom')"
+    )
+    before = dump_core(conn)
+    rows = [rec("PAY-001", status="off"), THREE[1], rec("PAY-009", owner="boom")]
+
+    failed = load(conn, tmp_path, rows)
+
+    assert failed.status == "failed"
+    assert (failed.message or "").startswith("failed, no record changed: "), failed.message
+    assert "test_boom" in (failed.message or ""), "the message carries the database's reason"
+    assert dump_core(conn) == before, "a failed batch changes no record, source record or history"
+    assert conn.execute(
+        "SELECT status, message FROM ops.batch WHERE batch_id = %s", [failed.batch_id]
+    ).fetchone() == ("failed", failed.message), "ops.batch is marked failed with the message"
+
+    conn.execute("ALTER TABLE core.source_record DROP CONSTRAINT test_boom")
+    rerun = process(conn, failed.batch_id)
+
+    assert rerun["status"] == "processed", "a failed batch can be re-run once the cause is gone"
+    assert (rerun["inserted"], rerun["updated"], rerun["deactivated"]) == (1, 1, 1)
+    assert record(conn, "PAY-009")["owner"] == "boom"
+
+
+def test_directly_landed_batch_is_processed(conn: psycopg.Connection) -> None:
+    batch_id = land(conn, [rec("PAY-001"), rec("PAY-002")])
+    assert conn.execute(
+        "SELECT status FROM ops.batch WHERE batch_id = %s", [batch_id]
+    ).fetchone() == ("landed",), "a registered batch waits as landed"
+
+    result = process(conn, batch_id)
+
+    assert (result["status"], result["row_count"], result["inserted"]) == ("processed", 2, 2)
+
+
+def test_processed_batch_cannot_be_processed_again(conn: psycopg.Connection) -> None:
+    batch_id = land(conn, [rec("PAY-001")])
+    process(conn, batch_id)
+
+    with pytest.raises(psycopg.Error, match="already processed"):
+        process(conn, batch_id)
+
+
+# --- several sources ------------------------------------------------------------------------
+
+
+SHARED = rec("PAY-001", status="on", owner="김민준")
+
+
+def two_sources(conn: psycopg.Connection, tmp_path: Path) -> None:
+    """platform_team (priority 10) and service_team (priority 20) both report PAY-001."""
+    load(conn, tmp_path, [SHARED, rec("PAY-002")], source="platform_team", priority=10)
+    load(
+        conn,
+        tmp_path,
+        [rec("PAY-001", status="off", owner="이서연"), rec("PAY-003")],
+        source="service_team",
+        priority=20,
+    )
+
+
+def test_lower_priority_number_is_shown(conn: psycopg.Connection, tmp_path: Path) -> None:
+    two_sources(conn, tmp_path)
+
+    shown = record(conn, "PAY-001")
+    assert (shown["source"], shown["status"], shown["owner"]) == (
+        "platform_team",
+        "enabled",
+        "김민준",
+    ), "the source with the lower priority number wins, even when it loaded first"
+    assert [row[0] for row in history(conn, "PAY-001")] == ["inserted"], (
+        "a lower-ranked source's differing values change nothing users see"
+    )
+
+
+def test_disagreeing_sources_are_listed_as_conflicts(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    two_sources(conn, tmp_path)
+    refresh_snapshot(conn)
+
+    conflicts = conn.execute(
+        "SELECT source, priority, is_shown, status, owner FROM snapshot.conflicts "
+        "WHERE feature_code = 'PAY-001' ORDER BY priority"
+    ).fetchall()
+    assert conflicts == [
+        ("platform_team", 10, True, "enabled", "김민준"),
+        ("service_team", 20, False, "disabled", "이서연"),
+    ], "both sources are listed, the shown one marked"
+    flags = dict(
+        conn.execute("SELECT feature_code, has_conflict FROM snapshot.current_records").fetchall()
+    )
+    assert flags == {"PAY-001": True, "PAY-002": False, "PAY-003": False}
+
+
+def test_agreeing_sources_are_no_conflict(conn: psycopg.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, [SHARED], source="platform_team", priority=10)
+    load(conn, tmp_path, [SHARED], source="service_team", priority=20)
+    refresh_snapshot(conn)
+
+    assert conn.execute("SELECT count(*) FROM snapshot.conflicts").fetchone() == (0,)
+    assert conn.execute(
+        "SELECT source_count, has_conflict FROM snapshot.current_records"
+    ).fetchone() == (2, False)
+
+
+def test_other_source_is_shown_when_the_shown_one_drops_the_identity(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    two_sources(conn, tmp_path)
+
+    dropped = load(
+        conn, tmp_path, [rec("PAY-002"), rec("PAY-005")], source="platform_team", priority=10
+    )
+
+    assert dropped.status == "processed"
+    shown = record(conn, "PAY-001")
+    assert shown["is_active"] is True, "the identity stays active while a source reports it"
+    assert (shown["source"], shown["status"], shown["owner"]) == (
+        "service_team",
+        "disabled",
+        "이서연",
+    ), "the remaining source's values are shown"
+    change, batch_id, before, after = history(conn, "PAY-001")[-1]
+    assert (change, batch_id) == ("updated", dropped.batch_id)
+    assert (before["source"], after["source"]) == ("platform_team", "service_team")
+    assert (before["status"], after["status"]) == ("enabled", "disabled")
+
+
+# --- snapshot refresh bookkeeping -------------------------------------------------------------
+
+
+def test_refresh_plan_follows_changes(conn: psycopg.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, THREE)
+    assert refresh_plan(conn), "unrefreshed views are in the plan"
+    refresh_snapshot(conn)
+    conn.execute("SELECT snapshot.mark_refreshed()")
+    assert refresh_plan(conn) == [], "nothing to refresh right after a refresh"
+
+    changed = load(conn, tmp_path, [rec("PAY-001", owner="박지훈"), *THREE[1:]])
+    assert refresh_plan(conn) == [
+        "current_records",
+        "home_summary",
+        "record_history",
+        "recent_changes",
+        "conflicts",
+    ], "a batch that changed records puts every view in the plan, in dependency order"
+
+    refresh_snapshot(conn)
+    conn.execute("SELECT snapshot.mark_refreshed()")
+    unchanged = load(conn, tmp_path, THREE, path=changed.path, force=True)
+    assert unchanged.changed is False
+    assert refresh_plan(conn) == [], "a batch that changed nothing leaves the snapshot fresh"
