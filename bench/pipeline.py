@@ -27,12 +27,14 @@ unchanged re-sync
     day 2: about 1% of the records change status, owner or note.
 pandas baseline
     what a user would write instead: ``read_csv``, the same normalization in
-    pandas, a hashlib identity and ``DataFrame.to_sql`` into the same server.
+    pandas, a hashlib identity, then ``DataFrame.to_sql`` into the same server,
+    timed once with ``method="multi"`` and once with the default executemany.
+    The target compares FMW with the faster of the two.
 reader max wait
     while the 1%-changed refresh runs, one connection per view loops
     ``SELECT count(*)`` on ``snapshot.current_records`` and on
-    ``snapshot.home_summary``; the longest single query is the worst wait a
-    dashboard reader saw.
+    ``snapshot.home_summary`` (20 ms apart, so the two cores are not all
+    readers); the longest single query is the worst wait a reader saw.
 loader peak RSS
     the largest resident set of this process while ``load_file`` ran (sampled
     from /proc every 20 ms; ``ru_maxrss`` where /proc is missing).
@@ -80,6 +82,7 @@ SOURCE = SourceSpec("bench")
 COPY_CHUNK = 1 << 20
 KEEP_GENERATIONS = 2
 RSS_SAMPLE_SECONDS = 0.02
+READER_PAUSE_SECONDS = 0.02  # between a reader's queries, so readers do not starve the refresh
 MAX_BIND_PARAMETERS = 65_535  # PostgreSQL's limit per statement (psycopg 3 binds server-side)
 PANDAS_CHUNK = 10_000
 READER_QUERIES = (
@@ -141,6 +144,19 @@ class ReaderWait:
 
 
 @dataclass
+class PandasRun:
+    """The pandas baseline: building the frame once, then each to_sql method."""
+
+    prepare: float
+    to_sql: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fastest(self) -> float:
+        return self.prepare + min(self.to_sql.values())
+
+
+@dataclass
 class Figures:
     """Everything one run measured."""
 
@@ -149,8 +165,7 @@ class Figures:
     machine: dict[str, Any]
     floor: float = 0.0
     syncs: list[SyncRun] = field(default_factory=list)
-    pandas: float | None = None
-    pandas_notes: list[str] = field(default_factory=list)
+    pandas: PandasRun | None = None
     readers: list[ReaderWait] = field(default_factory=list)
     rss_before_mib: float = 0.0
 
@@ -386,6 +401,7 @@ class ReaderProbe:
                 conn.execute(wait.query).fetchone()
                 wait.max_seconds = max(wait.max_seconds, time.perf_counter() - started)
                 wait.queries += 1
+                self._stop.wait(READER_PAUSE_SECONDS)
 
     def __enter__(self) -> ReaderProbe:
         for wait in self.waits:
@@ -416,21 +432,15 @@ def vocabularies(conn: psycopg.Connection, header: list[str]) -> tuple[dict[str,
     return renames, statuses
 
 
-def pandas_baseline(
-    path: Path, url: str, renames: dict[str, str], statuses: dict[str, str]
-) -> tuple[float, list[str]]:
-    """Seconds for read_csv + normalization + hashlib identity + to_sql; and notes."""
+def pandas_frame(path: Path, renames: dict[str, str], statuses: dict[str, str]) -> Any:
+    """read_csv, rename, normalize, map statuses, parse dates, hash identities, dedupe."""
     import pandas as pd
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url))
 
     def norm(column: pd.Series) -> pd.Series:
         text = column.str.replace(ZERO_WIDTH, "", regex=True).str.normalize("NFKC")
         text = text.str.replace(WHITE_SPACE, " ", regex=True).str.strip(" ")
         return text.mask(text == "")
 
-    started = time.perf_counter()
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     frame = frame.rename(columns=renames)[list(dict.fromkeys(renames.values()))]
     for name in frame.columns:
@@ -439,27 +449,40 @@ def pandas_baseline(
     words = frame["status"].str.lower().str.replace(" ", "", regex=False)
     frame["status_raw"] = frame["status"].where(~words.isin(statuses.keys()))
     frame["status"] = words.map(statuses).fillna("unknown")
-    texts = {name: frame[name] for name in DATE_FIELDS}
     for name in DATE_FIELDS:
-        frame[name] = pd.to_datetime(frame[name], errors="coerce")
+        # format="mixed": the inferred single format turns 2024/1/5 into NaT
+        frame[name] = pd.to_datetime(frame[name], errors="coerce", format="mixed")
     key = frame["feature_code"].fillna("").str.lower()
     for name in KEY_FIELDS[1:]:
         key = key + "\x1f" + frame[name].fillna("").str.lower()
     frame["identity_hash"] = key.apply(lambda k: hashlib.sha256(k.encode()).hexdigest())
-    frame = frame.drop_duplicates("identity_hash", keep="last")
+    return frame.drop_duplicates("identity_hash", keep="last")
+
+
+def pandas_baseline(
+    path: Path, url: str, renames: dict[str, str], statuses: dict[str, str]
+) -> PandasRun:
+    """Time the frame once, then each way of writing it with to_sql."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url))
+    started = time.perf_counter()
+    frame = pandas_frame(path, renames, statuses)
+    run = PandasRun(prepare=time.perf_counter() - started)
     chunk = min(PANDAS_CHUNK, MAX_BIND_PARAMETERS // len(frame.columns))
-    frame.to_sql(
-        "records", engine, if_exists="replace", index=False, method="multi", chunksize=chunk
-    )
-    seconds = time.perf_counter() - started
+    for method, size in (("multi", chunk), (None, PANDAS_CHUNK)):
+        say(f"pandas: to_sql method={method}")
+        started = time.perf_counter()
+        frame.to_sql(
+            "records", engine, if_exists="replace", index=False, method=method, chunksize=size
+        )
+        run.to_sql[str(method)] = time.perf_counter() - started
     engine.dispose()
-    lost = sum(int((texts[n].notna() & frame[n].isna()).sum()) for n in DATE_FIELDS)
-    notes = [
-        f"to_sql chunksize {chunk} (10,000 rows x {len(frame.columns)} columns would pass "
-        f"PostgreSQL's {MAX_BIND_PARAMETERS:,} bind parameters)",
-        f"{lost:,} non-empty date cells became NaT with pd.to_datetime's inferred format",
-    ]
-    return seconds, notes
+    run.notes.append(
+        f"method='multi' uses chunksize {chunk}: 10,000 rows x {len(frame.columns)} columns "
+        f"would pass PostgreSQL's {MAX_BIND_PARAMETERS:,} bind parameters per statement"
+    )
+    return run
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -495,7 +518,7 @@ def measure(admin: str, rows: int, work: Path) -> Figures:
         figures.readers = probe.waits
         say("pandas baseline")
         renames, statuses = vocabularies(conn, csv_header(day1))
-        figures.pandas, figures.pandas_notes = pandas_baseline(day1, base_url, renames, statuses)
+        figures.pandas = pandas_baseline(day1, base_url, renames, statuses)
     return figures
 
 
@@ -512,13 +535,14 @@ def targets(figures: Figures) -> list[tuple[str, str, bool]]:
     first = figures.sync("first sync").total / floor
     unchanged = figures.sync("unchanged re-sync").total / floor
     changed = figures.sync("1%-changed re-sync").total / floor
-    speedup = (figures.pandas or 0.0) / figures.sync("first sync").total
+    pandas = figures.pandas.fastest if figures.pandas else 0.0
+    speedup = pandas / figures.sync("first sync").total
     wait = figures.reader_max_wait
     return [
         ("first sync <= 8x floor", f"{first:.1f}x", first <= 8),
         ("unchanged re-sync <= 3x floor", f"{unchanged:.1f}x", unchanged <= 3),
         ("1%-changed re-sync <= 3x floor", f"{changed:.1f}x", changed <= 3),
-        ("FMW >= 4x faster than pandas", f"{speedup:.1f}x", speedup >= 4),
+        ("FMW >= 4x faster than pandas (fastest)", f"{speedup:.1f}x", speedup >= 4),
         (
             "reader max wait <= 1 s",
             "n/a" if wait is None else f"{wait:.2f} s",
@@ -545,7 +569,15 @@ def stage_rows(figures: Figures) -> list[tuple[str, float, str]]:
             (f"{run.name}: TOTAL", run.total, ""),
         ]
     if figures.pandas is not None:
-        rows.append(("pandas baseline: TOTAL", figures.pandas, "read_csv .. to_sql"))
+        rows += pandas_rows(figures.pandas)
+    return rows
+
+
+def pandas_rows(run: PandasRun) -> list[tuple[str, float, str]]:
+    rows = [("pandas: read_csv .. normalize .. hash", run.prepare, "")]
+    for method, seconds in run.to_sql.items():
+        rows.append((f"pandas: to_sql method={method}", seconds, ""))
+        rows.append((f"pandas TOTAL, to_sql method={method}", run.prepare + seconds, ""))
     return rows
 
 
@@ -565,7 +597,7 @@ def report(figures: Figures) -> str:
         lines.append(f"{stage:<44} {seconds:>9.2f} {seconds / figures.floor:>7.1f}x  {note}")
     lines += ["", f"{'reader (during the 1%-changed refresh)':<60} {'queries':>8} {'max wait':>9}"]
     lines += [f"{r.query:<60} {r.queries:>8} {r.max_seconds:>8.3f}s" for r in figures.readers]
-    lines += [f"pandas: {note}" for note in figures.pandas_notes]
+    lines += [f"pandas: {note}" for note in (figures.pandas.notes if figures.pandas else [])]
     lines += [f"loader process peak RSS before the first load: {figures.rss_before_mib} MiB", ""]
     lines += [f"{'target':<34} {'measured':>9}  verdict"]
     lines += [f"{goal:<34} {got:>9}  {_verdict(ok)}" for goal, got, ok in targets(figures)]

@@ -31,6 +31,7 @@ class SourceSpec:
     format: str = "auto"
     encoding: str = "auto"
     sheet: str | None = None
+    full_extract: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,17 @@ def _register(
 ) -> tuple[int | None, int | None]:
     try:
         row = conn.execute(
-            "SELECT batch_id, duplicate_of FROM ops.register_batch(%s, %s, %s, %s, %s, %s, %s)",
-            [spec.name, spec.priority, table.path.name, sha, table.encoding, table.header, force],
+            "SELECT batch_id, duplicate_of FROM ops.register_batch(%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                spec.name,
+                spec.priority,
+                table.path.name,
+                sha,
+                table.encoding,
+                table.header,
+                force,
+                spec.full_extract,
+            ],
         ).fetchone()
     except psycopg.Error as exc:
         if exc.sqlstate == HEADER_PROBLEM:
@@ -187,19 +197,30 @@ def load_file(
     )
 
 
-def approve_batch(conn: psycopg.Connection, batch_id: int) -> BatchResult:
-    """Apply a held batch although it deactivates more than half of its source."""
+def reprocess_batch(conn: psycopg.Connection, batch_id: int, *, approve: bool) -> BatchResult:
+    """Process a landed batch again: a held one (``approve``) or a failed one after a fix."""
     found = conn.execute(
-        "SELECT source, file_name, status, file_encoding FROM ops.batch WHERE batch_id = %s",
+        "SELECT source, file_name, status, file_encoding, "
+        "EXISTS (SELECT FROM raw.row AS r WHERE r.batch_id = b.batch_id) "
+        "FROM ops.batch AS b WHERE batch_id = %s",
         [batch_id],
     ).fetchone()
     if found is None:
         raise BatchError(f"batch {batch_id} does not exist (see `fmw batch list`)")
-    source, file_name, current, encoding = found
-    if current != "held":
-        raise BatchError(f"batch {batch_id} is {current}; only held batches need approval")
+    source, file_name, current, encoding, landed = found
+    wanted = "held" if approve else "failed"
+    if current != wanted:
+        verb = "approve" if approve else "retry"
+        raise BatchError(
+            f"batch {batch_id} is {current}; `fmw batch {verb}` takes {wanted} batches"
+        )
+    if not landed:
+        raise BatchError(
+            f"batch {batch_id} has no landed rows ({file_name} could not be read): fix the file "
+            "and load it again"
+        )
     status, rows, ins, upd, unch, deact, rej, issues, message = _process(
-        conn, batch_id, allow_mass_deactivation=True
+        conn, batch_id, allow_mass_deactivation=approve
     )
     return BatchResult(
         source,

@@ -8,6 +8,7 @@ file-format logic (those live in ``db/`` and ``loader/``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from fmw import database, migrations
 from fmw.errors import FmwError, MigrationError
-from fmw.loader.landing import BatchResult, SourceSpec, approve_batch, load_file
+from fmw.loader.landing import BatchResult, SourceSpec, load_file, reprocess_batch
 from fmw.settings import Settings, load_settings
 from fmw.sync import SyncReport, publish_snapshot, run_sync, spec_for
 
@@ -211,12 +212,11 @@ def load(
     settings = load_settings()
     configured = settings.sources.get(source)
     spec = spec_for(source, configured) if configured else SourceSpec(source)
-    spec = SourceSpec(
-        spec.name,
-        priority if priority is not None else spec.priority,
-        spec.format,
-        encoding or spec.encoding,
-        sheet or spec.sheet,
+    spec = dataclasses.replace(
+        spec,
+        priority=spec.priority if priority is None else priority,
+        encoding=encoding or spec.encoding,
+        sheet=sheet or spec.sheet,
     )
     with open_database(settings) as conn, row_progress(f"loading {file.name}") as progress:
         result = load_file(conn, spec, file, force=force, progress=progress)
@@ -337,9 +337,23 @@ def batch_approve(batch_id: Annotated[int, typer.Argument(help="A held batch's i
 
     Example: fmw batch approve 12
     """
+    _reprocess(batch_id, approve=True)
+
+
+@batch_app.command("retry")
+@clean_errors
+def batch_retry(batch_id: Annotated[int, typer.Argument(help="A failed batch's id.")]) -> None:
+    """Process a failed batch again after the cause was fixed (e.g. an alias was added).
+
+    Example: fmw batch retry 12
+    """
+    _reprocess(batch_id, approve=False)
+
+
+def _reprocess(batch_id: int, *, approve: bool) -> None:
     settings = load_settings()
     with open_database(settings) as conn:
-        result = approve_batch(conn, batch_id)
+        result = reprocess_batch(conn, batch_id, approve=approve)
     print_batch(result)
     if result.status != "processed":
         raise typer.Exit(1)

@@ -38,6 +38,11 @@ class SourceSettings(BaseModel):
     )
     sheet: str | None = Field(None, description="XLSX sheet name; the first sheet when empty.")
     priority: int = Field(100, description="Lower wins when sources disagree on a record.")
+    mode: Literal["full", "delta"] = Field(
+        "full",
+        description="full: each file lists every record (missing ones are deactivated); "
+        "delta: files carry changes only.",
+    )
 
 
 class Settings(BaseSettings):

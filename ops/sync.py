@@ -47,7 +47,14 @@ def newest_file(settings: Settings, name: str, source: SourceSettings) -> Path:
 
 def spec_for(name: str, source: SourceSettings) -> SourceSpec:
     """The loader's view of a configured source."""
-    return SourceSpec(name, source.priority, source.format, source.encoding, source.sheet)
+    return SourceSpec(
+        name,
+        source.priority,
+        source.format,
+        source.encoding,
+        source.sheet,
+        full_extract=source.mode == "full",
+    )
 
 
 def publish_snapshot(

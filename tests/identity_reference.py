@@ -10,7 +10,9 @@ tests can check that ``core.norm_text``, ``core.key_part``, ``core.identity_hash
 * key_part: norm_text, then lower-case ASCII A-Z only; None becomes "".
 * identity_hash: lowercase hex SHA-256 of the UTF-8 bytes of the four key parts joined
   by U+001F.
-* header_key: key_part with "_" read as a space; "" becomes None.
+* header_key: key_part of norm_text with "_" read as a space; "" becomes None. The
+  underscores are replaced after NFKC so that a full-width low line (U+FF3F) counts as
+  an underscore too.
 * status_key: key_part with every space removed; "" becomes None.
 
 The white-space set is explicit on purpose: Python's ``str.isspace``/``str.split`` and
@@ -67,10 +69,15 @@ def identity_hash(
 
 
 def header_key(header: str | None) -> str | None:
-    """How a header cell is matched to a header alias: underscores count as spaces."""
-    if header is None:
+    """How a header cell is matched to a header alias: underscores count as spaces.
+
+    NFKC comes first, so a full-width or other compatibility low line (＿, ﹍) is an
+    underscore as well; key_part then collapses the spaces the underscores became.
+    """
+    normalized = norm_text(header)
+    if normalized is None:
         return None
-    return key_part(header.replace("_", " ")) or None
+    return key_part(normalized.replace("_", " ")) or None
 
 
 def status_key(value: str | None) -> str | None:

@@ -55,10 +55,11 @@ COMMENT ON FUNCTION core.identity_hash(text, text, text, text) IS
 CREATE OR REPLACE FUNCTION core.header_key(header text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN nullif(core.key_part(translate(header, '_', ' ')), '');
+RETURN nullif(core.key_part(translate(core.norm_text(header), '_', ' ')), '');
 COMMENT ON FUNCTION core.header_key(text) IS
-    'How a header cell is matched to core.header_alias: key_part with underscores as spaces, '
-    'so "Feature_Code", " feature code " and "ＦＥＡＴＵＲＥ ＣＯＤＥ" are one header.';
+    'How a header cell is matched to core.header_alias: key_part with underscores (also '
+    'full-width ones: replaced after NFKC) as spaces, so "Feature_Code", " feature code " and '
+    '"ＦＥＡＴＵＲＥ＿ＣＯＤＥ" are one header.';
 
 CREATE OR REPLACE FUNCTION core.status_key(value text)
 RETURNS text

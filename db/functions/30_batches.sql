@@ -7,7 +7,8 @@ CREATE OR REPLACE FUNCTION ops.register_batch(
     p_file_sha256 text,
     p_file_encoding text,
     p_headers text[],
-    p_force boolean DEFAULT false
+    p_force boolean DEFAULT false,
+    p_full_extract boolean DEFAULT true
 )
 RETURNS TABLE (batch_id bigint, duplicate_of bigint)
 LANGUAGE plpgsql
@@ -21,8 +22,8 @@ BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem USING ERRCODE = 'FM002';
     END IF;
-    INSERT INTO ops.source AS s (name, priority)
-    VALUES (p_source, p_priority)
+    INSERT INTO ops.source AS s (name, priority, resolved_priority)
+    VALUES (p_source, p_priority, p_priority)  -- a new source has no records to re-resolve
     ON CONFLICT (name) DO UPDATE
         SET priority = excluded.priority, updated_at = now()
         WHERE s.priority IS DISTINCT FROM excluded.priority;
@@ -44,16 +45,17 @@ BEGIN
         RETURN;
     END IF;
 
-    INSERT INTO ops.batch (source, file_name, file_sha256, file_encoding, headers)
-    VALUES (p_source, p_file_name, p_file_sha256, p_file_encoding, p_headers)
+    INSERT INTO ops.batch (source, file_name, file_sha256, file_encoding, headers, full_extract)
+    VALUES (p_source, p_file_name, p_file_sha256, p_file_encoding, p_headers, p_full_extract)
     RETURNING ops.batch.batch_id INTO batch_id;
     RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION ops.register_batch(text, integer, text, text, text, text[], boolean) IS
+COMMENT ON FUNCTION ops.register_batch(text, integer, text, text, text, text[], boolean, boolean) IS
     'Start a batch for a file about to be COPYed into raw.row. Returns (NULL, earlier batch) '
-    'when the same file is the newest one processed for this source, unless p_force. Raises FM002 '
-    'when the headers cannot be mapped (core.check_headers).';
+    'when the same file is the newest one processed for this source, unless p_force. Raises '
+    'FM002 when the headers cannot be mapped (core.check_headers). p_full_extract = false for '
+    'a delta file (nothing is deactivated).';
 
 CREATE OR REPLACE FUNCTION core.history_doc(row_doc jsonb)
 RETURNS jsonb
@@ -221,7 +223,7 @@ BEGIN
         SELECT count(*) INTO n_rejected FROM core.rejected_row AS j WHERE j.batch_id = p_batch_id;
 
         -- The full-extract guard: refuse to silently deactivate most of a source.
-        SELECT count(*), count(*) FILTER (WHERE s.identity_hash IS NULL)
+        SELECT count(*), count(*) FILTER (WHERE s.identity_hash IS NULL AND b.full_extract)
         INTO v_active, v_missing
         FROM core.source_record AS sr
         LEFT JOIN fmw_stage AS s USING (identity_hash)
@@ -295,12 +297,22 @@ BEGIN
         WITH gone AS (
             UPDATE core.source_record AS sr
             SET is_active = false, last_changed_at = v_now, last_changed_batch_id = p_batch_id
-            WHERE sr.source = b.source AND sr.is_active
+            WHERE sr.source = b.source AND sr.is_active AND b.full_extract
               AND NOT EXISTS (SELECT FROM fmw_stage AS s WHERE s.identity_hash = sr.identity_hash)
             RETURNING sr.identity_hash
         )
         INSERT INTO fmw_touched SELECT identity_hash FROM gone;
         GET DIAGNOSTICS n_deactivated = ROW_COUNT;
+
+        -- A changed priority changes which source every shared record shows.
+        IF EXISTS (SELECT FROM ops.source AS src WHERE src.name = b.source
+                   AND src.priority IS DISTINCT FROM src.resolved_priority) THEN
+            INSERT INTO fmw_touched
+            SELECT sr.identity_hash FROM core.source_record AS sr WHERE sr.source = b.source
+            ON CONFLICT DO NOTHING;
+            UPDATE ops.source AS src SET resolved_priority = src.priority
+            WHERE src.name = b.source;
+        END IF;
 
         PERFORM core.resolve_records(p_batch_id, v_now);
         SELECT count(*) INTO n_issues FROM core.row_issue AS i WHERE i.batch_id = p_batch_id;
@@ -337,9 +349,11 @@ END
 $$;
 COMMENT ON FUNCTION core.process_batch(bigint, boolean) IS
     'Normalize, deduplicate, upsert and record history for one landed batch, all or nothing. '
-    'Returns the counts. A batch that would deactivate more than half of its source''s active '
-    'records is held (nothing applied) unless p_allow_mass_deactivation; an error marks it '
-    'failed with the message and changes no record; failed and held batches can be re-run.';
+    'Returns the counts. A full extract deactivates the source''s records it lacks; one that '
+    'would deactivate more than half of them is held (nothing applied) unless '
+    'p_allow_mass_deactivation. An error marks the batch failed with the message and changes '
+    'no record; failed and held batches can be re-run. A changed source priority re-resolves '
+    'every record the source reports.';
 
 -- Recompute the user-visible record of every identity touched by a batch.
 CREATE OR REPLACE FUNCTION core.resolve_records(p_batch_id bigint, p_now timestamptz)
@@ -419,7 +433,7 @@ COMMENT ON FUNCTION ops.fail_batch(bigint, text) IS
 REVOKE EXECUTE ON FUNCTION core.stage_batch(bigint), core.resolve_records(bigint, timestamptz)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    ops.register_batch(text, integer, text, text, text, text[], boolean),
+    ops.register_batch(text, integer, text, text, text, text[], boolean, boolean),
     core.process_batch(bigint, boolean),
     ops.fail_batch(bigint, text)
 TO fmw_loader;

@@ -19,11 +19,15 @@ COMMENT ON TABLE ops.schema_migration IS
 CREATE TABLE ops.source (
     name        text PRIMARY KEY,
     priority    integer     NOT NULL DEFAULT 100,
+    resolved_priority integer,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE ops.source IS
     'Sources that ever landed a batch. Lower priority wins when sources disagree on a record.';
+COMMENT ON COLUMN ops.source.resolved_priority IS
+    'The priority core.record was last resolved with; when it differs from priority, the '
+    'source''s next batch re-resolves every identity it reports.';
 
 CREATE TABLE ops.batch (
     batch_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -32,6 +36,7 @@ CREATE TABLE ops.batch (
     file_sha256     text        NOT NULL CHECK (file_sha256 ~ '^[0-9a-f]{64}$'),
     file_encoding   text,
     headers         text[]      NOT NULL,
+    full_extract    boolean     NOT NULL DEFAULT true,
     row_count       integer,
     status          text        NOT NULL DEFAULT 'landed'
         CHECK (status IN ('landed', 'processed', 'held', 'failed')),
@@ -51,6 +56,9 @@ COMMENT ON TABLE ops.batch IS
     'deactivate more than half of the source, waiting for an admin; failed: message says why, '
     'no record was changed.';
 COMMENT ON COLUMN ops.batch.headers IS 'Header cells exactly as in the file, in file order.';
+COMMENT ON COLUMN ops.batch.full_extract IS
+    'true: the file lists every record of its source, so records missing from it are '
+    'deactivated; false (a delta file): records it does not mention stay as they are.';
 COMMENT ON COLUMN ops.batch.inserted IS
     'inserted / updated / unchanged / deactivated / rejected / issues: counts of this batch''s '
     'effect on its source''s records, filled when processed (or would-be counts when held).';

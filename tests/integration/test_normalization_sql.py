@@ -522,6 +522,32 @@ def test_documented_headers_map_to_their_fields(sql_conn: psycopg.Connection) ->
         assert got == field, f"header {header!r} feeds field {field}"
 
 
+def test_full_width_underscore_in_a_header_is_an_underscore(sql_conn: psycopg.Connection) -> None:
+    # Regression: header_key replaced "_" before NFKC, so "＿" (U+FF3F) stayed an underscore.
+    assert mapped_fields(sql_conn, ["ＦＥＡＴＵＲＥ＿ＣＯＤＥ", "effective\ufe4dto"]) == [
+        "feature_code",
+        "effective_to",
+    ], "a full-width (or other compatibility) low line separates header words like '_' does"
+
+
+@PROPERTY_SETTINGS
+@given(values=st.lists(texts, min_size=1, max_size=25))
+def test_header_key_and_status_key_equal_the_reference(
+    sql_conn: psycopg.Connection, values: list[str]
+) -> None:
+    rows = sql_conn.execute(
+        """
+        SELECT core.header_key(v.value), core.status_key(v.value)
+        FROM unnest(%s::text[]) WITH ORDINALITY AS v (value, n)
+        ORDER BY v.n
+        """,
+        [values],
+    ).fetchall()
+    for value, (header, status) in zip(values, rows, strict=True):
+        assert header == ref.header_key(value), f"header_key({value!r}) is the documented key"
+        assert status == ref.status_key(value), f"status_key({value!r}) is the documented key"
+
+
 def test_an_unknown_header_maps_to_no_field(sql_conn: psycopg.Connection) -> None:
     assert mapped_fields(sql_conn, ["Feature Code", "메모2", "Unnamed: 3"]) == [
         "feature_code",

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from fmw.loader.landing import BatchResult, SourceSpec, approve_batch, load_file
+from fmw.loader.landing import BatchResult, SourceSpec, load_file, reprocess_batch
 
 SOURCE = "platform_team"
 HEADER = (
@@ -540,7 +540,7 @@ def test_approving_a_held_batch_applies_it(conn: psycopg.Connection, tmp_path: P
     held = load(conn, tmp_path, FOUR[:1])
     assert held.batch_id is not None
 
-    approved = approve_batch(conn, held.batch_id)
+    approved = reprocess_batch(conn, held.batch_id, approve=True)
 
     assert approved.status == "processed"
     assert approved.batch_id == held.batch_id
@@ -695,6 +695,45 @@ def test_other_source_is_shown_when_the_shown_one_drops_the_identity(
     assert (change, batch_id) == ("updated", dropped.batch_id)
     assert (before["source"], after["source"]) == ("platform_team", "service_team")
     assert (before["status"], after["status"]) == ("enabled", "disabled")
+
+
+def test_new_priority_applies_to_records_the_batch_did_not_change(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    two_sources(conn, tmp_path)
+
+    load(
+        conn,
+        tmp_path,
+        [SHARED, rec("PAY-002"), rec("PAY-006")],
+        source="platform_team",
+        priority=50,
+    )
+
+    assert record(conn, "PAY-001")["source"] == "service_team", (
+        "once platform_team ranks below service_team, service_team's values are shown"
+    )
+
+
+def test_priority_change_alone_marks_the_snapshot_stale(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    two_sources(conn, tmp_path)
+    refresh_snapshot(conn)
+    conn.execute("SELECT snapshot.mark_refreshed()")
+
+    same = load(
+        conn,
+        tmp_path,
+        [SHARED, rec("PAY-002")],
+        source="platform_team",
+        priority=50,
+        encoding="utf-8",
+    )
+
+    assert counts(same) == no_changes(2), "the source's own rows did not change"
+    assert record(conn, "PAY-001")["source"] == "service_team", "but the shown source did"
+    assert refresh_plan(conn), "a record users see changed, so the snapshot must be refreshed"
 
 
 # --- snapshot refresh bookkeeping -------------------------------------------------------------

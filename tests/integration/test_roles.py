@@ -1,0 +1,231 @@
+"""Least privilege, checked with SET ROLE on the default server and on PostgreSQL 15.
+
+fmw_reader reads the snapshot schema and nothing else; fmw_loader lands rows and runs the
+processing and refresh functions but cannot write core tables, delete landed rows, create
+or drop objects; every FMW object belongs to fmw_owner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import errors, sql
+
+FMW_SCHEMAS = ("core", "raw", "snapshot", "ops")
+SNAPSHOT_VIEWS = (
+    "current_records",
+    "home_summary",
+    "record_history",
+    "recent_changes",
+    "conflicts",
+)
+HEADERS = ["feature_code", "status", "owner"]
+
+
+@contextlib.contextmanager
+def acting_as(conn: psycopg.Connection, role: str) -> Iterator[None]:
+    """Run the block as ``role`` (autocommit: each statement is its own transaction)."""
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+    try:
+        yield
+    finally:
+        conn.execute("RESET ROLE")
+
+
+def assert_denied(conn: psycopg.Connection, role: str, statement: str) -> None:
+    with acting_as(conn, role):
+        try:
+            conn.execute(statement)
+        except errors.InsufficientPrivilege:
+            return
+    raise AssertionError(f"{role} must not be allowed to run: {statement}")
+
+
+def populate_snapshot(conn: psycopg.Connection) -> None:
+    for name, _ in conn.execute("SELECT * FROM snapshot.refresh_plan(true)").fetchall():
+        conn.execute("SELECT snapshot.refresh_view(%s, false)", [name])
+
+
+def register(conn: psycopg.Connection, sha_digit: str = "a") -> int:
+    row = conn.execute(
+        "SELECT batch_id FROM ops.register_batch('team', 10, 'team.csv', %s, 'utf-8', %s)",
+        [sha_digit * 64, HEADERS],
+    ).fetchone()
+    assert row is not None and row[0] is not None
+    return row[0]
+
+
+def processed_batch(conn: psycopg.Connection) -> int:
+    """A processed batch with one record, landed as the connecting (admin) user."""
+    batch_id = register(conn, "b")
+    conn.execute(
+        "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 2, %s)",
+        [batch_id, ["PAY-001", "on", "김민준"]],
+    )
+    conn.execute("SELECT core.process_batch(%s)", [batch_id])
+    return batch_id
+
+
+# --- fmw_reader -------------------------------------------------------------------------
+
+
+@pytest.mark.pg15
+def test_reader_can_select_every_snapshot_view(sql_conn: psycopg.Connection) -> None:
+    processed_batch(sql_conn)
+    populate_snapshot(sql_conn)
+
+    with acting_as(sql_conn, "fmw_reader"):
+        counts = {
+            view: sql_conn.execute(
+                sql.SQL("SELECT count(*) FROM snapshot.{}").format(sql.Identifier(view))
+            ).fetchone()[0]
+            for view in SNAPSHOT_VIEWS
+        }
+    assert counts["current_records"] == 1, "fmw_reader sees the records in the snapshot"
+    assert set(counts) == set(SNAPSHOT_VIEWS)
+
+
+@pytest.mark.pg15
+@pytest.mark.parametrize("table", ["core.record", "raw.row", "ops.batch", "core.source_record"])
+def test_reader_cannot_select_private_tables(sql_conn: psycopg.Connection, table: str) -> None:
+    assert_denied(sql_conn, "fmw_reader", f"SELECT * FROM {table}")
+
+
+@pytest.mark.pg15
+def test_reader_cannot_process_batches(sql_conn: psycopg.Connection) -> None:
+    batch_id = register(sql_conn)
+
+    assert_denied(sql_conn, "fmw_reader", f"SELECT * FROM core.process_batch({batch_id})")
+    assert_denied(
+        sql_conn,
+        "fmw_reader",
+        "SELECT ops.register_batch('x', 1, 'x.csv', repeat('c', 64), 'utf-8', '{feature_code}')",
+    )
+
+
+@pytest.mark.pg15
+def test_reader_cannot_refresh_the_snapshot(sql_conn: psycopg.Connection) -> None:
+    populate_snapshot(sql_conn)
+
+    assert_denied(sql_conn, "fmw_reader", "SELECT snapshot.refresh_view('current_records', false)")
+    assert_denied(sql_conn, "fmw_reader", "SELECT snapshot.mark_refreshed()")
+    assert_denied(sql_conn, "fmw_reader", "REFRESH MATERIALIZED VIEW snapshot.current_records")
+
+
+# --- fmw_loader -------------------------------------------------------------------------
+
+
+@pytest.mark.pg15
+def test_loader_lands_processes_and_refreshes(sql_conn: psycopg.Connection) -> None:
+    with acting_as(sql_conn, "fmw_loader"):
+        batch_id = register(sql_conn)
+        with (
+            sql_conn.cursor() as cur,
+            cur.copy("COPY raw.row (batch_id, source_row, cells) FROM STDIN") as copy,
+        ):
+            copy.write_row((batch_id, 2, ["PAY-001", "on", "김민준"]))
+        sql_conn.execute(
+            "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 3, %s)",
+            [batch_id, ["PAY-002", "off", "이서연"]],
+        )
+        status, inserted = sql_conn.execute(
+            "SELECT status, inserted FROM core.process_batch(%s)", [batch_id]
+        ).fetchone()
+        refreshed = [
+            sql_conn.execute("SELECT snapshot.refresh_view(%s, false)", [view]).fetchone()[0]
+            for (view, _) in sql_conn.execute("SELECT * FROM snapshot.refresh_plan(true)")
+        ]
+        sql_conn.execute("SELECT snapshot.mark_refreshed()")
+
+    assert (status, inserted) == ("processed", 2), "fmw_loader processes what it landed"
+    assert refreshed[0] == 2, "fmw_loader refreshes the snapshot views"
+
+
+@pytest.mark.pg15
+def test_loader_cannot_write_core_tables_directly(sql_conn: psycopg.Connection) -> None:
+    batch_id = processed_batch(sql_conn)
+    statements = [
+        "UPDATE core.record SET owner = 'x'",
+        "DELETE FROM core.record",
+        "INSERT INTO core.record (identity_hash, feature_code, status, source, source_row, "
+        "content_hash, is_active, first_seen_at, last_changed_at, last_batch_id) "
+        f"VALUES (repeat('0', 64), 'X', 'enabled', 'team', 2, gen_random_uuid(), true, now(), "
+        f"now(), {batch_id})",
+        "UPDATE core.source_record SET owner = 'x'",
+        "DELETE FROM core.source_record",
+        "INSERT INTO core.source_record SELECT * FROM core.source_record",
+        "UPDATE core.record_history SET change = 'updated'",
+        "DELETE FROM core.record_history",
+    ]
+    for statement in statements:
+        assert_denied(sql_conn, "fmw_loader", statement)
+    assert sql_conn.execute("SELECT owner FROM core.record").fetchall() == [("김민준",)]
+
+
+@pytest.mark.pg15
+def test_loader_cannot_delete_or_change_landed_rows(sql_conn: psycopg.Connection) -> None:
+    processed_batch(sql_conn)
+
+    assert_denied(sql_conn, "fmw_loader", "DELETE FROM raw.row")
+    assert_denied(sql_conn, "fmw_loader", "UPDATE raw.row SET cells = '{}'")
+    assert_denied(sql_conn, "fmw_loader", "TRUNCATE raw.row")
+    assert sql_conn.execute("SELECT count(*) FROM raw.row").fetchone() == (1,)
+
+
+@pytest.mark.pg15
+@pytest.mark.parametrize("schema", FMW_SCHEMAS)
+def test_loader_cannot_create_tables(sql_conn: psycopg.Connection, schema: str) -> None:
+    assert_denied(sql_conn, "fmw_loader", f"CREATE TABLE {schema}.intruder (id integer)")
+
+
+@pytest.mark.pg15
+def test_loader_cannot_drop_anything(sql_conn: psycopg.Connection) -> None:
+    statements = [
+        "DROP TABLE core.record",
+        "DROP TABLE raw.row",
+        "DROP TABLE ops.batch",
+        "DROP MATERIALIZED VIEW snapshot.current_records",
+        "DROP FUNCTION core.process_batch(bigint, boolean)",
+        "DROP INDEX core.record_history_changed_at_idx",
+        "DROP SCHEMA raw CASCADE",
+    ]
+    for statement in statements:
+        assert_denied(sql_conn, "fmw_loader", statement)
+
+
+# --- ownership ----------------------------------------------------------------------------
+
+
+@pytest.mark.pg15
+def test_every_fmw_object_is_owned_by_fmw_owner(sql_conn: psycopg.Connection) -> None:
+    schemas = list(FMW_SCHEMAS)
+    foreign_schemas = sql_conn.execute(
+        "SELECT nspname, nspowner::regrole::text FROM pg_namespace "
+        "WHERE nspname = ANY(%s) AND nspowner <> 'fmw_owner'::regrole",
+        [schemas],
+    ).fetchall()
+    relations = sql_conn.execute(
+        "SELECT count(*) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s)",
+        [schemas],
+    ).fetchone()[0]
+    foreign_relations = sql_conn.execute(
+        "SELECT n.nspname || '.' || c.relname, c.relkind, c.relowner::regrole::text "
+        "FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s) AND c.relowner <> 'fmw_owner'::regrole ORDER BY 1",
+        [schemas],
+    ).fetchall()
+    foreign_functions = sql_conn.execute(
+        "SELECT p.oid::regprocedure::text, p.proowner::regrole::text "
+        "FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = ANY(%s) AND p.proowner <> 'fmw_owner'::regrole ORDER BY 1",
+        [schemas],
+    ).fetchall()
+
+    assert len(foreign_schemas) == 0, f"FMW schemas owned by someone else: {foreign_schemas}"
+    assert relations > 20, "the FMW schemas hold the tables, views, indexes and sequences"
+    assert foreign_relations == [], "every table, view, index and sequence is fmw_owner's"
+    assert foreign_functions == [], "every FMW function is fmw_owner's"
