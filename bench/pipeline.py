@@ -599,8 +599,8 @@ def report(figures: Figures) -> str:
     lines += [f"{r.query:<60} {r.queries:>8} {r.max_seconds:>8.3f}s" for r in figures.readers]
     lines += [f"pandas: {note}" for note in (figures.pandas.notes if figures.pandas else [])]
     lines += [f"loader process peak RSS before the first load: {figures.rss_before_mib} MiB", ""]
-    lines += [f"{'target':<34} {'measured':>9}  verdict"]
-    lines += [f"{goal:<34} {got:>9}  {_verdict(ok)}" for goal, got, ok in targets(figures)]
+    lines += [f"{'target':<42} {'measured':>9}  verdict"]
+    lines += [f"{goal:<42} {got:>9}  {_verdict(ok)}" for goal, got, ok in targets(figures)]
     return "\n".join(lines)
 
 

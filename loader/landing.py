@@ -20,6 +20,7 @@ from fmw.loader.source_file import SourceTable, open_source
 
 PROGRESS_EVERY = 10_000
 HEADER_PROBLEM = "FM002"  # SQLSTATE raised by ops.register_batch for unmappable headers
+BATCH_REFUSED = "FM003"  # SQLSTATE raised by core.process_batch for a batch it must not run
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,17 @@ def _record_failure(
 
 
 def _process(conn: psycopg.Connection, batch_id: int, *, allow_mass_deactivation: bool) -> tuple:
-    with conn.transaction():
-        row = conn.execute(
-            "SELECT status, row_count, inserted, updated, unchanged, deactivated, rejected, "
-            "issues, message FROM core.process_batch(%s, %s)",
-            [batch_id, allow_mass_deactivation],
-        ).fetchone()
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT status, row_count, inserted, updated, unchanged, deactivated, rejected, "
+                "issues, message FROM core.process_batch(%s, %s)",
+                [batch_id, allow_mass_deactivation],
+            ).fetchone()
+    except psycopg.Error as exc:
+        if exc.sqlstate == BATCH_REFUSED:
+            raise BatchError(exc.diag.message_primary or str(exc)) from exc
+        raise
     assert row is not None
     return row
 

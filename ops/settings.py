@@ -11,6 +11,7 @@ This module must never connect to anything or read source data.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +114,8 @@ def load_settings() -> Settings:
     base_dir = toml_file.parent if toml_file else Path.cwd()
     try:
         return Settings(base_dir=base_dir)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{toml_file}: not valid TOML: {exc}") from exc
     except ValidationError as exc:
         where = str(toml_file) if toml_file else "environment"
         first = exc.errors()[0]

@@ -18,6 +18,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_problem text := core.check_headers(p_headers);
+    v_source_changed integer;
 BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem USING ERRCODE = 'FM002';
@@ -27,9 +28,11 @@ BEGIN
     ON CONFLICT (name) DO UPDATE
         SET priority = excluded.priority, updated_at = now()
         WHERE s.priority IS DISTINCT FROM excluded.priority;
+    GET DIAGNOSTICS v_source_changed = ROW_COUNT;
 
     -- Only the newest processed batch counts: a file equal to an older one (A, B, A again)
-    -- is the source's current truth and must be applied.
+    -- is the source's current truth and must be applied. A new priority must be applied
+    -- too, so the same file is processed again when the priority changed.
     SELECT b.batch_id INTO duplicate_of
     FROM (
         SELECT ob.batch_id, ob.file_sha256
@@ -39,7 +42,7 @@ BEGIN
         LIMIT 1
     ) AS b
     WHERE b.file_sha256 = p_file_sha256;
-    IF duplicate_of IS NOT NULL AND NOT p_force THEN
+    IF duplicate_of IS NOT NULL AND NOT p_force AND v_source_changed = 0 THEN
         batch_id := NULL;
         RETURN NEXT;
         RETURN;
@@ -206,6 +209,7 @@ DECLARE
     n_issues integer := 0;
     v_status text := 'processed';
     v_message text;
+    v_reprioritized boolean := false;
 BEGIN
     SELECT * INTO b FROM ops.batch AS ob WHERE ob.batch_id = p_batch_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -216,6 +220,15 @@ BEGIN
     END IF;
     -- One batch of a source at a time: records of a source change in batch order.
     PERFORM pg_advisory_xact_lock(hashtextextended('fmw.source:' || b.source, 0));
+    -- An older file must never overwrite a newer one (approving or retrying late).
+    SELECT max(ob.batch_id) INTO v_rows
+    FROM ops.batch AS ob
+    WHERE ob.source = b.source AND ob.status = 'processed' AND ob.batch_id > p_batch_id;
+    IF v_rows IS NOT NULL THEN
+        RAISE EXCEPTION 'batch % of % is older than batch %, already processed; load the file '
+                        'again if it is really the newest', p_batch_id, b.source, v_rows
+            USING ERRCODE = 'FM003';
+    END IF;
 
     BEGIN  -- any error below rolls back to here: no record changes, the batch is marked failed
         SELECT count(*) INTO v_rows FROM raw.row AS r WHERE r.batch_id = p_batch_id;
@@ -312,11 +325,12 @@ BEGIN
             ON CONFLICT DO NOTHING;
             UPDATE ops.source AS src SET resolved_priority = src.priority
             WHERE src.name = b.source;
+            v_reprioritized := true;  -- shown sources and snapshot.conflicts may change
         END IF;
 
         PERFORM core.resolve_records(p_batch_id, v_now);
         SELECT count(*) INTO n_issues FROM core.row_issue AS i WHERE i.batch_id = p_batch_id;
-        IF n_inserted + n_updated + n_deactivated > 0 THEN
+        IF n_inserted + n_updated + n_deactivated > 0 OR v_reprioritized THEN
             INSERT INTO ops.snapshot_state (singleton, dirty) VALUES (true, true)
             ON CONFLICT (singleton) DO UPDATE SET dirty = true;
         END IF;

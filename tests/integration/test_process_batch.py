@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from fmw.errors import BatchError
 from fmw.loader.landing import BatchResult, SourceSpec, load_file, reprocess_batch
 
 SOURCE = "platform_team"
@@ -760,3 +761,29 @@ def test_refresh_plan_follows_changes(conn: psycopg.Connection, tmp_path: Path) 
     unchanged = load(conn, tmp_path, THREE, path=changed.path, force=True)
     assert unchanged.changed is False
     assert refresh_plan(conn) == [], "a batch that changed nothing leaves the snapshot fresh"
+
+
+def test_an_old_held_batch_cannot_overwrite_a_newer_processed_one(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    spec = SourceSpec(SOURCE, priority=10)
+    load_file(conn, spec, write_csv(tmp_path / "v1.csv", [rec(f"F-{i}") for i in range(4)]))
+    held = load_file(conn, spec, write_csv(tmp_path / "v2.csv", [rec("F-0")]))
+    assert held.status == "held"
+    newer = write_csv(tmp_path / "v3.csv", [rec(f"F-{i}", status="off") for i in range(4)])
+    assert load_file(conn, spec, newer).status == "processed"
+    with pytest.raises(BatchError, match=r"older than batch \d+, already processed"):
+        reprocess_batch(conn, held.batch_id, approve=True)  # type: ignore[arg-type]
+    statuses = conn.execute("SELECT DISTINCT status FROM core.record").fetchall()
+    assert statuses == [("disabled",)], "the newest file's values stay"
+
+
+def test_the_same_file_with_a_new_priority_is_applied(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "a.csv", [rec("F-1")])
+    load_file(conn, SourceSpec(SOURCE, priority=10), path)
+    again = load_file(conn, SourceSpec(SOURCE, priority=11), path)
+    assert again.status == "processed", "a new priority is not a duplicate file"
+    row = conn.execute("SELECT priority, resolved_priority FROM ops.source").fetchone()
+    assert row == (11, 11)
