@@ -63,5 +63,9 @@ class BatchError(FmwError):
     """A batch could not be processed; no record was changed."""
 
 
+class SyncBusyError(FmwError):
+    """Another sync or export is publishing a snapshot right now; try again when it has finished."""
+
+
 class SnapshotError(FmwError):
     """No valid snapshot generation could be written or read."""

@@ -7,18 +7,21 @@ This module must never hold record rules (SQL) nor write files itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
-from fmw.errors import FmwError, SourceFileError
+from fmw.errors import FmwError, SourceFileError, SyncBusyError
 from fmw.export import export_generation
 from fmw.loader.landing import BatchResult, SourceSpec, load_file
 from fmw.refresh import ViewRefresh, refresh_views
 from fmw.settings import Settings, SourceSettings
 from fmw.snapshot_files import Generation, current_pointer
+
+PUBLISH_LOCK_KEY = 0x464D575F50554253  # "FMW_PUBS"
 
 
 @dataclass
@@ -65,14 +68,31 @@ def publish_snapshot(
     force: bool,
     progress: Callable[[str], None],
 ) -> None:
-    """Refresh the views and export a generation, unless nothing changed and one exists."""
-    report.refreshed = refresh_views(conn, force=force, progress=progress)
-    if report.refreshed or force or current_pointer(settings.snapshot_path) is None:
-        report.generation = export_generation(
-            conn, settings.snapshot_path, keep=settings.keep_generations, progress=progress
-        )
-    else:
-        progress("nothing changed since the last snapshot; export skipped")
+    """Refresh the views and export a generation, unless nothing changed and one exists.
+
+    One publisher at a time per database (a session advisory lock): snapshot
+    generations are written by a single process.
+    """
+    with publisher_lock(conn):
+        report.refreshed = refresh_views(conn, force=force, progress=progress)
+        if report.refreshed or force or current_pointer(settings.snapshot_path) is None:
+            report.generation = export_generation(
+                conn, settings.snapshot_path, keep=settings.keep_generations, progress=progress
+            )
+        else:
+            progress("nothing changed since the last snapshot; export skipped")
+
+
+@contextlib.contextmanager
+def publisher_lock(conn: psycopg.Connection) -> Iterator[None]:
+    """Hold the database-wide snapshot publisher lock, or raise SyncBusyError at once."""
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", [PUBLISH_LOCK_KEY]).fetchone()
+    if not got or not got[0]:
+        raise SyncBusyError()
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", [PUBLISH_LOCK_KEY])
 
 
 def run_sync(

@@ -9,10 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fmw.errors import SyncBusyError
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.settings import Settings, SourceSettings
 from fmw.snapshot_files import latest_good_generation
-from fmw.sync import SyncReport, publish_snapshot, run_sync
+from fmw.sync import SyncReport, publish_snapshot, publisher_lock, run_sync
 
 HEADER = "Feature Code,Policy Code,market,platform,Status,owner,비고\n"
 
@@ -104,3 +105,15 @@ def test_a_failing_source_keeps_the_last_good_snapshot_and_the_others_load(
     assert report.generation is not None
     rows = read_csv(report.generation.path("current_records.csv"))
     assert [r["feature_code"] for r in rows] == ["PAY-1"]
+
+
+def test_a_second_publisher_is_refused_while_one_runs(
+    conn: psycopg.Connection, settings: Settings, db_url: str
+):
+    with (
+        psycopg.connect(db_url, autocommit=True) as other,
+        publisher_lock(other),
+        pytest.raises(SyncBusyError, match="Another sync or export is publishing"),
+    ):
+        publish(conn, settings)
+    assert publish(conn, settings).generation is not None, "free again once the first is done"
