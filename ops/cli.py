@@ -7,28 +7,20 @@ file-format logic (those live in ``db/`` and ``loader/``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import psycopg
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fmw import database, migrations
-from fmw.errors import FmwError, MigrationError
+from fmw.cli_support import clean_errors, console, err, note, open_database, row_progress
+from fmw.errors import FmwError
 from fmw.loader.landing import BatchResult, SourceSpec, load_file, reprocess_batch
-from fmw.settings import Settings, load_settings
+from fmw.settings import load_settings
 from fmw.sync import SyncReport, publish_snapshot, run_sync, spec_for
-
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     help="FMW: policy and feature statuses from many spreadsheets, in one PostgreSQL database.",
@@ -42,65 +34,6 @@ batch_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(batch_app, name="batch")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def clean_errors(func: F) -> F:
-    """Turn FMW's own errors into one clear line and a non-zero exit."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FmwError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}")
-            raise typer.Exit(1) from None
-        except psycopg.Error as exc:
-            err.print(f"[red]database error:[/red] {escape(str(exc).strip().splitlines()[0])}")
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def note(line: str) -> None:
-    console.print(f"[dim]{line}[/dim]")
-
-
-@contextlib.contextmanager
-def open_database(
-    settings: Settings, *, require_current: bool = True
-) -> Iterator[psycopg.Connection]:
-    """An autocommit connection; refuses to work on a database with pending migrations."""
-    url = database.database_url(settings, announce=note)
-    with database.connect(url, autocommit=True) as conn:
-        if require_current:
-            state = migrations.status(conn)
-            if not state.is_current:
-                raise MigrationError(
-                    "the database schema is not current "
-                    f"({len(state.pending)} pending, {len(state.drift)} drifted): "
-                    "run `fmw db upgrade`"
-                )
-        yield conn
-
-
-@contextlib.contextmanager
-def row_progress(label: str) -> Iterator[Callable[[int], None]]:
-    """A live 'N rows' counter for long loads."""
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label)
-
-        def update(rows: int) -> None:
-            bar.update(task, description=f"{label}: {rows:,} rows landed")
-
-        yield update
 
 
 def print_batch(result: BatchResult) -> None:
