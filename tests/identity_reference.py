@@ -4,7 +4,8 @@ Written from the specification, not from the SQL, and importing nothing from ``f
 tests can check that ``core.norm_text``, ``core.key_part``, ``core.identity_hash``,
 ``core.header_key`` and ``core.status_key`` compute exactly the documented formulas:
 
-* norm_text: remove U+200B, U+200C, U+200D and U+FEFF; apply NFKC; replace every run of
+* norm_text: remove U+200B, U+200C, U+200D, U+FEFF and the control characters U+0001-U+0008,
+  U+000E-U+001F and U+007F; apply NFKC; replace every run of
   characters from an explicit white-space set by one space; strip spaces at both ends;
   the empty string becomes None.
 * key_part: norm_text, then lower-case ASCII A-Z only; None becomes "".
@@ -28,13 +29,16 @@ import unicodedata
 ZERO_WIDTH = "\u200b\u200c\u200d\ufeff"
 """Removed before anything else: zero-width space, non-joiner, joiner, byte-order mark."""
 
+CONTROLS = "".join(map(chr, [*range(0x01, 0x09), *range(0x0E, 0x20), 0x7F]))
+"""Removed too: control characters that are not white space (U+001F would fake a separator)."""
+
 WHITESPACE = " \t\n\v\f\r\u0085\u1680\u2028\u2029"
 """The only characters a run of which collapses to one space (after NFKC)."""
 
 SEPARATOR = "\x1f"
 """Joins the four key parts inside identity_hash (U+001F, unit separator)."""
 
-_ZERO_WIDTH_TABLE = dict.fromkeys(map(ord, ZERO_WIDTH))
+_REMOVED_TABLE = dict.fromkeys(map(ord, ZERO_WIDTH + CONTROLS))
 _WHITESPACE_RUN = re.compile("[" + re.escape(WHITESPACE) + "]+")
 _ASCII_LOWER = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -46,7 +50,7 @@ def norm_text(value: str | None) -> str | None:
     """The one definition of "the same text"; None for None, empty or blank input."""
     if value is None:
         return None
-    text = unicodedata.normalize("NFKC", value.translate(_ZERO_WIDTH_TABLE))
+    text = unicodedata.normalize("NFKC", value.translate(_REMOVED_TABLE))
     text = _WHITESPACE_RUN.sub(" ", text).strip(" ")
     return text or None
 

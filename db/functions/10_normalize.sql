@@ -3,13 +3,25 @@
 -- is ASCII-only (A-Z) and white space is an explicit set, so identity_hash is the same on
 -- every PostgreSQL server (see docs/identity-hash.md).
 
+CREATE OR REPLACE FUNCTION core.removed_characters()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN U&'\200B\200C\200D\FEFF'
+    || U&'\0001\0002\0003\0004\0005\0006\0007\0008'
+    || U&'\000E\000F\0010\0011\0012\0013\0014\0015\0016\0017\0018\0019\001A\001B\001C'
+    || U&'\001D\001E\001F\007F';
+COMMENT ON FUNCTION core.removed_characters() IS
+    'Characters core.norm_text deletes before NFKC: zero-width space, non-joiner, joiner and '
+    'BOM (U+200B-U+200D, U+FEFF), and control characters that are not white space '
+    '(U+0001-U+0008, U+000E-U+001F, U+007F; U+001F would otherwise fake the key separator).';
+
 CREATE OR REPLACE FUNCTION core.norm_text(value text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN nullif(
     btrim(
         regexp_replace(
-            normalize(translate(value, U&'\200B\200C\200D\FEFF', ''), NFKC),
+            normalize(translate(value, core.removed_characters(), ''), NFKC),
             '[ \t\n\r\f\v\u0085\u1680\u2028\u2029]+', ' ', 'g'
         ),
         ' '
@@ -17,9 +29,9 @@ RETURN nullif(
     ''
 );
 COMMENT ON FUNCTION core.norm_text(text) IS
-    'Zero-width characters (U+200B-U+200D, U+FEFF) removed, then NFKC; white-space runs '
-    '(space, \t \n \v \f \r, U+0085, U+1680, U+2028, U+2029) collapsed to one space; trimmed; '
-    'empty becomes NULL.';
+    'core.removed_characters() (zero-width and control characters) deleted, then NFKC; '
+    'white-space runs (space, \t \n \v \f \r, U+0085, U+1680, U+2028, U+2029) collapsed to '
+    'one space; trimmed; empty becomes NULL.';
 
 CREATE OR REPLACE FUNCTION core.ascii_lower(value text)
 RETURNS text
@@ -115,7 +127,7 @@ COMMENT ON FUNCTION core.parse_date(text) IS
     'numbers (5 digits). NULL when unparseable; process_batch records that as a row issue.';
 
 GRANT EXECUTE ON FUNCTION
-    core.norm_text(text), core.ascii_lower(text), core.key_part(text),
+    core.removed_characters(), core.norm_text(text), core.ascii_lower(text), core.key_part(text),
     core.identity_hash(text, text, text, text), core.header_key(text), core.status_key(text),
     core.valid_date(integer, integer, integer), core.parse_date(text)
 TO fmw_loader;

@@ -97,12 +97,7 @@ def statuses_of(conn: psycopg.Connection, words: Sequence[str]) -> list[str | No
 
 
 def status_of(conn: psycopg.Connection, word: str) -> str | None:
-    """The canonical status a status cell means, the way process_batch looks it up."""
-    row = conn.execute(
-        "SELECT status FROM core.status_synonym WHERE synonym_key = core.status_key(%s::text)",
-        [word],
-    ).fetchone()
-    return None if row is None else row[0]
+    return statuses_of(conn, [word])[0]
 
 
 def mapped_fields(conn: psycopg.Connection, headers: Sequence[str]) -> list[str | None]:
@@ -155,7 +150,7 @@ STABLE_CHARACTERS = st.characters(exclude_categories=("Cs", "Cn"), exclude_chara
 
 
 def alphabet(*, marks: bool = True) -> st.SearchStrategy[str]:
-    parts = [
+    choices = [
         st.characters(min_codepoint=0x20, max_codepoint=0x7E),  # ASCII
         st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3),  # Hangul syllables
         st.characters(min_codepoint=0x1100, max_codepoint=0x11FF),  # conjoining jamo
@@ -165,20 +160,20 @@ def alphabet(*, marks: bool = True) -> st.SearchStrategy[str]:
         st.sampled_from(ZERO_WIDTH + SPACE_LIKE + SPECIALS),
     ]
     if marks:
-        parts += [
+        choices += [
             st.characters(min_codepoint=0x0300, max_codepoint=0x036F),  # combining marks
             st.sampled_from(["\u3099", "\u309a"]),  # combining kana voicing marks
             STABLE_CHARACTERS,
         ]
     else:
         # Without combining marks, ASCII letters never compose with what follows them.
-        parts.append(
+        choices.append(
             st.characters(
                 exclude_categories=("Cs", "Cn", "M"),
                 exclude_characters="\x00",
             )
         )
-    return st.one_of(parts)
+    return st.one_of(choices)
 
 
 texts = st.text(alphabet(), max_size=12)

@@ -72,8 +72,8 @@ def test_norm_text(value: str | None, expected: str | None) -> None:
 
 
 def test_norm_text_white_space_set_is_explicit() -> None:
-    assert ref.norm_text("a\u001cb") == "a\u001cb", (
-        "U+001C is white space to Python's str.split but not in the documented set"
+    assert ref.norm_text("a\u001cb") == "ab", (
+        "U+001C is white space to Python's str.split, but a removed control character here"
     )
     assert ref.norm_text("a\u180eb") == "a\u180eb", "U+180E is not in the documented set"
 
@@ -88,6 +88,8 @@ def test_key_part_lower_cases_ascii_only() -> None:
 def test_header_key_reads_underscores_as_spaces() -> None:
     assert ref.header_key("Feature_Code") == "feature code"
     assert ref.header_key(" FEATURE  CODE ") == "feature code"
+    assert ref.header_key("ＦＥＡＴＵＲＥ＿ＣＯＤＥ") == "feature code", "full-width ＿ is '_'"
+    assert ref.header_key("feature__code") == "feature code", "underscore runs become one space"
     assert ref.header_key("_") is None
     assert ref.header_key(None) is None
 
@@ -97,3 +99,8 @@ def test_status_key_drops_all_spaces() -> None:
     assert ref.status_key("Ｙｅｓ") == "yes"
     assert ref.status_key("\u3000") is None
     assert ref.status_key(None) is None
+
+
+def test_control_characters_are_removed_so_no_cell_fakes_the_separator() -> None:
+    assert ref.norm_text("a\x1fb\x07c\x7f") == "abc"
+    assert ref.identity_hash("a\x1fb", "c", "", "") != ref.identity_hash("a", "b\x1fc", "", "")
