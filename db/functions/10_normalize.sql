@@ -33,6 +33,27 @@ COMMENT ON FUNCTION core.norm_text(text) IS
     'white-space runs (space, \t \n \v \f \r, U+0085, U+1680, U+2028, U+2029) collapsed to '
     'one space; trimmed; empty becomes NULL.';
 
+CREATE OR REPLACE FUNCTION core.is_clean_row(cells text[])
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN array_to_string(cells, U&'\E000') IS NFKC NORMALIZED
+    AND array_to_string(cells, U&'\E000') !~ (
+        '[\t\n\v\f\r\u0085\u1680\u2028\u2029\u200B\u200C\u200D\uFEFF'
+        || '\u0001-\u0008\u000E-\u001F\u007F]|  |^ | $| \uE000|\uE000 '
+    )
+    AND array_position(cells, '') IS NULL;
+COMMENT ON FUNCTION core.is_clean_row(text[]) IS
+    'True when core.norm_text would return every cell of the row unchanged (NFKC already, '
+    'no removed character, no white space but single inner spaces, no empty cell): the fast '
+    'path that lets core.process_batch skip per-cell normalization of clean rows.';
+
+CREATE OR REPLACE FUNCTION core.norm_cell(cell text, row_is_clean boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN row_is_clean THEN cell ELSE core.norm_text(cell) END;
+COMMENT ON FUNCTION core.norm_cell(text, boolean) IS
+    'core.norm_text(cell), skipped when core.is_clean_row said the whole row is clean.';
+
 CREATE OR REPLACE FUNCTION core.ascii_lower(value text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -127,7 +148,8 @@ COMMENT ON FUNCTION core.parse_date(text) IS
     'numbers (5 digits). NULL when unparseable; process_batch records that as a row issue.';
 
 GRANT EXECUTE ON FUNCTION
-    core.removed_characters(), core.norm_text(text), core.ascii_lower(text), core.key_part(text),
+    core.removed_characters(), core.norm_text(text), core.is_clean_row(text[]),
+    core.norm_cell(text, boolean), core.ascii_lower(text), core.key_part(text),
     core.identity_hash(text, text, text, text), core.header_key(text), core.status_key(text),
     core.valid_date(integer, integer, integer), core.parse_date(text)
 TO fmw_loader;

@@ -99,39 +99,59 @@ BEGIN
     FROM core.map_headers(b.headers);
 
     DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_change, pg_temp.fmw_touched;
+    CREATE TEMP TABLE fmw_norm ON COMMIT DROP AS
+    SELECT
+        r.source_row,
+        r.cells,
+        core.norm_cell(r.cells[c.feature_code], r.clean) AS feature_code,
+        core.norm_cell(r.cells[c.feature_name], r.clean) AS feature_name,
+        core.norm_cell(r.cells[c.policy_code], r.clean) AS policy_code,
+        core.norm_cell(r.cells[c.policy_name], r.clean) AS policy_name,
+        core.norm_cell(r.cells[c.status], r.clean) AS status_text,
+        core.norm_cell(r.cells[c.region], r.clean) AS region,
+        core.norm_cell(r.cells[c.platform], r.clean) AS platform,
+        core.norm_cell(r.cells[c.owner], r.clean) AS owner,
+        core.norm_cell(r.cells[c.team], r.clean) AS team,
+        core.norm_cell(r.cells[c.effective_from], r.clean) AS from_text,
+        core.norm_cell(r.cells[c.effective_to], r.clean) AS to_text,
+        core.norm_cell(r.cells[c.note], r.clean) AS note
+    FROM (
+        SELECT rr.source_row, rr.cells, core.is_clean_row(rr.cells) AS clean
+        FROM raw.row AS rr
+        WHERE rr.batch_id = p_batch_id
+        OFFSET 0  -- a fence: is_clean_row runs once per row, not once per column
+    ) AS r;
+    ANALYZE fmw_norm;
+
+    -- Dates and statuses repeat: look each distinct text up once.
+    CREATE TEMP TABLE fmw_date ON COMMIT DROP AS
+    SELECT v.text, core.parse_date(v.text) AS day
+    FROM (SELECT from_text FROM fmw_norm UNION SELECT to_text FROM fmw_norm) AS v (text)
+    WHERE v.text IS NOT NULL;
+    CREATE TEMP TABLE fmw_status ON COMMIT DROP AS
+    SELECT v.text, syn.status
+    FROM (SELECT DISTINCT status_text FROM fmw_norm WHERE status_text IS NOT NULL) AS v (text)
+    LEFT JOIN core.status_synonym AS syn ON syn.synonym_key = core.status_key(v.text);
+    ANALYZE fmw_date, fmw_status;
+
     CREATE TEMP TABLE fmw_stage ON COMMIT DROP AS
     SELECT
         n.*,
-        core.parse_date(n.from_text) AS effective_from,
-        core.parse_date(n.to_text) AS effective_to,
-        coalesce(syn.status, 'unknown') AS status,
-        CASE WHEN syn.status IS NULL THEN n.status_text END AS status_raw,
+        fd.day AS effective_from,
+        td.day AS effective_to,
+        coalesce(st.status, 'unknown') AS status,
+        CASE WHEN st.status IS NULL THEN n.status_text END AS status_raw,
         encode(sha256(convert_to(
             core.ascii_lower(coalesce(n.feature_code, '')) || chr(31)
             || core.ascii_lower(coalesce(n.policy_code, '')) || chr(31)
             || core.ascii_lower(coalesce(n.region, '')) || chr(31)
             || core.ascii_lower(coalesce(n.platform, '')),
             'UTF8')), 'hex') AS identity_hash
-    FROM (
-        SELECT
-            r.source_row,
-            r.cells,
-            core.norm_text(r.cells[c.feature_code]) AS feature_code,
-            core.norm_text(r.cells[c.feature_name]) AS feature_name,
-            core.norm_text(r.cells[c.policy_code]) AS policy_code,
-            core.norm_text(r.cells[c.policy_name]) AS policy_name,
-            core.norm_text(r.cells[c.status]) AS status_text,
-            core.norm_text(r.cells[c.region]) AS region,
-            core.norm_text(r.cells[c.platform]) AS platform,
-            core.norm_text(r.cells[c.owner]) AS owner,
-            core.norm_text(r.cells[c.team]) AS team,
-            core.norm_text(r.cells[c.effective_from]) AS from_text,
-            core.norm_text(r.cells[c.effective_to]) AS to_text,
-            core.norm_text(r.cells[c.note]) AS note
-        FROM raw.row AS r
-        WHERE r.batch_id = p_batch_id
-    ) AS n
-    LEFT JOIN core.status_synonym AS syn ON syn.synonym_key = core.status_key(n.status_text);
+    FROM fmw_norm AS n
+    LEFT JOIN fmw_date AS fd ON fd.text = n.from_text
+    LEFT JOIN fmw_date AS td ON td.text = n.to_text
+    LEFT JOIN fmw_status AS st ON st.text = n.status_text;
+    DROP TABLE fmw_norm, fmw_date, fmw_status;
 
     -- Rows set aside, and problems in rows that are kept.
     INSERT INTO core.rejected_row (batch_id, source_row, reason, cells)

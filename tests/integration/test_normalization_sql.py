@@ -270,6 +270,30 @@ def test_norm_text_is_idempotent_and_matches_the_reference(
         assert twice == once, f"norm_text(norm_text({value!r})) = norm_text({value!r})"
 
 
+@given(rows=st.lists(st.lists(st.one_of(st.none(), texts), min_size=1, max_size=6), max_size=10))
+@PROPERTY_SETTINGS
+def test_the_clean_row_fast_path_never_changes_a_result(
+    sql_conn: psycopg.Connection, rows: list[list[str | None]]
+) -> None:
+    """process_batch skips norm_text on rows core.is_clean_row calls clean: never wrongly."""
+    for cells in rows:
+        fast, slow = sql_conn.execute(
+            "SELECT array_agg(core.norm_cell(c, core.is_clean_row(%s::text[])) ORDER BY i), "
+            "array_agg(core.norm_text(c) ORDER BY i) FROM unnest(%s::text[]) WITH ORDINALITY "
+            "AS u (c, i)",
+            [cells, cells],
+        ).fetchone()
+        assert fast == slow, f"fast path differs for {cells!r}"
+
+
+def test_typical_clean_rows_take_the_fast_path(sql_conn: psycopg.Connection) -> None:
+    clean = ["PAY-001", "간편 결제", "POL-1", "KR", "2024-01-05", None]
+    dirty = [["PAY-001 "], [" PAY"], ["a  b"], ["ＰＡＹ"], ["a\u200bb"], ["a\tb"], [""]]
+    assert scalar(sql_conn, "SELECT core.is_clean_row(%s::text[])", clean) is True
+    for cells in dirty:
+        assert scalar(sql_conn, "SELECT core.is_clean_row(%s::text[])", cells) is False, cells
+
+
 # ----- core.identity_hash --------------------------------------------------------------
 
 TRICKY_KEYS: list[Key] = [
