@@ -123,6 +123,14 @@ BEGIN
     ) AS r;
     ANALYZE fmw_norm;
 
+    -- Rows without a feature_code are set aside with the reason; the rest proceeds.
+    INSERT INTO core.rejected_row (batch_id, source_row, reason, cells)
+    SELECT p_batch_id, n.source_row,
+           format('no feature_code (column %s)', coalesce(b.headers[c.feature_code], '?')),
+           n.cells
+    FROM fmw_norm AS n
+    WHERE n.feature_code IS NULL;
+
     -- Dates and statuses repeat: look each distinct text up once.
     CREATE TEMP TABLE fmw_date ON COMMIT DROP AS
     SELECT v.text, core.parse_date(v.text) AS day
@@ -141,6 +149,10 @@ BEGIN
         td.day AS effective_to,
         coalesce(st.status, 'unknown') AS status,
         CASE WHEN st.status IS NULL THEN n.status_text END AS status_raw,
+        md5(ROW(n.feature_code, n.feature_name, n.policy_code, n.policy_name,
+                coalesce(st.status, 'unknown'), CASE WHEN st.status IS NULL THEN n.status_text END,
+                n.region, n.platform, n.owner, n.team, fd.day, td.day, n.note)::text
+        )::uuid AS content_hash,
         encode(sha256(convert_to(
             core.ascii_lower(coalesce(n.feature_code, '')) || chr(31)
             || core.ascii_lower(coalesce(n.policy_code, '')) || chr(31)
@@ -150,17 +162,11 @@ BEGIN
     FROM fmw_norm AS n
     LEFT JOIN fmw_date AS fd ON fd.text = n.from_text
     LEFT JOIN fmw_date AS td ON td.text = n.to_text
-    LEFT JOIN fmw_status AS st ON st.text = n.status_text;
+    LEFT JOIN fmw_status AS st ON st.text = n.status_text
+    WHERE n.feature_code IS NOT NULL;
     DROP TABLE fmw_norm, fmw_date, fmw_status;
 
-    -- Rows set aside, and problems in rows that are kept.
-    INSERT INTO core.rejected_row (batch_id, source_row, reason, cells)
-    SELECT p_batch_id, s.source_row,
-           format('no feature_code (column %s)', coalesce(b.headers[c.feature_code], '?')),
-           s.cells
-    FROM fmw_stage AS s
-    WHERE s.feature_code IS NULL;
-    DELETE FROM fmw_stage WHERE feature_code IS NULL;
+    -- Problems in rows that are kept.
 
     INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
     SELECT p_batch_id, s.source_row, i.column_name, i.issue, i.raw_value
@@ -273,9 +279,6 @@ BEGIN
         CREATE TEMP TABLE fmw_change ON COMMIT DROP AS
         SELECT
             s.*,
-            md5(ROW(s.feature_code, s.feature_name, s.policy_code, s.policy_name, s.status,
-                    s.status_raw, s.region, s.platform, s.owner, s.team, s.effective_from,
-                    s.effective_to, s.note)::text)::uuid AS content_hash,
             sr.content_hash AS old_hash,
             sr.is_active AS old_active
         FROM fmw_stage AS s
