@@ -295,33 +295,36 @@ BEGIN
 
         CREATE TEMP TABLE fmw_touched (identity_hash text PRIMARY KEY) ON COMMIT DROP;
 
-        WITH upserted AS (
-            INSERT INTO core.source_record AS sr (
-                source, identity_hash, feature_code, feature_name, policy_code, policy_name,
-                status, status_raw, region, platform, owner, team, effective_from,
-                effective_to, note, source_row, content_hash, is_active, first_seen_at,
-                last_changed_at, first_batch_id, last_changed_batch_id)
-            SELECT
-                b.source, x.identity_hash, x.feature_code, x.feature_name, x.policy_code,
-                x.policy_name, x.status, x.status_raw, x.region, x.platform, x.owner, x.team,
-                x.effective_from, x.effective_to, x.note, x.source_row, x.content_hash, true,
-                v_now, v_now, p_batch_id, p_batch_id
-            FROM fmw_change AS x
-            WHERE x.old_hash IS NULL OR NOT x.old_active OR x.old_hash <> x.content_hash
-            ON CONFLICT (source, identity_hash) DO UPDATE SET
-                feature_code = excluded.feature_code, feature_name = excluded.feature_name,
-                policy_code = excluded.policy_code, policy_name = excluded.policy_name,
-                status = excluded.status, status_raw = excluded.status_raw,
-                region = excluded.region, platform = excluded.platform,
-                owner = excluded.owner, team = excluded.team,
-                effective_from = excluded.effective_from, effective_to = excluded.effective_to,
-                note = excluded.note, source_row = excluded.source_row,
-                content_hash = excluded.content_hash, is_active = true,
-                last_changed_at = excluded.last_changed_at,
-                last_changed_batch_id = excluded.last_changed_batch_id
-            RETURNING sr.identity_hash
-        )
-        INSERT INTO fmw_touched SELECT identity_hash FROM upserted;
+        -- New identities: a plain INSERT (cheaper than ON CONFLICT at a million rows).
+        INSERT INTO core.source_record (
+            source, identity_hash, feature_code, feature_name, policy_code, policy_name,
+            status, status_raw, region, platform, owner, team, effective_from,
+            effective_to, note, source_row, content_hash, is_active, first_seen_at,
+            last_changed_at, first_batch_id, last_changed_batch_id)
+        SELECT
+            b.source, x.identity_hash, x.feature_code, x.feature_name, x.policy_code,
+            x.policy_name, x.status, x.status_raw, x.region, x.platform, x.owner, x.team,
+            x.effective_from, x.effective_to, x.note, x.source_row, x.content_hash, true,
+            v_now, v_now, p_batch_id, p_batch_id
+        FROM fmw_change AS x
+        WHERE x.old_hash IS NULL;
+
+        -- Changed or returning identities.
+        UPDATE core.source_record AS sr SET
+            feature_code = x.feature_code, feature_name = x.feature_name,
+            policy_code = x.policy_code, policy_name = x.policy_name,
+            status = x.status, status_raw = x.status_raw, region = x.region,
+            platform = x.platform, owner = x.owner, team = x.team,
+            effective_from = x.effective_from, effective_to = x.effective_to, note = x.note,
+            source_row = x.source_row, content_hash = x.content_hash, is_active = true,
+            last_changed_at = v_now, last_changed_batch_id = p_batch_id
+        FROM fmw_change AS x
+        WHERE sr.source = b.source AND sr.identity_hash = x.identity_hash
+          AND x.old_hash IS NOT NULL AND (NOT x.old_active OR x.old_hash <> x.content_hash);
+
+        INSERT INTO fmw_touched
+        SELECT x.identity_hash FROM fmw_change AS x
+        WHERE x.old_hash IS NULL OR NOT x.old_active OR x.old_hash <> x.content_hash;
 
         -- Unchanged rows keep their hash but may sit at another row of the file now.
         UPDATE core.source_record AS sr
@@ -418,7 +421,7 @@ BEGIN
     WHERE NOT is_new AND was_active = is_active AND old_hash = content_hash
       AND old_source = source;
 
-    INSERT INTO core.record AS r (
+    INSERT INTO core.record (
         identity_hash, feature_code, feature_name, policy_code, policy_name, status,
         status_raw, region, platform, owner, team, effective_from, effective_to, note, source,
         source_row, content_hash, is_active, first_seen_at, last_changed_at, last_batch_id)
@@ -427,17 +430,22 @@ BEGIN
         status_raw, region, platform, owner, team, effective_from, effective_to, note, source,
         source_row, content_hash, is_active, p_now, p_now, p_batch_id
     FROM fmw_resolved
-    ON CONFLICT (identity_hash) DO UPDATE SET
-        feature_code = excluded.feature_code, feature_name = excluded.feature_name,
-        policy_code = excluded.policy_code, policy_name = excluded.policy_name,
-        status = excluded.status, status_raw = excluded.status_raw, region = excluded.region,
-        platform = excluded.platform, owner = excluded.owner, team = excluded.team,
-        effective_from = excluded.effective_from, effective_to = excluded.effective_to,
-        note = excluded.note, source = excluded.source, source_row = excluded.source_row,
-        content_hash = excluded.content_hash, is_active = excluded.is_active,
-        last_changed_at = excluded.last_changed_at, last_batch_id = excluded.last_batch_id;
+    WHERE is_new;
 
-    INSERT INTO core.record_history (identity_hash, batch_id, changed_at, change, before, after)
+    UPDATE core.record AS r SET
+        feature_code = x.feature_code, feature_name = x.feature_name,
+        policy_code = x.policy_code, policy_name = x.policy_name,
+        status = x.status, status_raw = x.status_raw, region = x.region,
+        platform = x.platform, owner = x.owner, team = x.team,
+        effective_from = x.effective_from, effective_to = x.effective_to,
+        note = x.note, source = x.source, source_row = x.source_row,
+        content_hash = x.content_hash, is_active = x.is_active,
+        last_changed_at = p_now, last_batch_id = p_batch_id
+    FROM fmw_resolved AS x
+    WHERE r.identity_hash = x.identity_hash AND NOT x.is_new;
+
+    INSERT INTO core.record_history (
+        identity_hash, batch_id, changed_at, change, changed_fields, before, after)
     SELECT
         identity_hash, p_batch_id, p_now,
         CASE
@@ -446,6 +454,11 @@ BEGIN
             WHEN NOT was_active AND is_active THEN 'reactivated'
             ELSE 'updated'
         END,
+        CASE WHEN is_new THEN '{}'::text[] ELSE ARRAY(
+            SELECT a.key FROM jsonb_each(doc) AS a (key, value)
+            WHERE before_doc -> a.key IS DISTINCT FROM a.value
+            ORDER BY a.key
+        ) END,
         before_doc, doc
     FROM fmw_resolved;
     DROP TABLE fmw_resolved;
@@ -474,3 +487,41 @@ GRANT EXECUTE ON FUNCTION
     core.process_batch(bigint, boolean),
     ops.fail_batch(bigint, text)
 TO fmw_loader;
+
+CREATE OR REPLACE FUNCTION core.integrity_problems()
+RETURNS TABLE (problem text, rows bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT p.problem, p.rows FROM (
+        SELECT 'raw.row without its ops.batch', count(*) FROM raw.row AS r
+        WHERE NOT EXISTS (SELECT FROM ops.batch AS b WHERE b.batch_id = r.batch_id)
+        UNION ALL
+        SELECT 'core.source_record with an unknown source, status or batch', count(*)
+        FROM core.source_record AS sr
+        WHERE NOT EXISTS (SELECT FROM ops.source AS s WHERE s.name = sr.source)
+           OR NOT EXISTS (SELECT FROM core.status AS st WHERE st.code = sr.status)
+           OR NOT EXISTS (SELECT FROM ops.batch AS b WHERE b.batch_id = sr.first_batch_id)
+           OR NOT EXISTS (SELECT FROM ops.batch AS b WHERE b.batch_id = sr.last_changed_batch_id)
+        UNION ALL
+        SELECT 'core.record with an unknown source, status or batch', count(*)
+        FROM core.record AS r
+        WHERE NOT EXISTS (SELECT FROM ops.source AS s WHERE s.name = r.source)
+           OR NOT EXISTS (SELECT FROM core.status AS st WHERE st.code = r.status)
+           OR NOT EXISTS (SELECT FROM ops.batch AS b WHERE b.batch_id = r.last_batch_id)
+        UNION ALL
+        SELECT 'core.record without the core.source_record it shows', count(*)
+        FROM core.record AS r
+        WHERE NOT EXISTS (SELECT FROM core.source_record AS sr
+                          WHERE sr.identity_hash = r.identity_hash AND sr.source = r.source)
+        UNION ALL
+        SELECT 'core.record_history of an unknown record or batch', count(*)
+        FROM core.record_history AS h
+        WHERE NOT EXISTS (SELECT FROM core.record AS r WHERE r.identity_hash = h.identity_hash)
+           OR NOT EXISTS (SELECT FROM ops.batch AS b WHERE b.batch_id = h.batch_id)
+    ) AS p (problem, rows)
+    WHERE p.rows > 0;
+END;
+COMMENT ON FUNCTION core.integrity_problems() IS
+    'The references the big tables keep without foreign keys (see db/schema/30_core.sql), '
+    'checked: no rows means every reference holds.';

@@ -4,7 +4,7 @@ CREATE SCHEMA raw;
 COMMENT ON SCHEMA raw IS 'Landing zone: source rows as text cells, exactly as the loader read them.';
 
 CREATE TABLE raw.row (
-    batch_id    bigint  NOT NULL REFERENCES ops.batch (batch_id),
+    batch_id    bigint  NOT NULL,  -- ops.batch; no FK: a COPY would check it row by row
     source_row  integer NOT NULL,
     cells       text[]  NOT NULL,
     PRIMARY KEY (batch_id, source_row)

@@ -72,12 +72,7 @@ SELECT
     r.platform,
     h.changed_at,
     h.change,
-    ARRAY(
-        SELECT key
-        FROM jsonb_each(h.after) AS a (key, value)
-        WHERE h.before IS NULL OR h.before -> key IS DISTINCT FROM value
-        ORDER BY key
-    ) AS changed_fields,
+    h.changed_fields,
     h.before,
     h.after,
     h.batch_id,

@@ -787,3 +787,14 @@ def test_the_same_file_with_a_new_priority_is_applied(
     assert again.status == "processed", "a new priority is not a duplicate file"
     row = conn.execute("SELECT priority, resolved_priority FROM ops.source").fetchone()
     assert row == (11, 11)
+
+
+def test_references_hold_after_a_series_of_batches(conn: psycopg.Connection, tmp_path: Path) -> None:
+    """The big tables keep their references without foreign keys: core.integrity_problems checks."""
+    load(conn, tmp_path, [rec("F-1"), rec("F-2")])
+    load(conn, tmp_path, [rec("F-1", status="off"), rec("F-3")])
+    load(conn, tmp_path, [rec("F-3")], source="ops_team", priority=5)
+    assert conn.execute("SELECT * FROM core.integrity_problems()").fetchall() == []
+    conn.execute("DELETE FROM ops.batch WHERE batch_id = 3")  # break one reference on purpose
+    problems = dict(conn.execute("SELECT * FROM core.integrity_problems()").fetchall())
+    assert problems.get("core.record_history of an unknown record or batch") == 1

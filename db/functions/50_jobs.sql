@@ -1,0 +1,200 @@
+-- Jobs: schedule, unschedule and record runs. The scheduler runs as fmw_loader, which
+-- may only read ops.job and ops.job_run_details; every write goes through these
+-- SECURITY DEFINER functions (owned by fmw_owner, search_path pinned).
+
+CREATE OR REPLACE FUNCTION ops.schedule(p_jobname text, p_schedule text, p_command text)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_problem text := ops.schedule_problem(p_schedule);
+    v_jobid bigint;
+BEGIN
+    IF p_jobname IS NULL OR p_jobname !~ '^[A-Za-z0-9][A-Za-z0-9_.-]*$' THEN
+        RAISE EXCEPTION 'invalid job name %: use letters, digits, _ . - (starting with a '
+                        'letter or digit)', coalesce(quote_literal(p_jobname), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_schedule IS NULL OR v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid schedule %: %', coalesce(quote_literal(p_schedule), 'NULL'),
+                        coalesce(v_problem, 'a schedule is required')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use cron format (e.g. 5 4 * * *), or interval format ''[1-59] seconds''';
+    END IF;
+    IF p_command IS NULL OR btrim(p_command) = '' THEN
+        RAISE EXCEPTION 'job %: the command is empty', p_jobname
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_command ~ '^fmw:'
+       AND p_command NOT IN ('fmw:sync', 'fmw:export', 'fmw:backup', 'fmw:prune') THEN
+        RAISE EXCEPTION 'job %: unknown FMW task %', p_jobname, p_command
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'FMW tasks are fmw:sync, fmw:export, fmw:backup and fmw:prune; '
+                         'any other command is SQL.';
+    END IF;
+    INSERT INTO ops.job AS j (jobname, schedule, command, username)
+    VALUES (p_jobname, p_schedule, p_command, session_user)
+    ON CONFLICT (jobname) DO UPDATE
+        SET schedule = excluded.schedule, command = excluded.command,
+            username = excluded.username, database = current_database()
+    RETURNING j.jobid INTO v_jobid;
+    RETURN v_jobid;
+END
+$$;
+COMMENT ON FUNCTION ops.schedule(text, text, text) IS
+    'Like pg_cron''s cron.schedule(job_name, schedule, command): create the job, or change '
+    'the schedule and command of the job with that name; returns its jobid. The job runs as '
+    'the calling login (session_user) in the current database.';
+
+CREATE OR REPLACE FUNCTION ops.unschedule(p_jobname text)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM ops.job WHERE jobname = p_jobname;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'could not find a job named %', coalesce(quote_literal(p_jobname), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION ops.unschedule(text) IS
+    'Like pg_cron''s cron.unschedule(job_name): delete the job (its run history stays). '
+    'Raises no_data_found when there is no such job.';
+
+CREATE OR REPLACE FUNCTION ops.start_job_run(
+    p_jobid bigint,
+    p_scheduled_for timestamptz,
+    p_attempt integer,
+    p_job_pid integer
+)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_runid bigint;
+BEGIN
+    INSERT INTO ops.job_run_details (jobid, job_pid, database, username, command, status,
+                                     start_time, scheduled_for, attempt)
+    SELECT j.jobid, p_job_pid, j.database, j.username, j.command, 'running',
+           clock_timestamp(), p_scheduled_for, p_attempt
+    FROM ops.job AS j
+    WHERE j.jobid = p_jobid
+    ON CONFLICT (jobid, scheduled_for, attempt) DO NOTHING
+    RETURNING runid INTO v_runid;
+    RETURN v_runid;
+END
+$$;
+COMMENT ON FUNCTION ops.start_job_run(bigint, timestamptz, integer, integer) IS
+    'Record that attempt p_attempt of the run for fire time p_scheduled_for starts now; '
+    'returns its runid, or NULL when that attempt was already recorded (another scheduler '
+    'ran this fire) or the job no longer exists. Call it holding the job''s advisory lock.';
+
+CREATE OR REPLACE FUNCTION ops.finish_job_run(p_runid bigint, p_status text, p_message text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_status NOT IN ('succeeded', 'failed', 'interrupted') THEN
+        RAISE EXCEPTION 'a run ends succeeded, failed or interrupted, not %', p_status
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE ops.job_run_details
+    SET status = p_status, return_message = p_message, end_time = clock_timestamp()
+    WHERE runid = p_runid AND status = 'running';
+END
+$$;
+COMMENT ON FUNCTION ops.finish_job_run(bigint, text, text) IS
+    'Record how a running run ended (succeeded, failed or interrupted) with its message.';
+
+CREATE OR REPLACE FUNCTION ops.skip_job_run(
+    p_jobid bigint,
+    p_scheduled_for timestamptz,
+    p_message text
+)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_runid bigint;
+BEGIN
+    INSERT INTO ops.job_run_details (jobid, database, username, command, status,
+                                     return_message, start_time, end_time, scheduled_for)
+    SELECT j.jobid, j.database, j.username, j.command, 'skipped', p_message,
+           clock_timestamp(), clock_timestamp(), p_scheduled_for
+    FROM ops.job AS j
+    WHERE j.jobid = p_jobid
+    ON CONFLICT (jobid, scheduled_for, attempt) DO NOTHING
+    RETURNING runid INTO v_runid;
+    RETURN v_runid;
+END
+$$;
+COMMENT ON FUNCTION ops.skip_job_run(bigint, timestamptz, text) IS
+    'Record that the fire p_scheduled_for was missed (the scheduler was down past the '
+    'catch-up grace) and will not run; NULL when that fire already has a row.';
+
+CREATE OR REPLACE FUNCTION ops.interrupt_unfinished_runs(p_jobid bigint, p_message text)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    UPDATE ops.job_run_details
+    SET status = 'interrupted', return_message = p_message,
+        end_time = coalesce(end_time, clock_timestamp())
+    WHERE jobid = p_jobid AND status = 'running';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION ops.interrupt_unfinished_runs(bigint, text) IS
+    'Mark the job''s runs still "running" as interrupted (a scheduler died mid-run, like '
+    'pg_cron''s "server restarted"). Call it holding the job''s advisory lock, so no live '
+    'run is touched.';
+
+CREATE OR REPLACE FUNCTION ops.prune_job_run_details(p_older_than interval)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_count bigint;
+BEGIN
+    IF p_older_than IS NULL OR p_older_than < interval '1 day' THEN
+        RAISE EXCEPTION 'run history is kept at least 1 day, not %', p_older_than
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM ops.job_run_details
+    WHERE start_time < clock_timestamp() - p_older_than AND status <> 'running';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION ops.prune_job_run_details(interval) IS
+    'Delete finished runs that started more than p_older_than ago (at least 1 day); returns '
+    'how many. The fmw:prune job calls it with the scheduler.keep_run_history_days setting.';
+
+GRANT EXECUTE ON FUNCTION
+    ops.schedule(text, text, text),
+    ops.unschedule(text),
+    ops.start_job_run(bigint, timestamptz, integer, integer),
+    ops.finish_job_run(bigint, text, text),
+    ops.skip_job_run(bigint, timestamptz, text),
+    ops.interrupt_unfinished_runs(bigint, text),
+    ops.prune_job_run_details(interval)
+TO fmw_loader;
