@@ -56,6 +56,8 @@ import os
 import platform
 import resource
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -85,6 +87,7 @@ RSS_SAMPLE_SECONDS = 0.02
 READER_PAUSE_SECONDS = 0.02  # between a reader's queries, so readers do not starve the refresh
 MAX_BIND_PARAMETERS = 65_535  # PostgreSQL's limit per statement (psycopg 3 binds server-side)
 PANDAS_CHUNK = 10_000
+FLOOR_RUNS = 3  # the floor is the median of this many COPYs (the machine may be shared)
 READER_QUERIES = (
     "SELECT count(*) FROM snapshot.current_records",
     "SELECT count(*) FROM snapshot.home_summary",
@@ -128,6 +131,9 @@ class SyncRun:
     refreshed: list[str]
     exported: bool
     peak_rss_mib: float | None = None
+    rss_growth_mib: float | None = None  # peak minus the RSS when load_file started
+    publish_peak_rss_mib: float | None = None  # this process during refresh and export
+    load_average: float | None = None  # 1-minute load average when the sync ended
 
     @property
     def total(self) -> float:
@@ -164,6 +170,7 @@ class Figures:
     csv_bytes: int
     machine: dict[str, Any]
     floor: float = 0.0
+    floor_runs: list[float] = field(default_factory=list)
     syncs: list[SyncRun] = field(default_factory=list)
     pandas: PandasRun | None = None
     readers: list[ReaderWait] = field(default_factory=list)
@@ -218,6 +225,22 @@ def scratch_database(admin: str, name: str) -> Iterator[str]:
             )
 
 
+def code_version() -> str:
+    """The checked-out commit, marked when the working tree has uncommitted changes."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} + uncommitted changes" if dirty else commit
+
+
 def machine_info(conn: psycopg.Connection) -> dict[str, Any]:
     """Platform, CPUs, RAM, PostgreSQL version and settings, date."""
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -230,6 +253,8 @@ def machine_info(conn: psycopg.Connection) -> dict[str, Any]:
     )
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "fmw": code_version(),
+        "load_average_start": round(os.getloadavg()[0], 2),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
@@ -280,6 +305,7 @@ class PeakRss:
     """The largest resident set size seen while the ``with`` block runs."""
 
     def __init__(self) -> None:
+        self.start = 0
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -291,7 +317,7 @@ class PeakRss:
 
     def __enter__(self) -> PeakRss:
         if self._proc:
-            self.peak = _resident_bytes()
+            self.start = self.peak = _resident_bytes()
             self._thread.start()
         return self
 
@@ -301,7 +327,7 @@ class PeakRss:
             self._thread.join()
             self.peak = max(self.peak, _resident_bytes())
         else:
-            self.peak = _maxrss_bytes()
+            self.start, self.peak = 0, _maxrss_bytes()
 
 
 class LastCall:
@@ -316,8 +342,8 @@ class LastCall:
 
 def timed_load(
     conn: psycopg.Connection, path: Path, *, force: bool
-) -> tuple[BatchResult, float, float, int]:
-    """load_file, split at the end of the COPY: (result, land s, process s, peak RSS bytes)."""
+) -> tuple[BatchResult, float, float, PeakRss]:
+    """load_file, split at the end of the COPY: (result, land s, process s, memory)."""
     copied = LastCall()  # load_file reports the final count right after its COPY ends
     with PeakRss() as rss:
         started = time.perf_counter()
@@ -328,28 +354,29 @@ def timed_load(
             f"{path.name}: batch {result.batch_id} {result.status}: {result.message}"
         )
     landed = copied.at or ended
-    return result, landed - started, ended - landed, rss.peak
+    return result, landed - started, ended - landed, rss
 
 
 def publish(
     conn: psycopg.Connection,
     root: Path,
     during_refresh: contextlib.AbstractContextManager[Any] | None = None,
-) -> tuple[float, float, list[str], bool]:
-    """Refresh, then export unless nothing changed (``fmw.sync.publish_snapshot``'s rule)."""
-    started = time.perf_counter()
-    with during_refresh or contextlib.nullcontext():
-        refreshed = refresh_views(conn)
-    refreshed_at = time.perf_counter()
-    exported = bool(refreshed) or current_pointer(root) is None
-    if exported:
-        export_generation(conn, root, keep=KEEP_GENERATIONS)
-    return (
-        refreshed_at - started,
-        time.perf_counter() - refreshed_at,
-        [r.view for r in refreshed],
-        exported,
-    )
+) -> tuple[float, float, list[str], bool, int]:
+    """Refresh, then export unless nothing changed (``fmw.sync.publish_snapshot``'s rule).
+
+    Returns (refresh s, export s, views refreshed, exported, peak RSS bytes).
+    """
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        with during_refresh or contextlib.nullcontext():
+            refreshed = refresh_views(conn)
+        refreshed_at = time.perf_counter()
+        exported = bool(refreshed) or current_pointer(root) is None
+        if exported:
+            export_generation(conn, root, keep=KEEP_GENERATIONS)
+        ended = time.perf_counter()
+    views = [r.view for r in refreshed]
+    return refreshed_at - started, ended - refreshed_at, views, exported, rss.peak
 
 
 def sync_once(
@@ -365,7 +392,7 @@ def sync_once(
     say(f"{name}: loading {path.name}")
     result, land, process, rss = timed_load(conn, path, force=force)
     say(f"{name}: land {land:.1f} s, process {process:.1f} s; refreshing and exporting")
-    refresh, export, refreshed, exported = publish(conn, root, during_refresh)
+    refresh, export, refreshed, exported, publish_rss = publish(conn, root, during_refresh)
     run = SyncRun(
         name,
         land,
@@ -378,7 +405,10 @@ def sync_once(
         result.unchanged,
         refreshed,
         exported,
-        round(rss / 2**20, 1),
+        round(rss.peak / 2**20, 1),
+        round((rss.peak - rss.start) / 2**20, 1),
+        round(publish_rss / 2**20, 1),
+        round(os.getloadavg()[0], 2),
     )
     say(f"{name}: {run.total:.1f} s in all")
     return run
@@ -508,7 +538,8 @@ def measure(admin: str, rows: int, work: Path) -> Figures:
         figures = Figures(rows, day1.stat().st_size, machine_info(conn))
         figures.rss_before_mib = round(_maxrss_bytes() / 2**20, 1)
         say("FLOOR: COPY into an UNLOGGED table")
-        figures.floor = copy_floor(base, day1)
+        figures.floor_runs = [copy_floor(base, day1) for _ in range(FLOOR_RUNS)]
+        figures.floor = statistics.median(figures.floor_runs)
         figures.syncs.append(sync_once(conn, "first sync", day1, root))
         figures.syncs.append(sync_once(conn, "unchanged re-sync", day1, root, force=True))
         probe = ReaderProbe(fmw_url, READER_QUERIES)
@@ -519,6 +550,7 @@ def measure(admin: str, rows: int, work: Path) -> Figures:
         say("pandas baseline")
         renames, statuses = vocabularies(conn, csv_header(day1))
         figures.pandas = pandas_baseline(day1, base_url, renames, statuses)
+        figures.machine["load_average_end"] = round(os.getloadavg()[0], 2)
     return figures
 
 
@@ -554,7 +586,11 @@ def targets(figures: Figures) -> list[tuple[str, str, bool]]:
 def stage_rows(figures: Figures) -> list[tuple[str, float, str]]:
     """(stage, seconds, note) in report order."""
     rows: list[tuple[str, float, str]] = [
-        ("FLOOR: COPY into UNLOGGED text table", figures.floor, "")
+        (
+            "FLOOR: COPY into UNLOGGED text table",
+            figures.floor,
+            "median of " + ", ".join(f"{run:.2f}" for run in figures.floor_runs),
+        )
     ]
     for run in figures.syncs:
         counts = (
@@ -562,11 +598,19 @@ def stage_rows(figures: Figures) -> list[tuple[str, float, str]]:
         )
         refreshed = f"{len(run.refreshed)} views" if run.refreshed else "skipped: nothing changed"
         rows += [
-            (f"{run.name}: land (hash, read, COPY)", run.land, f"peak RSS {run.peak_rss_mib} MiB"),
+            (
+                f"{run.name}: land (hash, read, COPY)",
+                run.land,
+                f"peak RSS {run.peak_rss_mib} MiB (+{run.rss_growth_mib})",
+            ),
             (f"{run.name}: process", run.process, counts),
             (f"{run.name}: refresh", run.refresh, refreshed),
-            (f"{run.name}: export", run.export, "written" if run.exported else "skipped"),
-            (f"{run.name}: TOTAL", run.total, ""),
+            (
+                f"{run.name}: export",
+                run.export,
+                f"written; peak RSS {run.publish_peak_rss_mib} MiB" if run.exported else "skipped",
+            ),
+            (f"{run.name}: TOTAL", run.total, f"load average {run.load_average} at the end"),
         ]
     if figures.pandas is not None:
         rows += pandas_rows(figures.pandas)
@@ -584,9 +628,11 @@ def pandas_rows(run: PandasRun) -> list[tuple[str, float, str]]:
 def report(figures: Figures) -> str:
     info = figures.machine
     lines = [
-        f"FMW pipeline benchmark, {info['date']}",
+        f"FMW pipeline benchmark, {info['date']}, fmw {info['fmw']}",
         f"machine: {info['platform']}, {info['cpus']} CPUs, {info['ram_gib']} GiB RAM, "
         f"Python {info['python']}",
+        f"1-minute load average: {info['load_average_start']} at the start, "
+        f"{info.get('load_average_end', '?')} at the end",
         f"server: {info['postgresql']}",
         "settings: " + ", ".join(f"{k}={v}" for k, v in info["server_settings"].items()),
         f"data: {figures.rows:,} rows, day1.csv {figures.csv_bytes / 2**20:.1f} MiB",

@@ -16,11 +16,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from fmw import database, migrations
+from fmw.cli_backup import backup_app, restore
+from fmw.cli_deploy import deploy_app
+from fmw.cli_doctor import doctor
+from fmw.cli_jobs import job_app, scheduler_app
+from fmw.cli_nginx import nginx_app
+from fmw.cli_report import report_app
+from fmw.cli_service import service_app
 from fmw.cli_support import clean_errors, console, err, note, open_database, row_progress
+from fmw.cli_ui import after_demo, ui
 from fmw.errors import FmwError
 from fmw.loader.landing import BatchResult, SourceSpec, load_file, reprocess_batch
 from fmw.settings import load_settings
-from fmw.sync import SyncReport, publish_snapshot, run_sync, spec_for
+from fmw.settings_secrets import secret_warnings
+from fmw.sync import SyncReport, publish_snapshot, require_sources, run_sync, spec_for
 
 app = typer.Typer(
     help="FMW: policy and feature statuses from many spreadsheets, in one PostgreSQL database.",
@@ -34,6 +43,16 @@ batch_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(batch_app, name="batch")
+app.add_typer(job_app, name="job")
+app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(backup_app, name="backup")
+app.command("restore")(restore)
+app.add_typer(service_app, name="service")
+app.add_typer(deploy_app, name="deploy")
+app.add_typer(nginx_app, name="nginx")
+app.add_typer(report_app, name="report")
+app.command("ui")(ui)
+app.command("doctor")(doctor)
 
 
 def print_batch(result: BatchResult) -> None:
@@ -168,6 +187,7 @@ def sync(
     Example: fmw sync
     """
     settings = load_settings()
+    require_sources(settings)
     with open_database(settings) as conn, row_progress("sync") as progress:
         report = run_sync(conn, settings, force=force, progress=note, row_progress=progress)
     print_sync(report)
@@ -296,10 +316,13 @@ def _reprocess(batch_id: int, *, approve: bool) -> None:
 @clean_errors
 def demo(
     rows: Annotated[int, typer.Option(help="Rows per sample source.")] = 400,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the dashboard (fmw ui) until Ctrl-C.")
+    ] = False,
 ) -> None:
     """Create sample sources, load two days of them, and export a snapshot.
 
-    Example: fmw demo
+    Example: fmw demo --serve
     """
     from fmw.demo import run_demo  # the sample generator is only needed here
 
@@ -308,8 +331,11 @@ def demo(
     for report in summary.reports:
         print_sync(report)
     console.print(summary.text)
+    after_demo(settings, serve=serve)
 
 
 def main() -> None:
     """Console-script entry point."""
+    for line in secret_warnings():  # a password in fmw.toml, worse when others can read it
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}")
     app()

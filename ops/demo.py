@@ -6,14 +6,16 @@ cannot end up in a real deployment's database. It must never hold record rules.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fmw import database, migrations
 from fmw.errors import FmwError
 from fmw.sample_data import SAMPLE_SOURCES, write_sample_sources
-from fmw.settings import Settings, SourceSettings
+from fmw.settings import DEFAULT_SETTINGS_NAME, Settings, SourceSettings, settings_file
 from fmw.sync import SyncReport, run_sync
 
 DAYS = 2
@@ -84,4 +86,26 @@ def run_demo(
             day_settings = _demo_settings(settings, paths)  # type: ignore[arg-type]
             summary.reports.append(run_sync(conn, day_settings, progress=progress))
         summary.text = _summary(conn, settings)
+    if settings_file() is None:
+        written = write_demo_settings(Path.cwd() / DEFAULT_SETTINGS_NAME, paths)
+        progress(f"wrote {written} with the sample sources: `fmw sync` and the scheduler use it")
     return summary
+
+
+def write_demo_settings(target: Path, paths: dict[str, Path]) -> Path:
+    """A starting fmw.toml whose sources are the demo's newest sample files."""
+    lines = [
+        "# Written by `fmw demo`: the sample sources. Replace them with your teams' files.",
+        "",
+    ]
+    for name, path in paths.items():
+        meta = SAMPLE_SOURCES[name]
+        lines += [
+            f"[sources.{name}]",
+            f"path = {json.dumps(path.resolve().as_posix())}",
+            f"format = {json.dumps(str(meta['format']))}",
+            f"priority = {meta['priority']}",
+            "",
+        ]
+    target.write_text("\n".join(lines), encoding="utf-8")
+    return target

@@ -69,3 +69,89 @@ class SyncBusyError(FmwError):
 
 class SnapshotError(FmwError):
     """No valid snapshot generation could be written or read."""
+
+
+class InvalidScheduleError(FmwError):
+    """A job schedule is not one pg_cron (and FMW's scheduler) accepts; says why."""
+
+    def __init__(self, schedule: str, reason: str) -> None:
+        self.schedule = schedule
+        self.reason = reason
+        super().__init__(f"invalid schedule {schedule!r}: {reason}")
+
+
+class JobError(FmwError):
+    """A scheduled job cannot be created, changed or run as asked."""
+
+
+class JobNotFoundError(JobError):
+    """No scheduled job has that name (see `fmw job list`)."""
+
+
+class JobBusyError(JobError):
+    """The job is running right now in another process; try again when it has finished."""
+
+
+class NoSnapshotError(SnapshotError):
+    """No snapshot has been published yet: run `fmw demo` (sample data) or `fmw sync`."""
+
+
+class DashboardError(FmwError):
+    """The dashboard cannot be started as asked."""
+
+
+class PgToolError(FmwError):
+    """A PostgreSQL client program (pg_dump, pg_restore) is missing, too old, or failed."""
+
+
+class BackupError(FmwError):
+    """A backup could not be made; the previous backups are untouched."""
+
+
+class BackupBusyError(BackupError):
+    """Another `fmw backup` of this database is running; try again when it has finished."""
+
+
+class BackupVerificationError(BackupError):
+    """A backup file did not pass verification: it cannot be trusted to restore."""
+
+
+class RestoreError(FmwError):
+    """A backup could not be restored; no existing database was changed."""
+
+
+class ScheduledTaskError(FmwError):
+    """The Windows scheduled task cannot be created as asked."""
+
+
+class ServiceError(FmwError):
+    """The FMW services cannot be described, installed or controlled as asked."""
+
+
+class ServiceCommandError(ServiceError):
+    """A service manager command (nssm, systemctl) failed; names the command and its output."""
+
+    def __init__(self, command: str, returncode: int, output: str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.output = output
+        detail = " ".join(output.split())
+        super().__init__(
+            f"`{command}` failed (exit code {returncode})" + (f": {detail}" if detail else "")
+        )
+
+
+class DeployError(FmwError):
+    """A release cannot be deployed as asked; names the release, the step and what to do."""
+
+
+class DeployBusyError(DeployError):
+    """Another deploy holds releases/deploy.lock; wait for it to finish."""
+
+
+class EdgeError(FmwError):
+    """The nginx edge cannot be rendered as asked; names the setting and what to do."""
+
+
+class ReportError(FmwError):
+    """An edge report (`fmw report`) cannot be made as asked."""

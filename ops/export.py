@@ -2,7 +2,9 @@
 
 Each view becomes ``<view>.csv`` (UTF-8 with BOM so Excel opens Hangul), COPYed
 straight from PostgreSQL with the query ``snapshot.export_plan`` writes (text
-cells already CSV-injection-safe). Publication is atomic (``fmw.snapshot_files``).
+cells already CSV-injection-safe). The big files also get a Parquet twin, converted
+from the CSV just written (``fmw.snapshot_columnar``), for the dashboard.
+Publication is atomic (``fmw.snapshot_files``).
 This module must never shape or filter data in Python.
 """
 
@@ -52,6 +54,11 @@ def export_generation(
             for file_name, query in plan:
                 counts[file_name] = _copy_to_file(conn, query, folder / file_name)
                 progress(f"exported {file_name}: {counts[file_name]:,} rows")
+            # Parquet twins of the big files, for the dashboard; pyarrow is imported
+            # only here so that other fmw commands start fast.
+            from fmw.snapshot_columnar import write_parquet_twins
+
+            counts.update(write_parquet_twins(folder, counts, progress=progress))
             return counts
 
         return publish_generation(root, write_files, batches=list(batches), keep=keep)

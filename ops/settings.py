@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,6 +46,146 @@ class SourceSettings(BaseModel):
     )
 
 
+class NginxServiceSettings(BaseModel):
+    """How the nginx service is launched (the configuration itself is `fmw nginx render`'s)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Register nginx as an FMW service.")
+    executable: str = Field(
+        "", description="nginx binary; empty: PREFIX/nginx.exe (Windows), /usr/sbin/nginx (Linux)."
+    )
+    prefix: str = Field("nginx", description="nginx -p PREFIX (relative: to the settings file).")
+    conf: str = Field("conf/nginx.conf", description="nginx -c CONF (relative: to the prefix).")
+
+
+class ServiceSettings(BaseModel):
+    """The dashboard, scheduler and nginx as Windows (NSSM) or Linux (systemd) services."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_prefix: str = Field("FMW-", description="Names: PREFIX + Dashboard, Scheduler, Nginx.")
+    python: str = Field("", description="The venv's python(.exe); empty: the running one.")
+    working_dir: str = Field("", description="Working folder; empty: the settings file's folder.")
+    log_dir: str = Field("", description="Service logs; empty: var_dir/logs.")
+    postgresql_service: str = Field(
+        "",
+        description="PostgreSQL service the scheduler depends on (e.g. postgresql-x64-16, "
+        "postgresql); empty for the embedded server.",
+    )
+    dashboard_ports: list[int] = Field(
+        default_factory=lambda: [8501],
+        min_length=1,
+        description="One dashboard service per port (127.0.0.1 only).",
+    )
+    restart_delay_seconds: int = Field(10, ge=0, description="Pause before a crashed app restarts.")
+    throttle_seconds: int = Field(
+        30, ge=1, description="An app that dies sooner than this is restarted with growing pauses."
+    )
+    stop_grace_seconds: int = Field(
+        30, ge=1, description="Time to finish after Ctrl-C / SIGINT before being killed."
+    )
+    log_rotate_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Rotate a service log when it reaches this size."
+    )
+    log_retention_days: int = Field(30, ge=1, description="Rotated service logs older are deleted.")
+    account: str = Field(
+        "",
+        description="Run as this account; empty: LocalSystem (Windows) / root (Linux); "
+        "'virtual' (Windows): NT SERVICE\\<service name>.",
+    )
+    password_env: str = Field(
+        "FMW_SERVICE_PASSWORD",
+        description="Environment variable holding the account's password at install time.",
+    )
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables for every service."
+    )
+    environment_file: str = Field("", description="Linux only: a systemd EnvironmentFile.")
+    linux_logs: Literal["journal", "file"] = Field(
+        "journal", description="Linux: logs to journald or appended to files in log_dir."
+    )
+    nssm: str = Field("nssm", description="nssm.exe (2.24-101 or later): a path or a name on PATH.")
+    nginx: NginxServiceSettings = Field(default_factory=NginxServiceSettings)
+
+
+class SchedulerSettings(BaseModel):
+    """`fmw scheduler run`: time zone, catch-up, retries, status file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_zone: str | None = Field(
+        None,
+        description="IANA time zone schedules are read in (e.g. Asia/Seoul); empty: this "
+        "computer's time zone.",
+    )
+    catch_up_grace_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="A run missed while the scheduler was down still runs at start-up when at "
+        "most this old; empty: half the time to the job's next run (12 h for a daily job); "
+        "0: never catch up.",
+    )
+    sync_attempts: int = Field(3, ge=1, description="Tries of a failing fmw:sync job run.")
+    retry_delay_seconds: float = Field(
+        600, ge=0, description="Wait before the 2nd try; doubles each try (10 + 20 min)."
+    )
+    keep_run_history_days: int = Field(
+        90, ge=1, description="fmw:prune deletes job runs older than this."
+    )
+    poll_seconds: float = Field(10, gt=0, description="How often job changes are picked up.")
+    heartbeat_seconds: float = Field(30, gt=0, description="How often the status file is written.")
+    stop_timeout_seconds: float = Field(
+        15, ge=0, description="On stop, a running job may finish this long, then is rolled back."
+    )
+    success_rate_days: int = Field(30, ge=1, description="Window of the sync success rate.")
+    status_file: Path | None = Field(
+        None, description="Status JSON for the dashboard; snapshot_dir/scheduler-status.json."
+    )
+
+
+class EdgeSettings(BaseModel):
+    """nginx in front (`fmw nginx render`): allowlists, listen addresses, limits, logs, reports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: list[str] = Field(
+        default_factory=lambda: ["80"],
+        min_length=1,
+        description="nginx listen values: PORT, ADDRESS:PORT or [IPv6]:PORT.",
+    )
+    server_name: str = Field("_", description="nginx server_name; _ answers any host name.")
+    users: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Users allowlist: name = address or CIDR (or a list of them).",
+    )
+    admins: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Admins allowlist (the only addresses let into /api/dev/): name = address.",
+    )
+    local_name: str = Field(
+        "local",
+        description="127.0.0.1 and ::1 (this server: health checks) are let in under this "
+        "name unless listed; empty: not let in.",
+    )
+    admin_dir: Path | None = Field(
+        None, description="Reports served under /api/dev/; var_dir/admin."
+    )
+    log_dir: Path | None = Field(None, description="nginx access and denial logs; PREFIX/logs.")
+    rate_per_second: int = Field(20, ge=1, description="Requests per second per address.")
+    rate_burst: int = Field(200, ge=0, description="Requests an address may burst above the rate.")
+    max_body: str = Field("1m", description="client_max_body_size (nginx size: 512k, 1m).")
+    session_timeout_seconds: int = Field(
+        86400, ge=60, description="An idle dashboard WebSocket is closed after this long."
+    )
+    worker_connections: int = Field(
+        1024, ge=64, le=1024, description="Connections per worker (Windows nginx: 1024 at most)."
+    )
+    nginx_user: str = Field(
+        "", description="Linux only: the account nginx's workers run as (nginx `user`)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything FMW reads from its settings file and environment."""
 
@@ -62,7 +202,31 @@ class Settings(BaseSettings):
     var_dir: Path = Field(Path("var"), description="Embedded database, logs and runtime state.")
     snapshot_dir: Path | None = Field(None, description="Snapshot generations; var_dir/snapshots.")
     keep_generations: int = Field(5, ge=2, description="Snapshot generations kept on disk.")
+    sync_every_hours: float = Field(
+        24, gt=0, description="How often a sync publishes a snapshot (the schedule), in hours."
+    )
+    freshness_grace_hours: float = Field(
+        2,
+        ge=0,
+        description="The dashboard warns when the snapshot is older than sync_every_hours plus "
+        "this many hours.",
+    )
+    backup_dir: Path | None = Field(None, description="Backups (fmw backup); var_dir/backups.")
+    backup_keep_days: int = Field(
+        14, ge=1, description="Backups older are deleted; the newest verified one always stays."
+    )
+    backup_verify: Literal["restore", "read"] = Field(
+        "restore",
+        description="restore: each backup is restored into a scratch database (needs CREATEDB); "
+        "read: pg_restore reads the whole archive and counts its rows.",
+    )
+    pg_bin_dir: Path | None = Field(
+        None, description="Folder of pg_dump/pg_restore; default: bundled (embedded) or PATH."
+    )
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
     base_dir: Path = Field(Path(), exclude=True, description="Folder relative paths start from.")
 
     @classmethod
@@ -94,6 +258,11 @@ class Settings(BaseSettings):
     def snapshot_path(self) -> Path:
         """Absolute folder holding snapshot generations."""
         return self.resolve(self.snapshot_dir or self.var_path / "snapshots")
+
+    @property
+    def backup_path(self) -> Path:
+        """Absolute folder holding backups."""
+        return self.resolve(self.backup_dir or self.var_path / "backups")
 
 
 def settings_file() -> Path | None:

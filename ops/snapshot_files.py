@@ -37,7 +37,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,6 +69,10 @@ _POINTER_ATTEMPTS = 3
 _id_lock = threading.Lock()
 _last_issued: datetime | None = None
 _tmp_counter = itertools.count(1)
+
+
+FileSelector = Callable[[list[str]], Iterable[str]]
+"""Picks, from a generation's file names, the ones to verify."""
 
 
 @dataclass(frozen=True)
@@ -445,17 +449,21 @@ def read_generation(root: Path, gen_id: str, *, verify: bool = True) -> Generati
     return generation
 
 
-def latest_good_generation(root: Path, *, verify: bool = True) -> tuple[Generation, list[str]]:
+def latest_good_generation(
+    root: Path, *, verify: bool = True, verify_only: FileSelector | None = None
+) -> tuple[Generation, list[str]]:
     """The generation to show: the current one if it is good, else the newest older good one.
 
     Returns ``(generation, problems)``; ``problems`` has one line per generation
     skipped (its id and why). Raises SnapshotError when there is no snapshot
-    yet, or listing the problems when none is good.
+    yet, or listing the problems when none is good. ``verify_only`` picks, from
+    a generation's file names, the ones a reader will read: only those are
+    hashed (a dashboard that reads Parquet twins need not hash the big CSVs).
     """
     root = Path(root)
     for _ in range(_POINTER_ATTEMPTS):
         pointer, pointer_problem = _read_pointer(root)
-        generation, problems = _first_good(root, pointer, verify=verify)
+        generation, problems = _first_good(root, pointer, verify=verify, verify_only=verify_only)
         if pointer_problem:
             problems.insert(0, pointer_problem)
         # Problems seen while a publish moved the pointer may be that publish's
@@ -472,7 +480,7 @@ def latest_good_generation(root: Path, *, verify: bool = True) -> tuple[Generati
 
 
 def _first_good(
-    root: Path, pointer: _Pointer | None, *, verify: bool
+    root: Path, pointer: _Pointer | None, *, verify: bool, verify_only: FileSelector | None
 ) -> tuple[Generation | None, list[str]]:
     """Try the pointer's generation, then older ones, newest first."""
     published = list_generations(root)
@@ -485,7 +493,9 @@ def _first_good(
         candidates = [pointer.generation, *(g for g in published if g < pointer.generation)]
     for gen_id in candidates:
         try:
-            generation, manifest_sha = _load_generation(root, gen_id, verify=verify)
+            generation, manifest_sha = _load_generation(
+                root, gen_id, verify=verify, verify_only=verify_only
+            )
             if verify and pointer and gen_id == pointer.generation:
                 _check_pointer_manifest(gen_id, pointer, manifest_sha)
         except SnapshotError as exc:
@@ -539,7 +549,9 @@ def _read_small_file(path: Path) -> bytes:
     raise AssertionError("unreachable")
 
 
-def _load_generation(root: Path, gen_id: str, *, verify: bool) -> tuple[Generation, str]:
+def _load_generation(
+    root: Path, gen_id: str, *, verify: bool, verify_only: FileSelector | None = None
+) -> tuple[Generation, str]:
     """The generation and the SHA-256 of its manifest bytes."""
     if not isinstance(gen_id, str) or not _ID_PATTERN.fullmatch(gen_id):
         raise SnapshotError(f"{gen_id!r} is not a generation id (YYYYMMDDTHHMMSS_ffffffZ)")
@@ -556,7 +568,8 @@ def _load_generation(root: Path, gen_id: str, *, verify: bool) -> tuple[Generati
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotError(f"generation {gen_id}: manifest.json is invalid ({exc})") from exc
     if verify:
-        _verify_files(generation)
+        names = set(verify_only(list(generation.files))) if verify_only else set(generation.files)
+        _verify_files(generation, names)
     return generation, hashlib.sha256(raw).hexdigest()
 
 
@@ -624,9 +637,9 @@ def _parse_extra(value: object) -> dict[str, Any]:
     return value
 
 
-def _verify_files(generation: Generation) -> None:
-    """SnapshotError unless every file exists with the manifest's size and SHA-256."""
-    for expected in generation.files.values():
+def _verify_files(generation: Generation, names: set[str]) -> None:
+    """SnapshotError unless each named file exists with the manifest's size and SHA-256."""
+    for expected in (f for f in generation.files.values() if f.name in names):
         where = f"generation {generation.id}: file {expected.name}"
         try:
             size, digest = _hash_file(generation.folder / expected.name)

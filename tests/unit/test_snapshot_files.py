@@ -576,3 +576,17 @@ def test_reader_in_another_process_never_sees_a_torn_generation(tmp_path: Path) 
     assert distinct <= {g.id for g in published}
     assert len(distinct) >= 3
     assert report["seen"] == sorted(report["seen"])  # never went back to an older generation
+
+
+# --------------------------------------------------------------------------- partial verification
+
+
+def test_verify_only_hashes_the_files_a_reader_reads(tmp_path: Path) -> None:
+    first, second = _publish(tmp_path, 2)
+    (second.folder / "b.csv").write_text("damaged\n", encoding="utf-8")
+    chosen, problems = latest_good_generation(
+        tmp_path, verify_only=lambda names: [n for n in names if n != "b.csv"]
+    )
+    assert (chosen.id, problems) == (second.id, []), "a file the reader skips is not hashed"
+    fallback, problems = latest_good_generation(tmp_path)
+    assert fallback.id == first.id and "b.csv" in problems[0], "full verification still catches it"

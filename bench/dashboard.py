@@ -1,0 +1,758 @@
+"""FMW dashboard benchmark: real headless Chromium against a million-record snapshot.
+
+Run it (not a test; nothing here is collected by pytest)::
+
+    .venv/bin/python bench/dashboard.py                        # 1,000,000 synthetic records
+    .venv/bin/python bench/dashboard.py --rows 50000           # a quick run
+    .venv/bin/python bench/dashboard.py --snapshot var/snapshots --json figures.json
+
+The snapshot: by default the bench writes one itself, in exactly the files
+``fmw export`` writes (the five CSV files, UTF-8 with BOM, PostgreSQL's CSV
+conventions, plus the Parquet twins from ``fmw.snapshot_columnar``), with
+``--rows`` records of realistic Korean text, one ``inserted`` history row per
+record and 1% ``updated`` ones. ``--snapshot ROOT`` takes the current
+generation of an existing snapshot root instead (e.g. one ``fmw sync``
+exported from ``write_scaled_csv`` data); its files are hard-linked (or
+copied) into a temporary root, never changed.
+
+Two servers run side by side, each ``python -m streamlit run`` with the flags
+``fmw ui`` uses (``fmw.dashboard.command``), 127.0.0.1 only:
+
+FLOOR
+    an almost empty Streamlit page: one ``st.text_input`` and one ``st.metric``
+    echoing it. Its page load and its rerun after typing are the least any
+    Streamlit page costs on this machine and browser.
+dashboard
+    FMW's ``ui/streamlit_app.py`` on the benchmark snapshot.
+
+Measured, in Debian's Chromium (``/usr/bin/chromium``) driven by Playwright:
+
+home cold / warm
+    navigation start to the Home page's "records" metric showing the right
+    total (the floor: to its metric showing), in a fresh browser context
+    (empty cache) and again in the same context (warm cache); the mean of
+    ``--loads`` runs each, after one unmeasured visit that parses the snapshot.
+explore in the browser
+    from typing a search (or picking a filter) and pressing Enter to the
+    table's caption showing the new count; the floor: typing into its input to
+    its metric changing.
+explore server time
+    the same page run server-side in-process (``streamlit.testing.v1.AppTest``
+    running ui/streamlit_app.py on the same snapshot): wall time of each rerun
+    after a search or filter change, for a fixed list of queries; P50/P95.
+memory per session
+    the dashboard server's resident memory (``/proc``) with one session open,
+    then with 20 sessions each showing a different search; the growth per
+    extra session.
+new generation
+    a second generation (one record fewer) is published while a session shows
+    Home; the time from the end of the publication (pointer swapped) to the
+    new total on screen after one click, which includes verifying the new
+    generation's files and parsing it.
+
+The bars (issue 3, section 4) are printed with PASS or FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+
+from fmw import dashboard
+from fmw.snapshot_columnar import read_csv, write_parquet_twins
+from fmw.snapshot_files import latest_good_generation, publish_generation
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FLOOR_APP = """\
+import streamlit as st
+text = st.text_input("floor", key="floor_q")
+st.metric("floor", len(text))
+"""
+QUERIES = [
+    ("text", "결제"),
+    ("text", "pay-001"),
+    ("text", "김민준"),
+    ("text", "기본 결제 kr"),
+    ("text", "보안"),
+    ("text", "ＬＯＧＩＮ"),
+    ("text", "약관 web"),
+    ("text", "qa"),
+    ("facet", "status"),
+    ("facet", "team"),
+    ("facet", "region"),
+    ("facet", "platform"),
+]
+SESSIONS = 20
+MiB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+FEATURES = [
+    ("PAY", "결제"), ("LOGIN", "로그인"), ("REC", "추천"), ("NOTI", "알림"), ("SRCH", "검색"),
+    ("CART", "장바구니"), ("CHAT", "채팅"), ("CPN", "쿠폰"), ("MAP", "지도"), ("PROF", "프로필"),
+]  # fmt: skip
+VARIANTS = ["기본", "간편", "자동", "신규", "통합"]
+POLICIES = ["개인정보 보호", "연령 제한", "지역 제한", "요금 정책", "보안 인증", "마케팅 동의",
+            "데이터 보존", "접근성", "환불 정책", "이용 약관"]  # fmt: skip
+REGIONS = ["KR", "JP", "US", "GLOBAL"]
+PLATFORMS = ["iOS", "Android", "Web", "PC"]
+OWNERS = ["김민준", "이서연", "박지훈", "최수아", "정도윤", "강하은", "조예준", "윤지우", "장서준"]
+TEAMS = ["플랫폼팀", "서비스기획팀", "운영팀", "결제개발팀", "보안팀"]
+NOTES = ["", "", "", "QA 완료", "법무 검토 필요", "앱 3.2 이후 적용", "단계적 배포 중", "=1+2"]
+STATUSES = ["enabled", "disabled", "pilot", "planned", "deprecated"]
+STATUS_P = [0.5, 0.2, 0.12, 0.1, 0.08]
+SOURCES = ["platform_team", "service_team", "ops_team"]
+
+
+def _pick(rng: np.random.Generator, values: list[str], n: int, p: list[float] | None = None):  # type: ignore[no-untyped-def]
+    return pa.array(values).take(pa.array(rng.choice(len(values), n, p=p)))
+
+
+def _csv(path: Path, table: pa.Table) -> int:
+    """Write like PostgreSQL COPY (text quoted when needed; NULL empty) with a UTF-8 BOM."""
+    with path.open("wb") as handle:
+        handle.write(b"\xef\xbb\xbf")
+        pv.write_csv(table, handle, write_options=pv.WriteOptions(quoting_style="needed"))
+    return table.num_rows
+
+
+def _guard(column: pa.Array) -> pa.Array:
+    needs = pc.fill_null(pc.match_substring_regex(column, "^[-=+@\\t\\r\\n]"), False)
+    return pc.if_else(needs, pc.binary_join_element_wise("'", column, ""), column)
+
+
+def synthesize(folder: Path, rows: int, seed: int = 42) -> dict[str, int]:
+    """Write a generation's files for ``rows`` records into ``folder``; return {file: rows}."""
+    rng = np.random.default_rng(seed)
+    raw = rng.bytes(32 * rows)
+    identity = pa.array([raw[i : i + 32].hex() for i in range(0, len(raw), 32)])
+    index = np.arange(rows)
+    feature = index // (len(POLICIES) * len(REGIONS) * len(PLATFORMS))
+    combo = index % (len(REGIONS) * len(PLATFORMS))
+    policy = (index // (len(REGIONS) * len(PLATFORMS))) % len(POLICIES)
+    prefix = pa.array([FEATURES[f % len(FEATURES)][0] for f in range(feature.max() + 1)])
+    base = pa.array([FEATURES[f % len(FEATURES)][1] for f in range(feature.max() + 1)])
+    variant = pa.array(
+        [VARIANTS[(f // len(FEATURES)) % len(VARIANTS)] for f in range(feature.max() + 1)]
+    )
+    number = pa.array([f"{f + 1:05d}" for f in range(feature.max() + 1)])
+    feature_code = pc.binary_join_element_wise(prefix.take(feature), number.take(feature), "-")
+    feature_name = pc.binary_join_element_wise(variant.take(feature), base.take(feature), " ")
+    policy_code = pa.array([f"POL-{p + 1:03d}" for p in range(len(POLICIES))]).take(policy)
+    policy_name = pa.array(POLICIES).take(policy)
+    region = pa.array(REGIONS).take(combo // len(PLATFORMS))
+    platform_ = pa.array(PLATFORMS).take(combo % len(PLATFORMS))
+    status = _pick(rng, STATUSES, rows, STATUS_P)
+    owner = _pick(rng, OWNERS, rows)
+    team = _pick(rng, TEAMS, rows)
+    note = _pick(rng, NOTES, rows)
+    source = _pick(rng, SOURCES, rows)
+    start = pa.array(
+        (np.datetime64("2023-01-01") + rng.integers(0, 900, rows)).astype("datetime64[D]")
+    )
+    active = pa.array(rng.random(rows) > 0.02)
+    conflict = pa.array(rng.random(rows) < 0.01)
+    seen = "2026-11-01 06:00:00+00"
+    changed_mask = rng.random(rows) < 0.01
+    last_changed = pc.if_else(pa.array(changed_mask), "2026-11-02 06:00:00+00", seen)
+    tf = lambda col: pc.if_else(col, "t", "f")  # noqa: E731
+    records = pa.table(
+        {
+            "identity_hash": identity,
+            "feature_code": _guard(feature_code),
+            "feature_name": _guard(feature_name),
+            "policy_code": _guard(policy_code),
+            "policy_name": _guard(policy_name),
+            "status": status,
+            "status_raw": pa.nulls(rows, pa.string()),
+            "region": region,
+            "platform": platform_,
+            "owner": owner,
+            "team": team,
+            "effective_from": pc.cast(start, pa.string()),
+            "effective_to": pa.nulls(rows, pa.string()),
+            "note": _guard(note),
+            "is_active": tf(active),
+            "source": source,
+            "source_row": pa.array(index + 2),
+            "first_seen_at": pa.array([seen] * rows),
+            "last_changed_at": last_changed,
+            "source_count": pc.if_else(conflict, 2, 1),
+            "has_conflict": tf(conflict),
+        }
+    )
+    counts = {"current_records.csv": _csv(folder / "current_records.csv", records)}
+    after = pc.binary_join_element_wise(
+        '{"note": "', note, '", "team": "', team, '", "owner": "', owner, '", "region": "', region,
+        '", "status": "', status, '", "platform": "', platform_, '", "is_active": true, '
+        '"policy_code": "', policy_code, '", "policy_name": "', policy_name,
+        '", "feature_code": "', feature_code, '", "feature_name": "', feature_name,
+        '", "effective_from": "', pc.cast(start, pa.string()), '"}', "",
+    )  # fmt: skip
+    keys = {
+        "identity_hash": identity, "feature_code": feature_code, "policy_code": policy_code,
+        "region": region, "platform": platform_,
+    }  # fmt: skip
+    inserted = pa.table(
+        {
+            "history_id": pa.array(index + 1),
+            **keys,
+            "changed_at": pa.array([seen] * rows),
+            "change": pa.array(["inserted"] * rows),
+            "changed_fields": pa.array(["effective_from, feature_code, feature_name, ..."] * rows),
+            "before": pa.nulls(rows, pa.string()),
+            "after": after,
+            "batch_id": pa.array([1] * rows),
+            "batch_source": source,
+            "batch_file": pc.binary_join_element_wise(source, ".csv", ""),
+        }
+    )
+    which = pa.array(np.flatnonzero(changed_mask))
+    updated = inserted.take(which)
+    updated = updated.set_column(0, "history_id", pa.array(rows + 1 + np.arange(len(which))))
+    updated = updated.set_column(6, "changed_at", pa.array(["2026-11-02 06:00:00+00"] * len(which)))
+    updated = updated.set_column(7, "change", pa.array(["updated"] * len(which)))
+    updated = updated.set_column(8, "changed_fields", pa.array(["owner"] * len(which)))
+    updated = updated.set_column(9, "before", updated["after"])
+    updated = updated.set_column(11, "batch_id", pa.array([2] * len(which)))
+    history = pa.concat_tables([inserted, updated])
+    counts["record_history.csv"] = _csv(folder / "record_history.csv", history)
+    change_columns = ["history_id", "changed_at", "change", "identity_hash", "feature_code",
+                      "policy_code", "region", "platform", "changed_fields", "batch_id",
+                      "batch_source"]  # fmt: skip
+    counts["recent_changes.csv"] = _csv(
+        folder / "recent_changes.csv", updated.select(change_columns)
+    )
+    parts = []
+    for dimension, column in (("total", None), ("team", team), ("region", region),
+                              ("platform", platform_)):  # fmt: skip
+        table = pa.table(
+            {
+                "value": column if column is not None else pa.nulls(rows, pa.string()),
+                "status": status,
+                "active": pc.cast(active, pa.int64()),
+            }
+        )
+        grouped = table.group_by(["value", "status"]).aggregate(
+            [("active", "count"), ("active", "sum")]
+        )
+        parts.append(
+            pa.table(
+                {
+                    "dimension": pa.array([dimension] * grouped.num_rows),
+                    "value": grouped["value"],
+                    "status": grouped["status"],
+                    "records": grouped["active_count"],
+                    "active_records": grouped["active_sum"],
+                }
+            )
+        )
+    counts["home_summary.csv"] = _csv(folder / "home_summary.csv", pa.concat_tables(parts))
+    pick = pa.array(np.flatnonzero(conflict.to_numpy(zero_copy_only=False)))
+    both = []
+    for source_name, priority, shown in (("platform_team", 10, "t"), ("ops_team", 30, "f")):
+        part = records.take(pick)
+        both.append(
+            pa.table(
+                {
+                    **{
+                        k: part[k]
+                        for k in (
+                            "identity_hash",
+                            "feature_code",
+                            "policy_code",
+                            "region",
+                            "platform",
+                        )
+                    },
+                    "source": pa.array([source_name] * part.num_rows),
+                    "priority": pa.array([priority] * part.num_rows),
+                    "is_shown": pa.array([shown] * part.num_rows),
+                    **{
+                        k: part[k]
+                        for k in (
+                            "status",
+                            "owner",
+                            "team",
+                            "feature_name",
+                            "policy_name",
+                            "effective_from",
+                            "effective_to",
+                            "note",
+                        )
+                    },
+                }
+            )
+        )
+    counts["conflicts.csv"] = _csv(folder / "conflicts.csv", pa.concat_tables(both))
+    counts.update(write_parquet_twins(folder, counts))
+    return counts
+
+
+def one_record_fewer(source: Path, folder: Path) -> dict[str, int]:
+    """The source generation's files with the first record dropped (a visible change)."""
+    counts: dict[str, int] = {}
+    for name in sorted(p.name for p in source.iterdir() if p.suffix == ".csv"):
+        if name == "current_records.csv":
+            table = read_csv(source / name).slice(1)
+            table = pa.table(
+                [
+                    pc.if_else(c, "t", "f") if pa.types.is_boolean(c.type) else c
+                    for c in table.columns
+                ],
+                names=table.column_names,
+            )
+            table = pa.table(
+                [
+                    pc.strftime(c, "%Y-%m-%d %H:%M:%S+00") if pa.types.is_timestamp(c.type) else c
+                    for c in table.columns
+                ],
+                names=table.column_names,
+            )
+            counts[name] = _csv(folder / name, table)
+        else:
+            _link(source / name, folder / name)
+            counts[name] = sum(1 for _ in (source / name).open("rb")) - 1
+    counts.update(write_parquet_twins(folder, counts))
+    return counts
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def rss(self) -> int:
+        """Resident memory in bytes (Linux /proc; 0 where it cannot be read)."""
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+
+@contextlib.contextmanager
+def serve(script: Path, env: dict[str, str], log: Path) -> Iterator[Server]:
+    port = free_port()
+    command = dashboard.command(port)
+    command[4] = str(script)
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.read() == b"ok":
+                    break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{script.name} did not start; see {log}") from None
+            time.sleep(0.2)
+    try:
+        yield Server(process, url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# --------------------------------------------------------------------------- browser timing
+
+
+def visible_ms(page, url: str, value_locator, expected: str) -> float:  # type: ignore[no-untyped-def]
+    """Navigation start to ``value_locator`` showing ``expected``, in ms."""
+    started = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    value_locator(page).filter(has_text=expected).first.wait_for(timeout=60_000)
+    return (time.perf_counter() - started) * 1000
+
+
+def _query_of(url: str) -> str:
+    values = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("q", [""])
+    return values[-1]
+
+
+def wait_idle(page) -> None:  # type: ignore[no-untyped-def]
+    """Until the script run has finished (Streamlit's running indicator is gone)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+    )
+
+
+def metric_value(label: str):  # type: ignore[no-untyped-def]
+    def find(page):  # type: ignore[no-untyped-def]
+        return (
+            page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
+        )
+
+    return find
+
+
+def page_loads(
+    browser, url: str, locator, expected: str, loads: int
+) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    cold, warm = [], []
+    for _ in range(loads):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        cold.append(visible_ms(page, url, locator, expected))
+        warm.append(visible_ms(page, url, locator, expected))
+        context.close()
+    return cold, warm
+
+
+def explore_browser_ms(browser, base: str, snapshot_total: int) -> list[float]:  # type: ignore[no-untyped-def]
+    from fmw.ui import search
+    from fmw.ui.snapshot_data import load_snapshot
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(base + "/explore")
+    page.get_by_text(f"{snapshot_total:,}건 중").first.wait_for(timeout=120_000)
+    snapshot = _SNAPSHOT["value"] or load_snapshot(_SNAPSHOT["root"])[0]
+    timings = []
+    box = page.get_by_label("검색어")
+    for kind, text in QUERIES:
+        if kind != "text":
+            continue
+        expected = search.run_search(snapshot, search.Query(text=text)).total
+        started = time.perf_counter()
+        box.fill(text)
+        box.press("Enter")
+        page.get_by_text(f"{expected:,}건 중").first.wait_for(timeout=60_000)
+        # The URL is rewritten at the end of the run: the page is complete.
+        page.wait_for_url(lambda url, text=text: _query_of(url) == text, timeout=60_000)
+        wait_idle(page)
+        timings.append((time.perf_counter() - started) * 1000)
+    context.close()
+    return timings
+
+
+def floor_rerun_ms(browser, base: str) -> list[float]:  # type: ignore[no-untyped-def]
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base)
+    metric_value("floor")(page).filter(has_text="0").first.wait_for(timeout=60_000)
+    box = page.get_by_label("floor")
+    timings = []
+    for kind, text in QUERIES:
+        if kind != "text":
+            continue
+        started = time.perf_counter()
+        box.fill(text)
+        box.press("Enter")
+        metric_value("floor")(page).filter(has_text=str(len(text))).first.wait_for()
+        wait_idle(page)
+        timings.append((time.perf_counter() - started) * 1000)
+    context.close()
+    return timings
+
+
+_SNAPSHOT: dict[str, Any] = {"value": None, "root": None}
+
+
+# --------------------------------------------------------------------------- server time
+
+
+def explore_server_ms(root: Path, app: Path) -> list[float]:
+    """Rerun times of the Explore page, in-process (AppTest runs the real scripts)."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["FMW_SNAPSHOT_DIR"] = str(root)
+    at = AppTest.from_file(str(app), default_timeout=300).run()
+    at.switch_page("app_pages/explore.py").run()
+    timings = []
+    for _ in range(2):  # each query twice: new text and a repeat
+        for kind, value in QUERIES:
+            if kind == "text":
+                at.text_input(key="explore_q").input(value)
+            else:
+                widget = at.multiselect(key=f"explore_f_{value}")
+                at.text_input(key="explore_q").input("")
+                options = [o.rsplit(" (", 1)[0] for o in widget.options]
+                widget.set_value([] if widget.value else [_raw_option(widget, options[0])])
+            started = time.perf_counter()
+            at.run()
+            timings.append((time.perf_counter() - started) * 1000)
+            assert not at.exception, at.exception
+    return timings
+
+
+def _raw_option(widget, label: str) -> str:  # type: ignore[no-untyped-def]
+    from fmw.ui import messages
+
+    for raw in ("enabled", "disabled", "pilot", "planned", "deprecated"):
+        if messages.value_label("status", raw, "ko") == label:
+            return raw
+    return label
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Figures:
+    machine: str
+    date: str
+    records: int
+    snapshot: str
+    floor_cold_ms: list[float] = field(default_factory=list)
+    floor_warm_ms: list[float] = field(default_factory=list)
+    home_first_ms: float = 0.0
+    home_cold_ms: list[float] = field(default_factory=list)
+    home_warm_ms: list[float] = field(default_factory=list)
+    floor_rerun_ms: list[float] = field(default_factory=list)
+    explore_browser_ms: list[float] = field(default_factory=list)
+    explore_server_ms: list[float] = field(default_factory=list)
+    rss_one_mib: float = 0.0
+    rss_many_mib: float = 0.0
+    per_session_mib: float = 0.0
+    snapshot_arrow_mib: float = 0.0
+    new_generation_ms: float = 0.0
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB"
+    system = f"{platform.system()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores, {model}{memory}, {system}"
+
+
+def p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95)) if values else 0.0
+
+
+def run(args: argparse.Namespace) -> Figures:
+    from playwright.sync_api import sync_playwright
+
+    from fmw.ui.snapshot_data import load_snapshot
+
+    work = Path(tempfile.mkdtemp(prefix="fmw-bench-ui-"))
+    root = work / "snapshots"
+    staging = work / "next"
+    staging.mkdir()
+    if args.snapshot:
+        source, _ = latest_good_generation(Path(args.snapshot))
+        described = f"current generation of {args.snapshot}"
+
+        def first(folder: Path) -> dict[str, int]:
+            for name in source.files:
+                _link(source.folder / name, folder / name)
+            if "current_records.parquet" not in source.files:
+                return {n: f.rows for n, f in source.files.items()} | write_parquet_twins(
+                    folder, {n: f.rows for n, f in source.files.items()}
+                )
+            return {n: f.rows for n, f in source.files.items()}
+
+        print(f"linking {described} ...", flush=True)
+        generation = publish_generation(root, first, batches=source.batches)
+    else:
+        described = f"synthetic, {args.rows:,} records (bench/dashboard.py)"
+        print(f"writing a {args.rows:,}-record snapshot ...", flush=True)
+        generation = publish_generation(root, lambda f: synthesize(f, args.rows), batches=[1, 2])
+    print("preparing the next generation (one record fewer) ...", flush=True)
+    next_counts = one_record_fewer(generation.folder, staging)
+    snapshot, _ = load_snapshot(root)
+    total = snapshot.records.num_rows
+    _SNAPSHOT["value"], _SNAPSHOT["root"] = snapshot, root
+    figures = Figures(
+        machine=machine(),
+        date=dt.date.today().isoformat(),
+        records=total,
+        snapshot=described,
+        snapshot_arrow_mib=round(snapshot.records.nbytes / MiB, 1),
+    )
+    app = dashboard.app_script()
+    floor_script = work / "floor.py"
+    floor_script.write_text(FLOOR_APP, encoding="utf-8")
+    env = dict(os.environ, FMW_SNAPSHOT_DIR=str(root), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    print("server time of Explore reruns (in-process) ...", flush=True)
+    figures.explore_server_ms = explore_server_ms(root, app)
+    with (
+        serve(floor_script, env, work / "floor.log") as floor,
+        serve(app, env, work / "dashboard.log") as ui,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        label = "전체 레코드"
+        print("first Home visit (parses the snapshot) ...", flush=True)
+        context = browser.new_context()
+        figures.home_first_ms = visible_ms(
+            context.new_page(), ui.url + "/", metric_value(label), f"{total:,}"
+        )
+        context.close()
+        print("page loads: floor and Home, cold and warm ...", flush=True)
+        figures.floor_cold_ms, figures.floor_warm_ms = page_loads(
+            browser, floor.url + "/", metric_value("floor"), "0", args.loads
+        )
+        figures.home_cold_ms, figures.home_warm_ms = page_loads(
+            browser, ui.url + "/", metric_value(label), f"{total:,}", args.loads
+        )
+        print("reruns in the browser: floor and Explore ...", flush=True)
+        figures.floor_rerun_ms = floor_rerun_ms(browser, floor.url + "/")
+        figures.explore_browser_ms = explore_browser_ms(browser, ui.url, total)
+        print(f"memory: 1 session, then {SESSIONS} ...", flush=True)
+        contexts = []
+        one = browser.new_context()
+        page = one.new_page()
+        page.goto(ui.url + "/explore")
+        page.get_by_text(f"{total:,}건 중").first.wait_for(timeout=120_000)
+        contexts.append(one)
+        time.sleep(2)
+        figures.rss_one_mib = ui.rss() / MiB
+        for number in range(1, SESSIONS):
+            context = browser.new_context()
+            page = context.new_page()
+            text = QUERIES[number % 8][1]
+            page.goto(f"{ui.url}/explore?q={text}")
+            page.get_by_text("건 중").first.wait_for(timeout=120_000)
+            contexts.append(context)
+        time.sleep(2)
+        figures.rss_many_mib = ui.rss() / MiB
+        figures.per_session_mib = (figures.rss_many_mib - figures.rss_one_mib) / (SESSIONS - 1)
+        for context in contexts[1:]:
+            context.close()
+        print("a new generation ...", flush=True)
+        page = contexts[0].new_page()
+        page.goto(ui.url + "/")
+        metric_value(label)(page).filter(has_text=f"{total:,}").first.wait_for(timeout=60_000)
+
+        def link(folder: Path) -> dict[str, int]:
+            for name in next_counts:
+                _link(staging / name, folder / name)
+            return next_counts
+
+        publish_generation(root, link, batches=[1, 2, 3])
+        published = time.perf_counter()
+        page.get_by_test_id("stSidebarNav").get_by_text("홈").click()
+        metric_value(label)(page).filter(has_text=f"{total - 1:,}").first.wait_for(timeout=60_000)
+        figures.new_generation_ms = (time.perf_counter() - published) * 1000
+        browser.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def report(figures: Figures) -> bool:
+    mean = statistics.fmean
+    floor_cold, floor_warm = mean(figures.floor_cold_ms), mean(figures.floor_warm_ms)
+    home_cold, home_warm = mean(figures.home_cold_ms), mean(figures.home_warm_ms)
+    rerun_floor = statistics.median(figures.floor_rerun_ms)
+    print(f"\nFMW dashboard benchmark — {figures.date}\n{figures.machine}")
+    print(f"snapshot: {figures.snapshot}; {figures.records:,} records "
+          f"({figures.snapshot_arrow_mib} MiB as Arrow)")  # fmt: skip
+    rows = [
+        ("FLOOR page load, cold (mean)", floor_cold),
+        ("FLOOR page load, warm (mean)", floor_warm),
+        ("Home first visit (parses the snapshot)", figures.home_first_ms),
+        ("Home load, cold (mean)", home_cold),
+        ("Home load, warm (mean)", home_warm),
+        ("FLOOR rerun in browser (median)", rerun_floor),
+        ("Explore search in browser (median)", statistics.median(figures.explore_browser_ms)),
+        ("Explore search in browser (P95)", p95(figures.explore_browser_ms)),
+        ("Explore rerun, server time (P50)", float(np.percentile(figures.explore_server_ms, 50))),
+        ("Explore rerun, server time (P95)", p95(figures.explore_server_ms)),
+        ("new generation visible after publish", figures.new_generation_ms),
+    ]
+    for name, value in rows:
+        print(f"  {name:<42} {value:8.0f} ms")
+    print(f"  {'server RSS, 1 session':<42} {figures.rss_one_mib:8.1f} MiB")
+    print(f"  {f'server RSS, {SESSIONS} sessions':<42} {figures.rss_many_mib:8.1f} MiB")
+    print(f"  {'growth per extra session':<42} {figures.per_session_mib:8.2f} MiB")
+    bars = [
+        ("Home cold <= 1.2 x floor cold", home_cold <= 1.2 * floor_cold),
+        ("Home warm <= 1.2 x floor warm", home_warm <= 1.2 * floor_warm),
+        ("Explore server P95 <= 300 ms", p95(figures.explore_server_ms) <= 300),
+        (
+            "Explore browser P95 <= floor rerun + 300 ms",
+            p95(figures.explore_browser_ms) <= rerun_floor + 300,
+        ),
+        ("memory per extra session <= 3 MiB", figures.per_session_mib <= 3),
+        ("new generation visible <= 2 s", figures.new_generation_ms <= 2000),
+    ]
+    print()
+    for name, ok in bars:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+    return all(ok for _, ok in bars)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--snapshot", help="use this snapshot root's current generation")
+    parser.add_argument("--loads", type=int, default=5, help="page loads per measurement")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing: apt-get install chromium", file=sys.stderr)
+        return 2
+    figures = run(args)
+    ok = report(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(asdict(figures), indent=2), encoding="utf-8")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

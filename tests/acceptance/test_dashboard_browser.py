@@ -1,0 +1,202 @@
+"""The dashboard end to end in a real browser: Debian's Chromium driven by Playwright.
+
+The issue's path, in order: ``fmw demo`` data (plus one extra source with a
+formula-looking note) -> Home shows the right totals -> a Korean search -> a
+record's timeline -> a CSV download whose bytes are checked (BOM, neutralized
+formulas) -> PostgreSQL stopped (``fmw db stop``) and the dashboard still
+serves -> a changed file loaded and exported (a new generation) -> the open
+page shows the change on its next interaction.
+
+Skipped only where /usr/bin/chromium does not exist, and never in CI (``CI``
+set): ``.ci/run`` installs Debian's ``chromium``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fmw.ui import search
+from fmw.ui.snapshot_data import load_snapshot
+from tests.acceptance.test_ui_cli import clean_env, free_port, wait_for_health
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FMW = [sys.executable, "-m", "fmw"]
+EXTRA_HEADER = "Feature Code,기능명,Policy Code,market,platform,Status,owner,team,비고\n"
+DAY1 = EXTRA_HEADER + "PAY-999,브라우저 결제 시험,POL-999,KR,iOS,on,@kim,결제개발팀,=1+2\n"
+DAY2 = DAY1.replace(",on,", ",off,") + (
+    "PAY-998,새 결제 시험,POL-999,KR,Web,on,이서연,결제개발팀,신규\n"
+)
+WAIT_MS = 30_000
+
+pytestmark = pytest.mark.slow
+
+
+def fmw(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*FMW, *args], cwd=folder, env=clean_env(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"fmw {' '.join(args)}: {result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser test: install Debian's chromium (.ci/run does)")
+        pytest.skip("Debian's chromium (/usr/bin/chromium) is not installed")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("dashboard")
+    folder.chmod(0o755)
+    out = fmw(folder, "demo").stdout
+    assert "fmw ui" in out, "fmw demo ends by naming the dashboard command"
+    (folder / "extra_day1.csv").write_text(DAY1, encoding="utf-8")
+    fmw(folder, "load", "extra_day1.csv", "--source", "extra")
+    fmw(folder, "export")
+    yield folder
+    subprocess.run([*FMW, "db", "stop"], cwd=folder, env=clean_env(), capture_output=True)
+    shutil.rmtree(folder / "var", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def dashboard(demo: Path) -> Iterator[str]:
+    port = free_port()
+    with (demo / "ui.log").open("w") as log:
+        process = subprocess.Popen(
+            [*FMW, "ui", "--port", str(port)],
+            cwd=demo,
+            env=clean_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(f"{base}/_stcore/health", process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def page(dashboard: str, chromium_path: Path):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            accept_downloads=True, viewport={"width": 1400, "height": 1000}
+        )
+        tab = context.new_page()
+        tab.set_default_timeout(WAIT_MS)
+        yield tab
+        context.close()
+        browser.close()
+
+
+def metric(page, label: str) -> str:  # type: ignore[no-untyped-def]
+    box = page.get_by_test_id("stMetric").filter(has_text=label).first
+    return box.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def wait_for_metric(page, label: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        try:
+            if metric(page, label) == expected:
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{label} never became {expected} (last: {metric(page, label)})")
+
+
+def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard: str, page):  # type: ignore[no-untyped-def]
+    root = demo / "var" / "snapshots"
+    snapshot, _ = load_snapshot(root)
+    total = snapshot.records.num_rows
+
+    # Home shows the right totals.
+    page.goto(dashboard + "/")
+    page.get_by_test_id("stMetric").first.wait_for()
+    wait_for_metric(page, "전체 레코드", f"{total:,}")
+
+    # A Korean search from Home lands on Explore with the right count.
+    box = page.get_by_label("검색")
+    box.fill("결제")
+    box.press("Enter")
+    page.wait_for_url("**/explore?q=*")
+    expected = search.run_search(snapshot, search.Query(text="결제")).total
+    page.get_by_text(f"{expected:,}건 중 1–50").wait_for()
+
+    # A record's timeline (a demo record that changed on day 2).
+    changed = snapshot.changes["identity_hash"][0].as_py()
+    entries = snapshot.history(changed).num_rows
+    page.goto(f"{dashboard}/record?id={changed}")
+    page.get_by_test_id("stExpander").first.wait_for()
+    labels = page.get_by_test_id("stExpander").all_inner_texts()
+    assert len(labels) == entries >= 2
+    assert "배치" in labels[0] and "변경" in labels[0]
+
+    # The CSV download of a search: BOM, every matching row, formulas neutralized.
+    page.goto(f"{dashboard}/explore?q=PAY-999")
+    page.get_by_text("1건 중 1–1").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="CSV (1건)").click()
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"))))
+    assert [r["기능 코드"] for r in rows] == ["PAY-999"]
+    assert rows[0]["비고"] == "'=1+2" and rows[0]["담당자"] == "'@kim"
+
+    # PostgreSQL stopped: every page still works from the snapshot files.
+    assert "stopped" in fmw(demo, "db", "stop").stdout
+    page.goto(dashboard + "/")
+    wait_for_metric(page, "전체 레코드", f"{total:,}")
+    page.goto(f"{dashboard}/record?id={changed}")
+    page.get_by_test_id("stExpander").first.wait_for()
+
+    # A new generation (the database starts again for the load) appears on the next click.
+    page.goto(dashboard + "/")
+    wait_for_metric(page, "전체 레코드", f"{total:,}")
+    (demo / "extra_day2.csv").write_text(DAY2, encoding="utf-8")
+    fmw(demo, "load", "extra_day2.csv", "--source", "extra")
+    fmw(demo, "export")
+    page.get_by_test_id("stSidebarNav").get_by_text("홈").click()
+    wait_for_metric(page, "전체 레코드", f"{total + 1:,}")
+    page.goto(f"{dashboard}/explore?q=PAY-999")
+    page.get_by_text("1건 중 1–1").wait_for()
+    record = load_snapshot(root)[0]
+    hit = search.run_search(record, search.Query(text="PAY-999")).rows["identity_hash"][0]
+    page.goto(f"{dashboard}/record?id={hit.as_py()}")
+    page.get_by_text("미적용").first.wait_for()

@@ -1,0 +1,92 @@
+"""The doctor's checks on files alone (no database): snapshot, scheduler heartbeat, output."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fmw.cli_doctor import format_check
+from fmw.doctor import Check, Context, check_scheduler, check_snapshot
+from fmw.scheduler_status import FORMAT_VERSION, status_path, write_status
+from fmw.settings import Settings
+from fmw.snapshot_files import publish_generation
+
+NOW = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
+MARKS = {True: "OK", False: "BAD", None: "--"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(base_dir=tmp_path, var_dir=tmp_path / "var")
+
+
+def publish(settings: Settings) -> str:
+    def write(folder: Path) -> dict[str, int]:
+        (folder / "current_records.csv").write_text("a\n1\n", encoding="utf-8")
+        return {"current_records.csv": 1}
+
+    return publish_generation(settings.snapshot_path, write, batches=[1]).id
+
+
+def test_no_snapshot_is_red_and_says_to_sync(settings: Settings):
+    [check] = check_snapshot(Context(settings, NOW))
+    assert (check.ok, check.next_step) == (False, "fmw sync")
+    assert "no snapshot yet" in check.detail
+
+
+def test_a_fresh_verified_snapshot_is_green(settings: Settings):
+    gen_id = publish(settings)
+    [check] = check_snapshot(Context(settings, datetime.now(UTC)))
+    assert check.ok is True and check.detail.startswith(gen_id)
+
+
+def test_an_old_snapshot_is_red(settings: Settings):
+    publish(settings)
+    later = datetime.now(UTC) + timedelta(days=3)
+    [check] = check_snapshot(Context(settings, later))
+    assert check.ok is False and "days ago" in check.detail
+
+
+def test_a_corrupt_newest_snapshot_is_red_while_the_previous_one_serves(settings: Settings):
+    first = publish(settings)
+    second = publish(settings)
+    target = settings.snapshot_path / "generations" / second / "current_records.csv"
+    target.write_text("tampered\n", encoding="utf-8")
+    [check] = check_snapshot(Context(settings, datetime.now(UTC)))
+    assert check.ok is False
+    assert check.detail.startswith(f"serving {first}; generation {second}")
+
+
+def heartbeat(settings: Settings, at: datetime, state: str = "running") -> None:
+    write_status(
+        status_path(settings),
+        {"format_version": FORMAT_VERSION, "state": state, "heartbeat_at": at.isoformat()},
+    )
+
+
+def test_scheduler_without_status_file_is_red(settings: Settings):
+    [check] = check_scheduler(Context(settings, NOW))
+    assert check.ok is False and "never run" in check.detail
+
+
+def test_scheduler_with_a_recent_heartbeat_is_green(settings: Settings):
+    heartbeat(settings, NOW - timedelta(seconds=20))
+    [check] = check_scheduler(Context(settings, NOW))
+    assert check.ok is True and "20 s ago" in check.detail
+
+
+def test_scheduler_with_a_stale_or_stopped_heartbeat_is_red(settings: Settings):
+    heartbeat(settings, NOW - timedelta(minutes=10))
+    assert next(check_scheduler(Context(settings, NOW))).ok is False
+    heartbeat(settings, NOW - timedelta(seconds=5), state="stopped")
+    stopped = next(check_scheduler(Context(settings, NOW)))
+    assert stopped.ok is False and "(stopped)" in stopped.detail
+
+
+def test_a_red_line_carries_its_next_step_and_a_green_one_does_not():
+    red = format_check(Check("backup", False, "none", "fmw backup"), MARKS)
+    green = format_check(Check("backup", True, "fine", "fmw backup"), MARKS)
+    assert red == "BAD backup: none [dim]→ fmw backup[/dim]"
+    assert green == "OK backup: fine"

@@ -1,0 +1,304 @@
+"""One AppTest per dashboard page against the fixture snapshot (tests/ui_snapshot.py).
+
+Each test runs the real entry point (ui/streamlit_app.py with st.navigation),
+switches to a page, and asserts on values: counts, filtered rows, Korean
+search hits, the timeline, the URL. No browser, no database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fmw.snapshot_files import GENERATIONS_DIR
+from tests.ui_snapshot import default_fixture, identity, publish_fixture
+
+APP = Path(__file__).resolve().parents[2] / "ui" / "streamlit_app.py"
+TIMEOUT = 30
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    folder = tmp_path / "snapshots"
+    monkeypatch.setenv("FMW_SNAPSHOT_DIR", str(folder))
+    monkeypatch.chdir(tmp_path)  # no fmw.toml here
+    yield folder
+
+
+@pytest.fixture
+def published(root: Path) -> Path:
+    publish_fixture(root)
+    return root
+
+
+def app(**query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    return at
+
+
+def open_page(page: str, **query: str) -> AppTest:
+    at = app().run()
+    assert not at.exception, at.exception
+    at.query_params.update(query)
+    return at.switch_page(f"app_pages/{page}.py").run()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def table_column(at: AppTest, label: str, index: int = 0) -> list[object]:
+    return list(at.dataframe[index].value[label])
+
+
+def frames(at: AppTest, column: str) -> list:  # type: ignore[type-arg]
+    """The values (pandas frames) of the data grids that have ``column``, in page order."""
+    return [d.value for d in at.dataframe if column in d.value.columns]
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_table(at: AppTest, css_class: str) -> list[dict[str, str]]:
+    """The rows of Home's plain-HTML table with class ``css_class``, as dicts by header."""
+    body = next(h.proto.body for h in at.get("html") if css_class in h.proto.body)
+    parser = _Cells()
+    parser.feed(body)
+    header, *rows = parser.rows
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+# --------------------------------------------------------------------------- Home
+
+
+def test_home_shows_totals_status_counts_and_the_latest_changes(published: Path):
+    at = app().run()
+    assert not at.exception
+    assert at.title[0].value == "홈"
+    assert metrics(at) == {
+        "전체 레코드": "8",
+        "활성": "7",
+        "비활성": "1",
+        "소스 간 불일치": "1",
+        "최근 변경": "2",
+    }
+    by_team = {row["팀"]: row["레코드"] for row in html_table(at, "fmw-team")}
+    assert by_team["결제개발팀"] == "2"
+    latest = html_table(at, "fmw-latest")
+    assert sorted(row["기능 코드"] for row in latest) == ["PAY-001", "REC-003"]
+    chart = next(h.proto.body for h in at.get("html") if "fmw-status-chart" in h.proto.body)
+    assert "적용</span>" in chart and ">3</span>" in chart
+    assert "배치 2, 3" in captions(at)
+
+
+def test_home_search_box_takes_the_query_to_explore(published: Path):
+    at = app().run()
+    at.text_input(key="home_q").input("결제")
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception
+    assert at.title[0].value == "검색"
+    assert at.query_params["q"] == "결제"
+    assert at.text_input(key="explore_q").value == "결제"
+
+
+def test_home_warns_when_the_snapshot_is_older_than_schedule_plus_grace(
+    published: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FMW_SYNC_EVERY_HOURS", "0.0000001")  # 0.36 ms
+    monkeypatch.setenv("FMW_FRESHNESS_GRACE_HOURS", "0")
+    at = app().run()
+    assert next(w.value for w in at.warning).startswith("스냅샷이")
+    assert metrics(at)["전체 레코드"] == "8", "the data is still shown"
+
+
+def test_home_in_english_through_the_url(published: Path):
+    at = app(lang="en").run()
+    assert at.title[0].value == "Home"
+    assert metrics(at)["Records"] == "8"
+
+
+def test_empty_state_names_the_commands_to_run(root: Path):
+    at = app().run()
+    assert not at.exception
+    text = at.info[0].value
+    assert "아직 스냅샷이 없습니다" in text
+    assert "fmw demo" in text and "fmw sync" in text
+    assert not at.metric
+
+
+def test_a_corrupt_newest_generation_falls_back_and_says_so(published: Path):
+    older = sorted((published / GENERATIONS_DIR).iterdir())[0].name
+    fixture = default_fixture()
+    fixture.records = fixture.records[:3]
+    newest = publish_fixture(published, fixture)
+    damaged = (
+        "current_records.parquet"
+        if "current_records.parquet" in newest.files
+        else ("current_records.csv")
+    )
+    (newest.folder / damaged).write_bytes(b"broken\n")  # a file the dashboard reads
+    at = app().run()
+    assert not at.exception
+    assert metrics(at)["전체 레코드"] == "8", "the previous good generation is shown"
+    error = at.error[0].value
+    assert "마지막 정상 스냅샷" in error and newest.id in error
+    assert older in json.dumps([newest.id, older])
+
+
+def test_a_new_generation_is_picked_up_on_the_next_interaction(published: Path):
+    at = app().run()
+    assert metrics(at)["전체 레코드"] == "8"
+    fixture = default_fixture()
+    fixture.records = fixture.records[:5]
+    publish_fixture(published, fixture)
+    at.run()
+    assert not at.exception
+    assert metrics(at)["전체 레코드"] == "5"
+    assert at.toast[0].value.startswith("새 스냅샷을 불러왔습니다")
+
+
+# --------------------------------------------------------------------------- Explore
+
+
+def test_explore_korean_search_filters_rows_and_writes_the_url(published: Path):
+    at = open_page("explore")
+    assert "8건 중 1–8" in captions(at)
+    at.text_input(key="explore_q").input("기본결제").run()  # no space, like "기본 결제"
+    assert not at.exception
+    assert "2건 중 1–2" in captions(at)
+    assert sorted(table_column(at, "지역")) == ["JP", "KR"]
+    assert at.query_params["q"] == "기본결제"
+
+
+def test_explore_facet_counts_follow_the_other_filters(published: Path):
+    at = open_page("explore")
+    at.multiselect(key="explore_f_team").select("결제개발팀").run()
+    assert not at.exception
+    status = at.multiselect(key="explore_f_status")
+    assert status.options == ["적용 (2)"], "only enabled records are in 결제개발팀"
+    team = at.multiselect(key="explore_f_team")
+    assert "운영팀 (2)" in team.options, "a facet's own filter does not shrink its counts"
+    assert table_column(at, "기능 코드") == ["NOTI-007", "PAY-001"]
+    assert at.query_params["team"] == "결제개발팀"
+
+
+def test_explore_view_comes_back_from_a_copied_link(published: Path):
+    at = open_page("explore", q="ｐａｙ", region="KR", sort="region", desc="1")
+    assert not at.exception
+    assert at.text_input(key="explore_q").value == "ｐａｙ"
+    assert at.multiselect(key="explore_f_region").value == ["KR"]
+    assert at.selectbox(key="explore_sort").value == "region"
+    assert table_column(at, "기능 코드") == ["PAY-001"]
+    assert table_column(at, "비고") == ['=HYPERLINK("http://x")'], "shown without the guard"
+
+
+def test_explore_sorts_and_pages(published: Path):
+    at = open_page("explore", sort="feature_code", size="25")
+    assert table_column(at, "기능 코드")[:3] == ["CART-006", "CHAT-005", "LOGIN-002"]
+    at.toggle(key="explore_desc").set_value(True).run()
+    assert table_column(at, "기능 코드")[0] == "SRCH-004"
+    assert at.query_params["desc"] == "1"
+
+
+def test_explore_says_when_nothing_matches(published: Path):
+    at = open_page("explore", q="없는기능")
+    assert at.info[0].value == "조건에 맞는 레코드가 없습니다."
+
+
+# --------------------------------------------------------------------------- Record
+
+
+def test_record_shows_fields_sources_that_disagree_and_the_timeline(published: Path):
+    at = open_page("record", id=identity("a1"))
+    assert not at.exception
+    assert at.header[0].value == "PAY-001 · POL-001 · KR · iOS"
+    fields = frames(at, "값")[0]
+    values = dict(zip(fields["필드"], fields["값"], strict=True))
+    assert values["담당자"] == "김민준"
+    assert values["상태"] == "적용"
+    assert "상태" in at.warning[0].value, "the disagreeing field is named"
+    sources = frames(at, "우선순위")[0]
+    assert list(sources["소스"]) == ["platform_team", "ops_team"]
+    assert [e.label.split(" · ")[1] for e in at.expander] == ["변경", "추가"]
+    latest = frames(at, "이전")[0]
+    assert list(latest["필드"]) == ["담당자", "상태"]
+    assert list(latest["이전"]) == ["이서연", "미적용"]
+    assert list(latest["이후"]) == ["김민준", "적용"]
+
+
+def test_record_without_an_id_or_with_an_unknown_one(published: Path):
+    at = open_page("record")
+    assert at.info[0].value.startswith("상세를 볼 레코드를")
+    at = open_page("record", id="f" * 64)
+    assert "f" * 64 in at.warning[0].value
+
+
+# --------------------------------------------------------------------------- Changes
+
+
+def test_changes_lists_changes_since_a_date_and_filters_them(published: Path):
+    at = open_page("changes", since="2026-11-01")
+    assert not at.exception
+    assert at.markdown[0].value == "**2건의 변경**"
+    assert sorted(table_column(at, "기능 코드")) == ["PAY-001", "REC-003"]
+    at.multiselect(key="changes_kinds").select("deactivated").run()
+    assert table_column(at, "기능 코드") == ["REC-003"]
+    assert at.query_params["kind"] == "deactivated"
+
+
+def test_changes_since_a_later_date_is_empty(published: Path):
+    at = open_page("changes", since="2026-11-27")
+    assert at.markdown[0].value == "**0건의 변경**"
+    assert at.info[0].value == "조건에 맞는 변경이 없습니다."
+
+
+def test_a_failed_sync_from_the_scheduler_status_is_an_error_above_the_data(published: Path):
+    status = {
+        "format_version": 1,
+        "jobs": [
+            {
+                "jobid": 1,
+                "command": "fmw:sync",
+                "active": True,
+                "last_run": {
+                    "status": "failed",
+                    "end_time": "2099-01-01T06:05:00+09:00",
+                    "return_message": "source ops_team: no file matches",
+                },
+            }
+        ],
+    }
+    (published / "scheduler-status.json").write_text(json.dumps(status), encoding="utf-8")
+    at = app().run()
+    error = at.error[0].value
+    assert "마지막 동기화" in error and "source ops_team: no file matches" in error
+    assert metrics(at)["전체 레코드"] == "8", "the data is still shown"

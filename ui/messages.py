@@ -1,0 +1,250 @@
+"""The dashboard's one message catalog: every label, in Korean (default) and English.
+
+Its job: pages never hold literal text; they ask ``t(key, lang, **values)``.
+Each entry is ``key: (Korean, English)``; placeholders are ``str.format``
+fields and must be the same in both languages (a unit test checks every entry
+and that every key the pages use exists). Field, status, change-kind and
+yes/no labels have helpers so tables and facets speak the reader's language
+while URLs and downloads keep the stored values.
+
+This module must never import Streamlit, psycopg or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = {"ko": "한국어", "en": "English"}
+DEFAULT_LANGUAGE = "ko"
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # --- the app and its pages
+    "app.title": ("FMW 정책·기능 현황", "FMW policy & feature status"),
+    "app.language": ("언어 · Language", "Language · 언어"),
+    "nav.home": ("홈", "Home"),
+    "nav.explore": ("검색", "Explore"),
+    "nav.record": ("상세", "Record"),
+    "nav.changes": ("변경 이력", "Changes"),
+    "app.snapshot": ("스냅샷: {when}", "Snapshot: {when}"),
+    "app.new_snapshot": ("새 스냅샷을 불러왔습니다 ({when}).", "Loaded a new snapshot ({when})."),
+    "app.loading": ("스냅샷을 불러오는 중…", "Loading the snapshot…"),
+    # --- no snapshot / unusable snapshot
+    "empty.title": ("아직 스냅샷이 없습니다", "No snapshot yet"),
+    "empty.body": (
+        "관리자가 `fmw sync`를 실행하면 데이터가 여기에 나타납니다. 샘플 데이터로 둘러보려면 "
+        "`fmw demo`를 실행하세요. (스냅샷 폴더: `{root}`)",
+        "Data appears here once an admin runs `fmw sync`. To look around with sample data, run "
+        "`fmw demo`. (Snapshot folder: `{root}`)",
+    ),
+    "unusable.title": ("스냅샷을 읽을 수 없습니다", "The snapshot cannot be read"),
+    "unusable.body": (
+        "{problem} — 관리자에게 알리거나 `fmw sync`로 새 스냅샷을 만드세요.",
+        "{problem} — tell an admin, or publish a new snapshot with `fmw sync`.",
+    ),
+    # --- freshness banner
+    "fresh.info": (
+        "{when} 기준 데이터 ({age} 전) · 배치 {batches}",
+        "Data as of {when} ({age} ago) · batches {batches}",
+    ),
+    "fresh.stale": (
+        "스냅샷이 {age} 전에 만들어졌습니다. 동기화 주기({hours}시간)와 유예 시간을 넘었으니 "
+        "동기화가 실행되고 있는지 확인하세요.",
+        "This snapshot is {age} old, past the sync schedule ({hours} h) plus its grace period: "
+        "check that the sync runs.",
+    ),
+    "fresh.fallback": (
+        "최신 스냅샷이 검증을 통과하지 못해 {when}의 마지막 정상 스냅샷을 보여 줍니다. ({problem})",
+        "Showing the last good snapshot from {when}: the newest one failed verification. "
+        "({problem})",
+    ),
+    "fresh.sync_failed": (
+        "마지막 동기화({failed_at})가 실패했습니다: {message} — {when}의 스냅샷을 보여 줍니다.",
+        "The last sync ({failed_at}) failed: {message} — showing the snapshot from {when}.",
+    ),
+    "age.minutes": ("{n}분", "{n} min"),
+    "age.hours": ("{n}시간", "{n} h"),
+    "age.days": ("{n}일", "{n} days"),
+    "batches.none": ("없음", "none"),
+    # --- Home
+    "home.search": ("검색", "Search"),
+    "home.search.placeholder": (
+        "기능·정책 코드, 이름, 담당자, 팀, 비고로 찾기",
+        "Find by feature or policy code, name, owner, team, note",
+    ),
+    "home.search.go": ("찾기", "Find"),
+    "metric.records": ("전체 레코드", "Records"),
+    "metric.active": ("활성", "Active"),
+    "metric.inactive": ("비활성", "Inactive"),
+    "metric.conflicts": ("소스 간 불일치", "Sources disagree"),
+    "metric.changes": ("최근 변경", "Latest changes"),
+    "home.status": ("상태별 레코드", "Records by status"),
+    "home.by_team": ("팀별", "By team"),
+    "home.by_region": ("지역별", "By region"),
+    "home.latest": (
+        "각 소스의 최근 적재에서 바뀐 레코드: {count}건",
+        "Records changed by the latest load of each source: {count}",
+    ),
+    "home.latest.none": (
+        "각 소스의 최근 적재에서 바뀐 레코드가 없습니다.",
+        "The latest load of each source changed no record.",
+    ),
+    "home.latest.all": ("변경 이력 전체 보기", "All changes"),
+    # --- Explore
+    "explore.search": ("검색어", "Search"),
+    "explore.filters": ("필터", "Filters"),
+    "explore.clear": ("모두 지우기", "Clear all"),
+    "explore.sort": ("정렬", "Sort by"),
+    "explore.descending": ("내림차순", "Descending"),
+    "explore.page_size": ("쪽당 행 수", "Rows per page"),
+    "explore.page": ("쪽 (전체 {pages}쪽)", "Page (of {pages})"),
+    "explore.count": ("{total}건 중 {first}–{last}", "{first}–{last} of {total}"),
+    "explore.none": ("조건에 맞는 레코드가 없습니다.", "No record matches."),
+    "explore.open_hint": (
+        "행을 선택하면 상세 화면이 열립니다. 이 화면의 주소를 복사하면 같은 검색 결과를 공유할 수 "
+        "있습니다.",
+        "Select a row to open its record. Copy this page's address to share exactly this view.",
+    ),
+    "explore.open": ("열기", "Open"),
+    "download.csv": ("CSV ({rows}건)", "CSV ({rows} rows)"),
+    "download.xlsx": ("XLSX ({rows}건)", "XLSX ({rows} rows)"),
+    "download.help": (
+        "조건에 맞는 모든 행을 내려받습니다 (수식으로 읽힐 셀은 무력화).",
+        "Downloads every matching row (cells that could run as formulas are neutralized).",
+    ),
+    "choose": ("선택", "Choose"),
+    "download.xlsx_cut": (
+        "XLSX에는 Excel 한도인 처음 {rows}행만 담깁니다.",
+        "The XLSX file holds the first {rows} rows only (Excel's limit).",
+    ),
+    # --- Record
+    "record.pick": (
+        "상세를 볼 레코드를 검색 화면에서 선택하세요.",
+        "Pick a record on the Explore page to see it here.",
+    ),
+    "record.not_found": (
+        "이 스냅샷에는 레코드 `{id}`가 없습니다.",
+        "This snapshot has no record `{id}`.",
+    ),
+    "record.back": ("검색으로", "Back to Explore"),
+    "record.fields": ("필드", "Fields"),
+    "record.sources": ("소스", "Sources"),
+    "record.shown_from": (
+        "표시 값의 출처: **{source}** (행 {row}). 이 레코드를 보고하는 활성 소스: {count}개.",
+        "Values shown come from **{source}** (row {row}). Active sources reporting it: {count}.",
+    ),
+    "record.conflict": (
+        "소스마다 값이 다릅니다 ({fields}). 우선순위 숫자가 가장 작은 소스의 값을 표시합니다.",
+        "The sources disagree ({fields}). The source with the lowest priority number is shown.",
+    ),
+    "record.agree": ("소스 사이에 다른 값이 없습니다.", "The sources agree."),
+    "record.timeline": ("변경 이력", "Timeline"),
+    "record.timeline.none": ("이 레코드의 변경 이력이 없습니다.", "No history for this record."),
+    "record.entry": (
+        "{when} · {change} · 배치 {batch} ({source}, {file})",
+        "{when} · {change} · batch {batch} ({source}, {file})",
+    ),
+    "record.field": ("필드", "Field"),
+    "record.value": ("값", "Value"),
+    "record.before": ("이전", "Before"),
+    "record.after": ("이후", "After"),
+    "record.shown": ("표시 중", "Shown"),
+    # --- Changes
+    "changes.since": ("시작일", "Since"),
+    "changes.kinds": ("변경 종류", "Kind of change"),
+    "changes.sources": ("소스", "Source"),
+    "changes.fields": ("바뀐 필드", "Changed field"),
+    "changes.text": ("코드로 찾기", "Find by code"),
+    "changes.count": ("{count}건의 변경", "{count} changes"),
+    "changes.none": ("조건에 맞는 변경이 없습니다.", "No change matches."),
+    "changes.page": ("쪽 (전체 {pages}쪽)", "Page (of {pages})"),
+    # --- errors while showing data
+    "error.read": (
+        "스냅샷 파일을 읽지 못했습니다: {error}",
+        "A snapshot file cannot be read: {error}",
+    ),
+    # --- values
+    "value.empty": ("(없음)", "(none)"),
+    "bool.true": ("예", "Yes"),
+    "bool.false": ("아니요", "No"),
+    "active.true": ("활성", "Active"),
+    "active.false": ("비활성", "Inactive"),
+    "status.enabled": ("적용", "Enabled"),
+    "status.disabled": ("미적용", "Disabled"),
+    "status.pilot": ("시범", "Pilot"),
+    "status.planned": ("예정", "Planned"),
+    "status.deprecated": ("폐기", "Deprecated"),
+    "status.unknown": ("알 수 없음", "Unknown"),
+    "change.inserted": ("추가", "Added"),
+    "change.updated": ("변경", "Updated"),
+    "change.deactivated": ("비활성화", "Deactivated"),
+    "change.reactivated": ("재활성화", "Reactivated"),
+    # --- field names (snapshot columns)
+    "field.identity_hash": ("식별 해시", "Identity hash"),
+    "field.feature_code": ("기능 코드", "Feature code"),
+    "field.feature_name": ("기능명", "Feature name"),
+    "field.policy_code": ("정책 코드", "Policy code"),
+    "field.policy_name": ("정책명", "Policy name"),
+    "field.status": ("상태", "Status"),
+    "field.status_raw": ("원래 상태값", "Status as written"),
+    "field.region": ("지역", "Region"),
+    "field.platform": ("플랫폼", "Platform"),
+    "field.owner": ("담당자", "Owner"),
+    "field.team": ("팀", "Team"),
+    "field.effective_from": ("시작일", "Effective from"),
+    "field.effective_to": ("종료일", "Effective to"),
+    "field.note": ("비고", "Note"),
+    "field.is_active": ("활성", "Active"),
+    "field.source": ("소스", "Source"),
+    "field.source_row": ("소스 행", "Source row"),
+    "field.first_seen_at": ("처음 적재", "First seen"),
+    "field.last_changed_at": ("마지막 변경", "Last changed"),
+    "field.source_count": ("소스 수", "Sources"),
+    "field.has_conflict": ("소스 불일치", "Sources disagree"),
+    "field.changed_at": ("변경 시각", "Changed at"),
+    "field.change": ("변경", "Change"),
+    "field.changed_fields": ("바뀐 필드", "Changed fields"),
+    "field.batch_id": ("배치", "Batch"),
+    "field.batch_source": ("소스", "Source"),
+    "field.batch_file": ("파일", "File"),
+    "field.priority": ("우선순위", "Priority"),
+    "field.is_shown": ("표시 중", "Shown"),
+    "field.value": ("값", "Value"),
+    "field.records": ("레코드", "Records"),
+    "field.active_records": ("활성", "Active"),
+    "field.open": ("상세", "Record"),
+}
+
+
+def language(value: object) -> str:
+    """A supported language code: ``value`` if it is one, else the default (Korean)."""
+    return value if isinstance(value, str) and value in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def t(key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> str:
+    """The message ``key`` in ``lang`` with ``values`` filled in; KeyError for an unknown key."""
+    korean, english = MESSAGES[key]
+    text = english if lang == "en" else korean
+    return text.format(**values) if values else text
+
+
+def field_label(name: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A column's label; an unknown column keeps its name."""
+    key = f"field.{name}"
+    return t(key, lang) if key in MESSAGES else name
+
+
+def value_label(kind: str, value: object, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A stored value as people read it: ``kind`` is status, change, bool or active.
+
+    Unknown values are shown as they are; a missing value is "(none)".
+    """
+    if value is None or value == "":
+        return t("value.empty", lang)
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    key = f"{kind}.{value}"
+    return t(key, lang) if key in MESSAGES else str(value)
+
+
+def facet_value_label(facet: str, value: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A facet value's label (statuses and active/inactive translated)."""
+    kind = {"status": "status", "is_active": "active"}.get(facet, "")
+    return value_label(kind, value, lang)

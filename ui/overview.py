@@ -1,0 +1,224 @@
+"""What Home, Record and Changes show, computed from one ``Snapshot``.
+
+Its job: the numbers and small tables Home shows (totals, status breakdown,
+by team and region, what changed in the latest load of each source), one
+record's timeline and source disagreements, and the Changes page's filtering
+(since a date, by change kind, source, field and code), all straight from the
+snapshot's precomputed files — the database
+already aggregated ``home_summary``; nothing here re-counts a million rows
+except the two cheap vectorized counts in ``totals``.
+
+This module must never import Streamlit, psycopg or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, tzinfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fmw.ui.normalize import search_key_array, search_terms
+from fmw.ui.snapshot_data import FieldChange, Snapshot, field_changes
+
+STATUS_ORDER = ("enabled", "pilot", "planned", "disabled", "deprecated", "unknown")
+"""How statuses are listed; any other status follows, alphabetically."""
+CHANGE_KINDS = ("inserted", "updated", "deactivated", "reactivated")
+CHANGE_COLUMNS = (
+    "changed_at",
+    "change",
+    "feature_code",
+    "policy_code",
+    "region",
+    "platform",
+    "changed_fields",
+    "batch_id",
+    "batch_source",
+    "identity_hash",
+)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Home's headline numbers."""
+
+    records: int
+    active: int
+    conflicts: int
+    latest_changes: int
+
+    @property
+    def inactive(self) -> int:
+        return self.records - self.active
+
+
+def ordered_statuses(statuses: list[str]) -> list[str]:
+    """Statuses in STATUS_ORDER, others after them alphabetically."""
+    known = [s for s in STATUS_ORDER if s in statuses]
+    return known + sorted(s for s in set(statuses) if s not in STATUS_ORDER)
+
+
+def totals(snapshot: Snapshot) -> Totals:
+    records = snapshot.records
+    active = pc.sum(pc.cast(records["is_active"], pa.int64())).as_py() or 0
+    conflicts = 0
+    if "has_conflict" in records.column_names:
+        conflicts = pc.sum(pc.cast(records["has_conflict"], pa.int64())).as_py() or 0
+    return Totals(
+        records=records.num_rows,
+        active=active,
+        conflicts=conflicts,
+        latest_changes=latest_changes(snapshot).num_rows,
+    )
+
+
+def status_counts(snapshot: Snapshot) -> list[tuple[str, int, int]]:
+    """(status, records, active records) overall, in status order."""
+    rows = snapshot.summary.filter(pc.equal(snapshot.summary["dimension"], "total")).to_pylist()
+    by_status = {r["status"] or "": (r["records"], r["active_records"]) for r in rows}
+    return [(s, *by_status[s]) for s in ordered_statuses(list(by_status))]
+
+
+def breakdown(snapshot: Snapshot, dimension: str) -> list[dict[str, object]]:
+    """One row per team / region / platform: value, records, active and records per status.
+
+    Rows are ordered by records, largest first; status keys follow ``ordered_statuses``.
+    """
+    summary = snapshot.summary
+    rows = summary.filter(pc.equal(summary["dimension"], dimension)).to_pylist()
+    statuses = ordered_statuses(list({r["status"] or "" for r in rows}))
+    table: dict[str, dict[str, object]] = {}
+    for r in rows:
+        value = r["value"] or ""
+        entry = table.setdefault(
+            value, {"value": value, "records": 0, "active_records": 0, **dict.fromkeys(statuses, 0)}
+        )
+        entry["records"] = int(entry["records"]) + r["records"]  # type: ignore[call-overload]
+        entry["active_records"] = int(entry["active_records"]) + r["active_records"]  # type: ignore[call-overload]
+        entry[r["status"] or ""] = r["records"]
+    return sorted(table.values(), key=lambda e: (-int(e["records"]), str(e["value"])))  # type: ignore[call-overload]
+
+
+def latest_changes(snapshot: Snapshot) -> pa.Table:
+    """Changes made by the newest load of each source (the batches covered), newest first."""
+    changes = snapshot.changes
+    batches = pa.array(snapshot.generation.batches, type=pa.int64())
+    rows = changes.filter(pc.is_in(changes["batch_id"], value_set=batches))
+    return _newest_first(rows)
+
+
+@dataclass(frozen=True)
+class ChangeFilter:
+    """The Changes page's filters; empty means "all"."""
+
+    since: date | None = None
+    kinds: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    text: str = ""
+
+
+def change_sources(snapshot: Snapshot) -> list[str]:
+    return sorted(set(snapshot.changes["batch_source"].drop_null().to_pylist()))
+
+
+def change_fields(snapshot: Snapshot) -> list[str]:
+    fields: set[str] = set()
+    for cell in pc.unique(snapshot.changes["changed_fields"].drop_null()).to_pylist():
+        fields.update(part for part in cell.split(", ") if part)
+    return sorted(fields)
+
+
+def filter_changes(snapshot: Snapshot, wanted: ChangeFilter, zone: tzinfo = UTC) -> pa.Table:
+    """The changes matching every filter, newest first; ``since`` is a day in ``zone``."""
+    changes = snapshot.changes
+    masks = []
+    if wanted.since is not None:
+        start = datetime.combine(wanted.since, time.min, tzinfo=zone).astimezone(UTC)
+        scalar = pa.scalar(start, type=changes["changed_at"].type)
+        masks.append(pc.greater_equal(changes["changed_at"], scalar))
+    if wanted.kinds:
+        masks.append(pc.is_in(changes["change"], value_set=pa.array(wanted.kinds)))
+    if wanted.sources:
+        masks.append(pc.is_in(changes["batch_source"], value_set=pa.array(wanted.sources)))
+    if wanted.fields:
+        names = "|".join(re.escape(name) for name in wanted.fields)
+        pattern = f"(^|, )({names})(,|$)"
+        masks.append(pc.match_substring_regex(changes["changed_fields"], pattern))
+    terms = search_terms(wanted.text)
+    if terms:
+        keys = [search_key_array(changes[c]) for c in ("feature_code", "policy_code")]
+        for term in terms:
+            masks.append(pc.or_(*(pc.match_substring(key, term) for key in keys)))
+    rows = changes
+    if masks:
+        mask = masks[0]
+        for other in masks[1:]:
+            mask = pc.and_(mask, other)
+        rows = changes.filter(pc.fill_null(mask, False))
+    return _newest_first(rows)
+
+
+def default_since(snapshot: Snapshot, days: int = 7, zone: tzinfo = UTC) -> date:
+    """A week before the snapshot was made (in ``zone``): the Changes page's first view."""
+    made = snapshot.generation.generated_at.astimezone(zone).date()
+    return date.fromordinal(made.toordinal() - days)
+
+
+def _newest_first(rows: pa.Table) -> pa.Table:
+    keys = [("changed_at", "descending")]
+    if "history_id" in rows.column_names:
+        keys.append(("history_id", "descending"))
+    rows = rows.sort_by(keys)
+    return rows.select([c for c in CHANGE_COLUMNS if c in rows.column_names])
+
+
+CONFLICT_FIELDS = (
+    "status",
+    "owner",
+    "team",
+    "feature_name",
+    "policy_name",
+    "effective_from",
+    "effective_to",
+    "note",
+)
+"""Fields each source reports for a record (snapshot.conflicts): where sources may disagree."""
+
+
+def disagreeing_fields(sources: list[dict[str, object]]) -> list[str]:
+    """The fields whose value differs between the sources reporting one record."""
+    return [
+        name for name in CONFLICT_FIELDS if len({repr(source.get(name)) for source in sources}) > 1
+    ]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One change of one record: when, what kind, which batch, and each field before -> after."""
+
+    changed_at: datetime
+    change: str
+    batch_id: int
+    batch_source: str
+    batch_file: str
+    fields: list[FieldChange]
+
+
+def timeline(snapshot: Snapshot, identity_hash: str) -> list[TimelineEntry]:
+    """A record's changes, newest first."""
+    rows = snapshot.history(identity_hash).to_pylist()
+    entries = [
+        TimelineEntry(
+            changed_at=row["changed_at"],
+            change=row["change"],
+            batch_id=row["batch_id"],
+            batch_source=row.get("batch_source") or "",
+            batch_file=row.get("batch_file") or "",
+            fields=field_changes(row["before"], row["after"]),
+        )
+        for row in rows
+    ]
+    return list(reversed(entries))

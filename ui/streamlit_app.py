@@ -1,0 +1,57 @@
+"""The dashboard's entry point: ``fmw ui`` runs ``python -m streamlit run`` on this file.
+
+Shared layout only: page settings, the language switch in the sidebar, the
+navigation (``st.navigation`` over the scripts in ``app_pages/``, not the old
+``pages/`` auto-discovery) and the errors every page must repeat (an older
+snapshot shown, the last sync failed). Each page asks ``view.current()`` for
+the shared snapshot itself. Nothing here may import psycopg or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fmw.ui import messages, view
+
+st.set_page_config(page_title="FMW", page_icon="📋", layout="wide")
+view.init_language()
+
+with st.sidebar:
+    st.radio(
+        view.tr("app.language"),
+        options=list(messages.LANGUAGES),
+        format_func=messages.LANGUAGES.__getitem__,
+        key=view.LANG_KEY,
+        horizontal=True,
+    )
+
+navigation = st.navigation(
+    [
+        st.Page(
+            view.PAGES["home"],
+            title=view.tr("nav.home"),
+            icon=":material/home:",
+            url_path="home",
+            default=True,
+        ),
+        st.Page(
+            view.PAGES["explore"],
+            title=view.tr("nav.explore"),
+            icon=":material/search:",
+            url_path="explore",
+        ),
+        st.Page(
+            view.PAGES["record"],
+            title=view.tr("nav.record"),
+            icon=":material/description:",
+            url_path="record",
+        ),
+        st.Page(
+            view.PAGES["changes"],
+            title=view.tr("nav.changes"),
+            icon=":material/history:",
+            url_path="changes",
+        ),
+    ]
+)
+navigation.run()

@@ -1,0 +1,249 @@
+"""The Streamlit edge every page shares: which snapshot to show, language, formatting.
+
+Its job is the only Streamlit glue outside the page scripts:
+
+* ``current()`` — on every interaction, read the tiny ``CURRENT.json`` pointer
+  (one small file read) and hand back the shared, parsed ``Snapshot``. Parsing
+  happens once per generation per process: ``_resolve`` (verify, fall back to
+  the newest good generation) and ``_parse`` are ``st.cache_resource``
+  functions keyed by the root, the pointer and the generation id, so every
+  session gets the very same read-only object (no per-session copy, unlike
+  ``st.cache_data``, which pickles). A newly published generation is picked up
+  by the next interaction of any session; at most two parsed generations stay
+  in memory (the new one and the one open sessions may still be drawing).
+  A missing snapshot renders the empty state (naming ``fmw demo`` and
+  ``fmw sync``) and stops the page; an unusable one renders the reason.
+* ``lang()`` and ``tr()`` — the reader's language (Korean unless switched; the
+  switch lives in the sidebar and in ``?lang=en``) and its messages.
+* time and number formatting in the reader's time zone.
+
+Data logic lives in the plain modules (snapshot_data, search, overview,
+downloads, freshness); this module must never import psycopg or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import streamlit as st
+
+from fmw.errors import FmwError, NoSnapshotError, SnapshotError
+from fmw.settings import Settings, load_settings
+from fmw.snapshot_files import read_generation
+from fmw.ui import freshness, messages
+from fmw.ui.snapshot_data import Snapshot, parse, pointer, resolve
+
+LANG_KEY = "lang"
+SEEN_KEY = "_fmw_seen_generation"
+PAGES = {
+    "home": "app_pages/home.py",
+    "explore": "app_pages/explore.py",
+    "record": "app_pages/record.py",
+    "changes": "app_pages/changes.py",
+}
+"""Page scripts, relative to streamlit_app.py (for st.switch_page and st.page_link)."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The snapshot this interaction shows, and why it is not the newest (if it is not)."""
+
+    snapshot: Snapshot
+    skipped: tuple[str, ...]
+    settings: Settings
+
+
+# --------------------------------------------------------------------------- language
+
+
+def lang() -> str:
+    """The reader's language code ("ko" or "en")."""
+    return messages.language(st.session_state.get(LANG_KEY))
+
+
+def tr(key: str, **values: object) -> str:
+    """Message ``key`` in the reader's language."""
+    return messages.t(key, lang(), **values)
+
+
+def init_language() -> None:
+    """Take ``?lang=`` from the URL the first time a session runs."""
+    if LANG_KEY not in st.session_state:
+        st.session_state[LANG_KEY] = messages.language(st.query_params.get(LANG_KEY))
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _resolve(root: str, pointed: str | None) -> tuple[str, tuple[str, ...]]:
+    """Which generation to show for this pointer value (verifies files once per pointer)."""
+    generation, problems = resolve(Path(root))
+    return generation.id, tuple(problems)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _parse(root: str, generation_id: str) -> Snapshot:
+    """The parsed generation, shared by every session of this process."""
+    generation = read_generation(Path(root), generation_id, verify=False)  # _resolve verified it
+    return parse(Path(root), generation)
+
+
+def settings() -> Settings:
+    """The settings in force (FMW_SNAPSHOT_DIR, set by ``fmw ui``, names the snapshot root)."""
+    return load_settings()
+
+
+def current() -> Shown:
+    """The snapshot to show now; renders the empty or error state and stops when there is none."""
+    try:
+        config = settings()
+    except FmwError as exc:
+        st.error(str(exc))
+        st.stop()
+    root = config.snapshot_path
+    try:
+        generation_id, skipped = _resolve(str(root), pointer(root))
+        with st.spinner(tr("app.loading"), show_time=False):
+            snapshot = _parse(str(root), generation_id)
+    except NoSnapshotError:
+        st.info(f"**{tr('empty.title')}**\n\n{tr('empty.body', root=root)}", icon="📭")
+        st.stop()
+    except SnapshotError as exc:
+        st.error(f"**{tr('unusable.title')}**\n\n{tr('unusable.body', problem=exc)}", icon="🚫")
+        st.stop()
+    _announce_new_generation(snapshot)
+    return Shown(snapshot, skipped, config)
+
+
+def _announce_new_generation(snapshot: Snapshot) -> None:
+    seen = st.session_state.get(SEEN_KEY)
+    if seen is not None and seen != snapshot.id:
+        st.toast(tr("app.new_snapshot", when=when(snapshot.generation.generated_at)))
+    st.session_state[SEEN_KEY] = snapshot.id
+
+
+def start_page(title_key: str) -> Shown:
+    """A page's first lines: its title, the snapshot to show and the errors to repeat."""
+    st.title(tr(title_key))
+    shown = current()
+    show_problems(shown)
+    return shown
+
+
+def freshness_of(shown: Shown) -> freshness.Freshness:
+    return freshness.assess(
+        shown.snapshot.generation,
+        shown.skipped,
+        now=dt.datetime.now(dt.UTC),
+        sync_every_hours=shown.settings.sync_every_hours,
+        grace_hours=shown.settings.freshness_grace_hours,
+        sync_status=freshness.read_sync_status(scheduler_status_path(shown.settings)),
+    )
+
+
+def scheduler_status_path(config: Settings) -> Path:
+    """Where the scheduler publishes its status (see fmw.scheduler_status)."""
+    configured = getattr(getattr(config, "scheduler", None), "status_file", None)
+    if configured:
+        return config.resolve(configured)
+    return config.snapshot_path / freshness.SCHEDULER_STATUS_NAME
+
+
+def show_problems(shown: Shown) -> None:
+    """The errors every page repeats: an older snapshot is shown, or the last sync failed."""
+    fresh = freshness_of(shown)
+    made = when(fresh.generated_at)
+    if fresh.fallback:
+        st.error(tr("fresh.fallback", when=made, problem=fresh.skipped[0]), icon="⚠️")
+    if fresh.failed_sync is not None:
+        st.error(
+            tr(
+                "fresh.sync_failed",
+                failed_at=when(fresh.failed_sync.finished_at),
+                message=fresh.failed_sync.message,
+                when=made,
+            ),
+            icon="⚠️",
+        )
+
+
+def show_freshness(shown: Shown) -> None:
+    """Home's banner: when and from which batches, and a warning when it is too old."""
+    fresh = freshness_of(shown)
+    batches = ", ".join(str(b) for b in fresh.batches) or tr("batches.none")
+    if fresh.stale:
+        st.warning(
+            tr("fresh.stale", age=age(fresh.age), hours=f"{shown.settings.sync_every_hours:g}"),
+            icon="⏰",
+        )
+    st.caption(tr("fresh.info", when=when(fresh.generated_at), age=age(fresh.age), batches=batches))
+
+
+# --------------------------------------------------------------------------- URL state
+
+
+def as_lists(params: Mapping[str, str | list[str]]) -> dict[str, list[str]]:
+    """URL parameters with every value a list, empty ones dropped."""
+    return {k: (v if isinstance(v, list) else [v]) for k, v in params.items() if v}
+
+
+def url_params() -> dict[str, list[str]]:
+    """The page's view parameters from the URL (the language is not part of a view)."""
+    return {
+        k: v
+        for k, v in as_lists(
+            {name: st.query_params.get_all(name) for name in st.query_params}
+        ).items()
+        if k != LANG_KEY
+    }
+
+
+def write_url(params: dict[str, list[str]], current: dict[str, list[str]]) -> None:
+    """Make the URL hold ``params`` (plus ``lang`` when not Korean), if it does not already."""
+    if params == current and (lang() == messages.DEFAULT_LANGUAGE) == (
+        LANG_KEY not in st.query_params
+    ):
+        return
+    wanted: dict[str, list[str]] = dict(params)
+    if lang() != messages.DEFAULT_LANGUAGE:
+        wanted[LANG_KEY] = [lang()]
+    st.query_params.from_dict(wanted)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def zone() -> dt.tzinfo:
+    """The reader's time zone (the browser's when known, else this server's)."""
+    name = getattr(st.context, "timezone", None)
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return dt.datetime.now().astimezone().tzinfo or dt.UTC
+
+
+def when(moment: dt.datetime | None) -> str:
+    """A moment as the reader's local "YYYY-MM-DD HH:MM"."""
+    if moment is None:
+        return ""
+    return moment.astimezone(zone()).strftime("%Y-%m-%d %H:%M")
+
+
+def age(delta: dt.timedelta) -> str:
+    unit, amount = freshness.humanize_age(delta)
+    return tr(f"age.{unit}", n=amount)
+
+
+def number(value: int) -> str:
+    return f"{value:,}"
+
+
+def page_path(name: str) -> str:
+    return PAGES[name]
