@@ -134,7 +134,15 @@ def _record_failure(
         return None
 
 
-def _process(conn: psycopg.Connection, batch_id: int, *, allow_mass_deactivation: bool) -> tuple:
+def _process(
+    conn: psycopg.Connection,
+    batch_id: int,
+    *,
+    allow_mass_deactivation: bool,
+    source: str,
+    path: Path,
+    encoding: str | None,
+) -> BatchResult:
     try:
         with conn.transaction():
             row = conn.execute(
@@ -147,7 +155,8 @@ def _process(conn: psycopg.Connection, batch_id: int, *, allow_mass_deactivation
             raise BatchError(exc.diag.message_primary or str(exc)) from exc
         raise
     assert row is not None
-    return row
+    status, rows, *counts, message = row
+    return BatchResult(source, path, batch_id, status, encoding, rows, *counts, message)
 
 
 def load_file(
@@ -183,23 +192,13 @@ def load_file(
             if exc.row != 1:  # a header problem is not a batch: nothing was started
                 _record_failure(conn, spec, table, sha, str(exc))
             raise
-    status, rows, ins, upd, unch, deact, rej, issues, message = _process(
-        conn, batch_id, allow_mass_deactivation=False
-    )
-    return BatchResult(
-        spec.name,
-        path,
+    return _process(
+        conn,
         batch_id,
-        status,
-        table.encoding,
-        rows,
-        ins,
-        upd,
-        unch,
-        deact,
-        rej,
-        issues,
-        message,
+        allow_mass_deactivation=False,
+        source=spec.name,
+        path=path,
+        encoding=table.encoding,
     )
 
 
@@ -225,21 +224,11 @@ def reprocess_batch(conn: psycopg.Connection, batch_id: int, *, approve: bool) -
             f"batch {batch_id} has no landed rows ({file_name} could not be read): fix the file "
             "and load it again"
         )
-    status, rows, ins, upd, unch, deact, rej, issues, message = _process(
-        conn, batch_id, allow_mass_deactivation=approve
-    )
-    return BatchResult(
-        source,
-        Path(file_name),
+    return _process(
+        conn,
         batch_id,
-        status,
-        encoding,
-        rows,
-        ins,
-        upd,
-        unch,
-        deact,
-        rej,
-        issues,
-        message,
+        allow_mass_deactivation=approve,
+        source=source,
+        path=Path(file_name),
+        encoding=encoding,
     )

@@ -38,13 +38,13 @@ import hashlib
 import json
 import os
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fmw.errors import BackupError
+from fmw import snapshot_files
+from fmw.errors import BackupError, SnapshotError
 
 FORMAT_VERSION = 1
 PREFIX = "fmw_"
@@ -53,7 +53,6 @@ SNAPSHOT_SUFFIX = ".snapshot.zip"
 SIDECAR_SUFFIX = ".json"
 PARTIAL_SUFFIX = ".partial"
 STALE_PARTIAL_SECONDS = 12 * 3600
-REPLACE_RETRY_SECONDS = 2.0
 CHUNK_SIZE = 1024 * 1024
 
 _STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -159,17 +158,10 @@ def fsync_file(path: Path) -> None:
 
 def replace_with_retry(source: Path, target: Path) -> None:
     """``os.replace``, riding out Windows' brief PermissionError while a reader holds ``target``."""
-    deadline = time.monotonic() + REPLACE_RETRY_SECONDS
-    while True:
-        try:
-            os.replace(source, target)  # noqa: PTH105 -- also used for folders-to-be; keep it plain
-            return
-        except PermissionError as exc:
-            if time.monotonic() >= deadline:
-                raise BackupError(
-                    f"cannot replace {target}: another program keeps it open"
-                ) from exc
-            time.sleep(0.05)
+    try:
+        snapshot_files.replace_with_retry(source, target)
+    except SnapshotError as exc:
+        raise BackupError(f"cannot replace {target}: another program keeps it open") from exc
 
 
 def write_sidecar(folder: Path, stem: str, doc: dict[str, Any]) -> Path:

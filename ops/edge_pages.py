@@ -13,7 +13,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from fmw.snapshot_files import _write_durably
+from fmw.snapshot_files import write_durably
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}
@@ -245,5 +245,5 @@ def write_admin_index(folder: Path) -> Path:
     path = folder / "index.html"
     data = index_html().encode("utf-8")
     if not path.exists() or path.read_bytes() != data:
-        _write_durably(path, data)
+        write_durably(path, data)
     return path

@@ -32,7 +32,7 @@ from fmw.edge_logs import LogEntry, LogRead, read_logs
 from fmw.edge_pages import security_html, usage_html, write_admin_index
 from fmw.errors import ReportError
 from fmw.settings import Settings
-from fmw.snapshot_files import _write_durably
+from fmw.snapshot_files import write_durably
 
 FORMAT_VERSION = 1
 USAGE_BAR = 0.70
@@ -259,8 +259,8 @@ def publish(folder: Path, name: str, doc: dict[str, Any], html: str) -> list[Pat
     try:
         folder.mkdir(parents=True, exist_ok=True)
         json_path, html_path = folder / f"{name}.json", folder / f"{name}.html"
-        _write_durably(json_path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
-        _write_durably(html_path, html.encode("utf-8"))
+        write_durably(json_path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+        write_durably(html_path, html.encode("utf-8"))
         write_admin_index(folder)
     except OSError as exc:
         raise ReportError(f"cannot write the {name} report into {folder}: {exc}") from exc

@@ -35,7 +35,7 @@ from fmw.cron import fire_times
 from fmw.errors import SnapshotError
 from fmw.jobs import Job, Run, zone_name
 from fmw.settings import Settings
-from fmw.snapshot_files import _read_small_file, _write_durably
+from fmw.snapshot_files import read_small_file, write_durably
 
 FORMAT_VERSION = 1
 STATUS_NAME = "scheduler-status.json"
@@ -148,13 +148,13 @@ def write_status(path: Path, doc: dict[str, Any]) -> None:
     """Publish ``doc`` at ``path`` atomically (temp file, fsync, os.replace with retry)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    _write_durably(path, data)
+    write_durably(path, data)
 
 
 def read_status(path: Path) -> dict[str, Any] | None:
     """The status document at ``path``; None when there is none or it is unreadable."""
     try:
-        doc = json.loads(_read_small_file(path).decode("utf-8"))
+        doc = json.loads(read_small_file(path).decode("utf-8"))
     except (OSError, ValueError, SnapshotError):
         return None
     return doc if isinstance(doc, dict) and doc.get("format_version") == FORMAT_VERSION else None

@@ -138,9 +138,9 @@ def publish_generation(
     try:
         files = _fill_generation(partial, write_files)
         manifest = _manifest_bytes(gen_id, generated_at, files, batch_ids, extra_doc)
-        _write_durably(partial / MANIFEST_NAME, manifest)
+        write_durably(partial / MANIFEST_NAME, manifest)
         _fsync_dir(partial)
-        _replace_with_retry(partial, folder)
+        replace_with_retry(partial, folder)
         _fsync_dir(generations)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -311,12 +311,12 @@ def _manifest_bytes(
 
 def _write_pointer(root: Path, pointer: _Pointer) -> None:
     doc = {"generation": pointer.generation, "manifest_sha256": pointer.manifest_sha256}
-    _write_durably(root / POINTER_NAME, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+    write_durably(root / POINTER_NAME, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
     with contextlib.suppress(OSError):  # the pointer is in place; durability is best effort
         _fsync_dir(root)
 
 
-def _write_durably(path: Path, data: bytes) -> None:
+def write_durably(path: Path, data: bytes) -> None:
     """Write ``data`` to a fresh temp file, flush and fsync it, then replace ``path``."""
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{next(_tmp_counter)}")
     try:
@@ -324,13 +324,13 @@ def _write_durably(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        _replace_with_retry(tmp, path)
+        replace_with_retry(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _replace_with_retry(source: Path, target: Path) -> None:
+def replace_with_retry(source: Path, target: Path) -> None:
     """``os.replace`` that rides out Windows' PermissionError for about REPLACE_RETRY_SECONDS.
 
     Windows refuses to replace a file another process holds open (a reader
@@ -520,7 +520,7 @@ def _read_pointer(root: Path) -> tuple[_Pointer | None, str | None]:
     """The pointer, or None plus a problem line when CURRENT.json exists but is unusable."""
     path = root / POINTER_NAME
     try:
-        raw = _read_small_file(path)
+        raw = read_small_file(path)
     except FileNotFoundError:
         return None, None
     except OSError as exc:
@@ -537,7 +537,7 @@ def _read_pointer(root: Path) -> tuple[_Pointer | None, str | None]:
     return _Pointer(gen_id, manifest_sha), None
 
 
-def _read_small_file(path: Path) -> bytes:
+def read_small_file(path: Path) -> bytes:
     """Read a whole small file and close it at once, riding out a Windows replace in flight."""
     for attempt in range(_READ_ATTEMPTS):
         try:
@@ -557,7 +557,7 @@ def _load_generation(
         raise SnapshotError(f"{gen_id!r} is not a generation id (YYYYMMDDTHHMMSS_ffffffZ)")
     folder = root / GENERATIONS_DIR / gen_id
     try:
-        raw = _read_small_file(folder / MANIFEST_NAME)
+        raw = read_small_file(folder / MANIFEST_NAME)
     except FileNotFoundError as exc:
         what = "manifest.json missing" if folder.is_dir() else "folder missing"
         raise SnapshotError(f"generation {gen_id}: {what}") from exc
