@@ -293,7 +293,7 @@ def run_backup(
     method = method or settings.backup_verify
     started_at, started = datetime.now(UTC), time.monotonic()
     folder = settings.backup_path
-    url = database.database_url(settings, announce=progress)
+    url = database.backup_url(settings, announce=progress)
     with database.connect(url) as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True
@@ -398,7 +398,7 @@ def verify_backup(
                     f"{sidecar.get('bytes'):,} bytes recorded when it was made: the file was "
                     f"damaged or changed since"
                 )
-        url = database.database_url(settings, announce=progress)
+        url = database.backup_url(settings, announce=progress)
         with database.connect(url, autocommit=True) as conn:
             tools = tools_for(settings, conn)
         progress(f"verifying {archive.name} by {method} with PostgreSQL {tools.major}'s programs")

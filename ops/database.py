@@ -98,6 +98,11 @@ def database_url(settings: Settings, *, announce: Callable[[str], None] | None =
     return start_embedded(embedded_pgdata(settings), announce=announce)
 
 
+def backup_url(settings: Settings, *, announce: Callable[[str], None] | None = None) -> str:
+    """The URL backups dump with: ``backup_database_url`` if set, else the URL in force."""
+    return settings.backup_database_url or database_url(settings, announce=announce)
+
+
 def describe(url: str) -> str:
     """A URL for messages: no password."""
     params = conninfo_to_dict(url)

@@ -7,7 +7,8 @@ summary, or raise. It must never decide when, how often or whether to run
 FMW tasks: ``fmw:sync`` (load every source, refresh, export), ``fmw:export``
 (refresh and publish a snapshot), ``fmw:backup`` (``fmw.backup.run_backup``,
 looked up when the job runs), ``fmw:prune`` (delete run history older than
-``scheduler.keep_run_history_days``), ``fmw:report`` (the edge's security and
+``scheduler.keep_run_history_days`` and rotated service logs older than
+``service.log_retention_days``), ``fmw:report`` (the edge's security and
 usage reports from nginx's logs, published under /api/dev/; fails when a
 security bar is broken, after publishing).
 """
@@ -23,6 +24,7 @@ from psycopg import sql
 
 from fmw.errors import FmwError
 from fmw.jobs import Job
+from fmw.service_logs import prune_service_logs
 from fmw.settings import Settings
 from fmw.sync import SyncReport, publish_snapshot, run_sync
 
@@ -106,7 +108,16 @@ def task_prune(ctx: TaskContext) -> str:
         sql.SQL("SELECT ops.prune_job_run_details(make_interval(days => {}))").format(days)
     ).fetchone()
     deleted = row[0] if row else 0
-    return f"deleted {deleted} job runs older than {days} days"
+    # NSSM rotates service logs but never deletes them: the weekly prune does.
+    logs = prune_service_logs(ctx.settings)
+    summary = (
+        f"deleted {deleted} job runs older than {days} days and {len(logs.deleted)} rotated "
+        f"service logs older than {ctx.settings.service.log_retention_days} days"
+    )
+    if logs.failed:
+        path, why = logs.failed[0]
+        summary += f"; {len(logs.failed)} logs could not be deleted ({path.name}: {why})"
+    return summary
 
 
 def task_report(ctx: TaskContext) -> str:

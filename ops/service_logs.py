@@ -5,7 +5,7 @@ last write is more than ``days`` days old: NSSM's ``NAME-20240131T235959.123.log
 and logrotate's ``NAME.log.1``, ``NAME.log.2.gz``, ``NAME.log-20240131(.gz)``.
 ``prune_service_logs(settings)`` does it for the configured service log folder
 and retention (``[service] log_dir``, ``log_retention_days``); the scheduler's
-``fmw:prune-logs`` task calls it once a day.
+weekly ``fmw:prune`` task calls it.
 
 This module must never delete a live log (``FMW-Dashboard.log``, which a service
 holds open), a file that is not a rotated log, or anything in a subfolder; a

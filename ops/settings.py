@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         "this many hours.",
     )
     backup_dir: Path | None = Field(None, description="Backups (fmw backup); var_dir/backups.")
+    backup_database_url: str | None = Field(
+        None,
+        description="The URL fmw backup dumps with: a login that reads every table (the "
+        "owner's; password from PGPASSWORD or pgpass). Empty: database_url. The scheduler "
+        "runs as the loader, which cannot read everything.",
+    )
     backup_keep_days: int = Field(
         14, ge=1, description="Backups older are deleted; the newest verified one always stays."
     )

@@ -4,6 +4,7 @@ interruption and the status file — with tiny delays instead of long sleeps."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -168,9 +169,29 @@ def test_prune_job_deletes_history_older_than_the_setting(
         "(%s, 'succeeded', now() - interval '10 days')",
         [job.jobid, job.jobid],
     )
+    logs = tmp_path / "var" / "logs"
+    logs.mkdir(parents=True)
+    old_log, new_log, live = (
+        logs / n
+        for n in (
+            "FMW-Dashboard-20260101T000000.000.log",
+            "FMW-Dashboard-20261120T000000.000.log",
+            "FMW-Dashboard.log",
+        )
+    )
+    for path in (old_log, new_log, live):
+        path.write_text("log\n", encoding="utf-8")
+    forty_days_ago = time.time() - 40 * 86400
+    os.utime(old_log, (forty_days_ago, forty_days_ago))
+    os.utime(live, (forty_days_ago, forty_days_ago))
     outcome = JobRunner(db_url, make_settings(tmp_path, keep_run_history_days=30)).run_now(job)
-    assert outcome.message == "deleted 1 job runs older than 30 days"
+    assert outcome.message == (
+        "deleted 1 job runs older than 30 days and 1 rotated service logs older than 30 days"
+    )
     assert len(runs(conn, job)) == 2  # the 10-day-old run and this one
+    assert sorted(p.name for p in logs.iterdir()) == [new_log.name, live.name], (
+        "NSSM never deletes rotated logs: the prune job does, never the live one"
+    )
 
 
 def test_backup_task_says_when_backups_are_not_installed(

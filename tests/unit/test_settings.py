@@ -76,3 +76,15 @@ def test_broken_toml_is_a_clear_error(settings_file: Path):
     settings_file.write_text("[sources.team_a\npath = 1\n", encoding="utf-8")
     with pytest.raises(SettingsError, match=r"fmw\.toml: not valid TOML: .*line 1"):
         load_settings()
+
+
+def test_backups_may_dump_with_their_own_login(
+    settings_file: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from fmw.database import backup_url
+
+    monkeypatch.setenv("FMW_DATABASE_URL", "postgresql://fmw_sync@db/fmw")
+    monkeypatch.setenv("FMW_BACKUP_DATABASE_URL", "postgresql://fmw_admin@db/fmw")
+    assert backup_url(load_settings()) == "postgresql://fmw_admin@db/fmw"
+    monkeypatch.delenv("FMW_BACKUP_DATABASE_URL")
+    assert backup_url(load_settings()) == "postgresql://fmw_sync@db/fmw", "else the URL in force"
