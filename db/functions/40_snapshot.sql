@@ -10,7 +10,7 @@ BEGIN ATOMIC
            v.big AND m.ispopulated AS is_concurrent
     FROM (VALUES
         (1, 'current_records', true),
-        (2, 'home_summary', false),
+        (2, 'home_summary', true),
         (3, 'record_history', true),
         (4, 'recent_changes', true),
         (5, 'conflicts', false)

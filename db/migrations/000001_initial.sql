@@ -344,6 +344,10 @@ GROUP BY GROUPING SETS ((r.status), (r.team, r.status), (r.region, r.status), (r
 WITH NO DATA;
 COMMENT ON MATERIALIZED VIEW snapshot.home_summary IS
     'Record counts by status, overall (dimension total) and per team, region and platform.';
+-- Unique so it can be refreshed CONCURRENTLY: a plain refresh would lock psql readers out
+-- for as long as the grouping over every record takes.
+CREATE UNIQUE INDEX home_summary_key_idx
+    ON snapshot.home_summary (dimension, value, status) NULLS NOT DISTINCT;
 
 CREATE MATERIALIZED VIEW snapshot.record_history AS
 SELECT
