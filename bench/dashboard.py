@@ -83,6 +83,7 @@ import pyarrow.csv as pv
 from fmw import dashboard
 from fmw.snapshot_columnar import read_csv, write_parquet_twins
 from fmw.snapshot_files import latest_good_generation, publish_generation
+from fmw.ui.overview import CONFLICT_FIELDS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -301,19 +302,7 @@ def synthesize(folder: Path, rows: int, seed: int = 42) -> dict[str, int]:
                     "source": pa.array([source_name] * part.num_rows),
                     "priority": pa.array([priority] * part.num_rows),
                     "is_shown": pa.array([shown] * part.num_rows),
-                    **{
-                        k: part[k]
-                        for k in (
-                            "status",
-                            "owner",
-                            "team",
-                            "feature_name",
-                            "policy_name",
-                            "effective_from",
-                            "effective_to",
-                            "note",
-                        )
-                    },
+                    **{k: part[k] for k in CONFLICT_FIELDS},
                 }
             )
         )

@@ -81,10 +81,7 @@ def install(
 
     Example: fmw service install --dry-run --platform windows
     """
-    plan = _plan(platform, only, dry_run)
-    if _dry_run(plan, "install", dry_run, unit_dir, no_systemctl):
-        return
-    _carry_out(plan, "install", unit_dir, no_systemctl)
+    plan, _ = _perform("install", platform, only, dry_run, unit_dir, no_systemctl)
     names = ", ".join(spec.name for spec in plan.services)
     console.print(f"[green]installed or updated[/green] {names}")
     note(
@@ -106,10 +103,7 @@ def uninstall(
 
     Example: fmw service uninstall --only nginx
     """
-    plan = _plan(platform, only, dry_run)
-    if _dry_run(plan, "uninstall", dry_run, unit_dir, no_systemctl):
-        return
-    _carry_out(plan, "uninstall", unit_dir, no_systemctl)
+    plan, _ = _perform("uninstall", platform, only, dry_run, unit_dir, no_systemctl)
     console.print("[green]removed[/green] " + ", ".join(spec.name for spec in plan.services))
 
 
@@ -124,10 +118,7 @@ def start(
 
     Example: fmw service start
     """
-    plan = _plan(platform, only, dry_run)
-    if _dry_run(plan, "start", dry_run, DEFAULT_UNIT_DIR, False):
-        return
-    _carry_out(plan, "start", DEFAULT_UNIT_DIR, False)
+    plan, _ = _perform("start", platform, only, dry_run)
     console.print("[green]started[/green] " + ", ".join(s.name for s in ordered(plan, "start")))
 
 
@@ -142,10 +133,7 @@ def stop(
 
     Example: fmw service stop --only scheduler
     """
-    plan = _plan(platform, only, dry_run)
-    if _dry_run(plan, "stop", dry_run, DEFAULT_UNIT_DIR, False):
-        return
-    _carry_out(plan, "stop", DEFAULT_UNIT_DIR, False)
+    plan, _ = _perform("stop", platform, only, dry_run)
     console.print("[green]stopped[/green] " + ", ".join(s.name for s in ordered(plan, "stop")))
 
 
@@ -160,15 +148,30 @@ def status(
 
     Example: fmw service status
     """
-    plan = _plan(platform, only, dry_run)
-    if _dry_run(plan, "status", dry_run, DEFAULT_UNIT_DIR, False):
-        return
-    states = _carry_out(plan, "status", DEFAULT_UNIT_DIR, False)
+    _, states = _perform("status", platform, only, dry_run)
     for state in states:
         mark = "[green]✓[/green]" if state.running else "[red]✗[/red]"
         console.print(f"{mark} {state.name}: {state.detail}")
     if not all(state.running for state in states):
         raise typer.Exit(1)
+
+
+def _perform(
+    action: Action,
+    platform: PlatformChoice,
+    only: list[str] | None,
+    dry_run: bool,
+    unit_dir: Path = DEFAULT_UNIT_DIR,
+    no_systemctl: bool = False,
+) -> tuple[ServicePlan, list[ServiceState]]:
+    """Plan ``action`` and carry it out: the plan and the states it left.
+
+    With ``dry_run`` it prints the exact commands instead and ends the command (exit 0).
+    """
+    plan = _plan(platform, only, dry_run)
+    if _dry_run(plan, action, dry_run, unit_dir, no_systemctl):
+        raise typer.Exit()
+    return plan, _carry_out(plan, action, unit_dir, no_systemctl)
 
 
 def _plan(platform: PlatformChoice, only: list[str] | None, dry_run: bool) -> ServicePlan:

@@ -19,7 +19,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,12 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.acceptance.test_ui_cli import clean_env, free_port, wait_for_health
+from tests.acceptance.support import FMW, clean_env, free_port, start_ui, stop, wait_for_health
 from tests.ui_snapshot import publish_fixture
 
 NGINX = Path("/usr/sbin/nginx")
 NGINX_ARGS = ("-c", "conf/nginx.conf", "-g", "daemon off;")  # as the FMW-Nginx service
-FMW = [sys.executable, "-m", "fmw"]
 USER = "127.0.0.1"  # on the users allowlist as "tester"
 OFF_LIST = "127.0.0.2"  # on no list
 ADMIN = "127.0.0.3"  # on the admins allowlist as "ops"
@@ -53,7 +51,7 @@ class Site:
     folder: Path
     port: int
     dashboard_ports: list[int]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[Any]] = field(default_factory=dict)
 
     @property
     def prefix(self) -> Path:
@@ -125,16 +123,6 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise AssertionError(f"nginx did not listen on {port} within {timeout} s")
 
 
-def stop(process: subprocess.Popen[Any], sig: signal.Signals = signal.SIGINT) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @contextlib.contextmanager
 def running_site(dashboards: int = 2, **edge: Any) -> Iterator[Site]:
     folder = new_folder()
@@ -148,14 +136,8 @@ def running_site(dashboards: int = 2, **edge: Any) -> Iterator[Site]:
         rendered = site.fmw("nginx", "render")
         assert "nginx -t accepted it" in rendered.stdout, rendered.stdout + rendered.stderr
         for number, port in enumerate(site.dashboard_ports, start=1):
-            with (folder / f"ui-{port}.log").open("w") as out:
-                site.processes[f"dashboard-{number}"] = subprocess.Popen(
-                    [*FMW, "ui", "--port", str(port)],
-                    cwd=folder,
-                    env=clean_env(),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+            log = folder / f"ui-{port}.log"
+            site.processes[f"dashboard-{number}"] = start_ui(folder, port, log)
         with (folder / "nginx.out").open("w") as out:
             nginx = subprocess.Popen(
                 [str(NGINX), "-p", f"{site.prefix.as_posix()}/", *NGINX_ARGS],
@@ -166,7 +148,7 @@ def running_site(dashboards: int = 2, **edge: Any) -> Iterator[Site]:
         wait_for_port(site.port, nginx)
         for number, port in enumerate(site.dashboard_ports, start=1):
             process = site.processes[f"dashboard-{number}"]
-            wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", process)  # type: ignore[arg-type]
+            wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", process)
         yield site
     finally:
         if "nginx" in site.processes:

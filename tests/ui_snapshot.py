@@ -20,6 +20,7 @@ from typing import Any
 
 from fmw.snapshot_columnar import write_parquet_twins
 from fmw.snapshot_files import Generation, publish_generation
+from fmw.ui.overview import CONFLICT_FIELDS
 
 T0 = "2026-11-20 01:00:00+00"
 T1 = "2026-11-26 01:00:00+00"
@@ -85,14 +86,7 @@ CONFLICT_COLUMNS = [
     "source",
     "priority",
     "is_shown",
-    "status",
-    "owner",
-    "team",
-    "feature_name",
-    "policy_name",
-    "effective_from",
-    "effective_to",
-    "note",
+    *CONFLICT_FIELDS,
 ]
 SUMMARY_COLUMNS = ["dimension", "value", "status", "records", "active_records"]
 TEXT = {

@@ -33,20 +33,6 @@ import pyarrow.compute as pc
 from fmw.ui.normalize import search_terms
 from fmw.ui.snapshot_data import FACETS, SEARCH_FIELDS, Snapshot
 
-SORTABLE = (
-    "feature_code",
-    "feature_name",
-    "policy_code",
-    "policy_name",
-    "status",
-    "region",
-    "platform",
-    "owner",
-    "team",
-    "effective_from",
-    "effective_to",
-    "last_changed_at",
-)
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_SORT = "feature_code"
 DEFAULT_PAGE_SIZE = 50
@@ -71,6 +57,10 @@ TABLE_COLUMNS = (
     "identity_hash",
 )
 """Columns Explore's table shows, in order (identity_hash opens the record)."""
+SORTABLE = tuple(
+    c for c in TABLE_COLUMNS if c not in ("is_active", "has_conflict", "note", "identity_hash")
+)
+"""The table's columns Explore can sort by, in the table's order."""
 
 
 @dataclass(frozen=True)

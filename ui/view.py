@@ -24,17 +24,20 @@ downloads, freshness); this module must never import psycopg or SQLAlchemy.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from fmw.errors import FmwError, NoSnapshotError, SnapshotError
 from fmw.settings import Settings, load_settings
 from fmw.snapshot_files import read_generation
-from fmw.ui import freshness, messages
+from fmw.ui import downloads, freshness, messages
 from fmw.ui.snapshot_data import Snapshot, parse, pointer, resolve
 
 LANG_KEY = "lang"
@@ -247,3 +250,60 @@ def number(value: int) -> str:
 
 def page_path(name: str) -> str:
     return PAGES[name]
+
+
+def record_table(
+    frame: pd.DataFrame,
+    identities: list[object],
+    key: str,
+    column_config: dict[str, Any] | None = None,
+) -> None:
+    """``frame`` as a table; a click on row ``i`` opens the Record page of ``identities[i]``."""
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        key=key,
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config=column_config,
+    )
+    selected = event.selection.rows if event and event.selection else []
+    if selected:
+        st.switch_page(page_path("record"), query_params={"id": str(identities[selected[0]])})
+
+
+def download_buttons(
+    left: Any,
+    right: Any,
+    rows: Callable[[], pa.Table],
+    total: int,
+    headers: Mapping[str, str],
+    name: str,
+    key: str,
+) -> None:
+    """CSV and XLSX buttons (in ``left``, ``right``) for ``total`` rows, built only on a click.
+
+    The files are ``fmw-<name>-<snapshot id>.csv`` / ``.xlsx``; ``rows()`` gives the rows.
+    """
+    for column, kind, shown, build, mime in (
+        (left, "csv", total, downloads.csv_bytes, downloads.CSV_MIME),
+        (
+            right,
+            "xlsx",
+            min(total, downloads.XLSX_MAX_ROWS),
+            downloads.xlsx_bytes,
+            downloads.XLSX_MIME,
+        ),
+    ):
+        column.download_button(
+            tr(f"download.{kind}", rows=number(shown)),
+            data=lambda build=build: build(rows(), headers),
+            file_name=f"fmw-{name}.{kind}",
+            mime=mime,
+            on_click="ignore",
+            help=tr("download.help"),
+            key=f"{key}{kind}",
+            icon="⬇️",
+            disabled=total == 0,
+        )

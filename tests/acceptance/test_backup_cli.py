@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +15,7 @@ import pytest
 
 from fmw.backup_schedule import command_line
 from fmw.database import start_embedded, with_database
-
-FMW = [sys.executable, "-m", "fmw"]
-
-
-def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FMW_")}
-    env["COLUMNS"] = "250"
-    return subprocess.run(
-        [*FMW, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=300
-    )
+from tests.acceptance.support import run
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,7 @@ import csv
 import io
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,20 +26,17 @@ import pytest
 
 from fmw.ui import search
 from fmw.ui.snapshot_data import load_snapshot
-from tests.acceptance.test_ui_cli import clean_env, free_port, wait_for_health
+from tests.acceptance.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FMW,
+    clean_env,
+    free_port,
+    start_ui,
+    stop,
+    wait_for_health,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-FMW = [sys.executable, "-m", "fmw"]
 EXTRA_HEADER = "Feature Code,기능명,Policy Code,market,platform,Status,owner,team,비고\n"
 DAY1 = EXTRA_HEADER + "PAY-999,브라우저 결제 시험,POL-999,KR,iOS,on,@kim,결제개발팀,=1+2\n"
 DAY2 = DAY1.replace(",on,", ",off,") + (
@@ -86,26 +81,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Itera
 @pytest.fixture(scope="module")
 def dashboard(demo: Path) -> Iterator[str]:
     port = free_port()
-    with (demo / "ui.log").open("w") as log:
-        process = subprocess.Popen(
-            [*FMW, "ui", "--port", str(port)],
-            cwd=demo,
-            env=clean_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    process = start_ui(demo, port, demo / "ui.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(f"{base}/_stcore/health", process)
         yield base
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-FMW = [sys.executable, "-m", "fmw"]
-
-
-def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FMW_")}
-    env["COLUMNS"] = "250"
-    return subprocess.run(
-        [*FMW, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=300
-    )
+from tests.acceptance.support import run
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from fmw.edge import edge_plan
 from fmw.edge_install import STAGING_NAME, install
 from fmw.errors import EdgeError
 from fmw.settings import Settings, load_settings
-from tests.acceptance.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.acceptance.support import CHROMIUM, CHROMIUM_ARGS
 from tests.edge_support import (
     ADMIN,
     FLOOD,

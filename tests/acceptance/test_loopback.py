@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,9 +27,8 @@ from fmw.listening import (
     postmaster_pid,
 )
 from fmw.settings import Settings
-from tests.acceptance.test_ui_cli import clean_env, free_port, wait_for_health
+from tests.acceptance.support import FMW, clean_env, free_port, start_ui, stop, wait_for_health
 
-FMW = [sys.executable, "-m", "fmw"]
 SCHEDULER_ENV = {
     "FMW_SCHEDULER__TIME_ZONE": "UTC",
     "FMW_SCHEDULER__POLL_SECONDS": "0.5",
@@ -42,28 +39,10 @@ SCHEDULER_ENV = {
 pytestmark = pytest.mark.slow
 
 
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = free_port()
-    with (tmp_path / "ui.log").open("w") as out:
-        process = subprocess.Popen(
-            [*FMW, "ui", "--port", str(port)],
-            cwd=tmp_path,
-            env=clean_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    process = start_ui(tmp_path, port, tmp_path / "ui.log")
     try:
         wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", process)
         yield process, port

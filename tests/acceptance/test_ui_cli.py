@@ -2,69 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-FMW = [sys.executable, "-m", "fmw"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FMW_")}
-    env["COLUMNS"] = "200"
-    return env
-
-
-def wait_for_health(url: str, process: subprocess.Popen[str], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"fmw ui exited with {process.returncode}: {process.stdout}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read().decode()
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
+from tests.acceptance.support import FMW, clean_env, free_port, start_ui, stop, wait_for_health
 
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
     port = free_port()
     log = tmp_path / "ui.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [*FMW, "ui", "--port", str(port), "--base-url-path", "/fmw/"],
-            cwd=tmp_path,
-            env=clean_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    process = start_ui(tmp_path, port, log, "--base-url-path", "/fmw/")
     try:
         yield process, port, log
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 @pytest.mark.slow

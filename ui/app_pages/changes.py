@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from fmw.ui import downloads, messages, overview, view
+from fmw.ui import messages, overview, view
 from fmw.ui.snapshot_data import Snapshot
 
 K = "changes_"
@@ -118,18 +118,7 @@ def _table(rows: list[dict[str, object]], lang: str) -> None:
             },
         }
     )
-    event = st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        key=f"{K}table",
-        on_select="rerun",
-        selection_mode="single-row",
-    )
-    selected = event.selection.rows if event and event.selection else []
-    if selected:
-        identity = rows[selected[0]]["identity_hash"]
-        st.switch_page(view.page_path("record"), query_params={"id": str(identity)})
+    view.record_table(frame, [r["identity_hash"] for r in rows], key=f"{K}table")
 
 
 def render() -> None:
@@ -166,27 +155,14 @@ def render() -> None:
         _table(matches.slice((page - 1) * PAGE_SIZE, PAGE_SIZE).to_pylist(), lang)
         headers = {name: messages.field_label(name, lang) for name in matches.column_names}
         left, right, _ = st.columns([1, 1, 2])
-        left.download_button(
-            view.tr("download.csv", rows=view.number(matches.num_rows)),
-            data=lambda: downloads.csv_bytes(matches, headers),
-            file_name=f"fmw-changes-{snapshot.id}.csv",
-            mime=downloads.CSV_MIME,
-            on_click="ignore",
-            help=view.tr("download.help"),
-            key=f"{K}csv",
-            icon="⬇️",
-        )
-        right.download_button(
-            view.tr(
-                "download.xlsx", rows=view.number(min(matches.num_rows, downloads.XLSX_MAX_ROWS))
-            ),
-            data=lambda: downloads.xlsx_bytes(matches, headers),
-            file_name=f"fmw-changes-{snapshot.id}.xlsx",
-            mime=downloads.XLSX_MIME,
-            on_click="ignore",
-            help=view.tr("download.help"),
-            key=f"{K}xlsx",
-            icon="⬇️",
+        view.download_buttons(
+            left,
+            right,
+            lambda: matches,
+            matches.num_rows,
+            headers,
+            name=f"changes-{snapshot.id}",
+            key=K,
         )
 
     params = _params(wanted, page)

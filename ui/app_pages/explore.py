@@ -88,24 +88,16 @@ def _table(snapshot: Snapshot, result: search.SearchResult) -> None:
     )
     open_label = messages.field_label("open", lang)
     frame[open_label] = [f"record?id={row['identity_hash']}" for row in rows]
-    event = st.dataframe(
+    view.record_table(
         frame,
-        hide_index=True,
-        width="stretch",
+        [row["identity_hash"] for row in rows],
         key=f"{K}table",
-        on_select="rerun",
-        selection_mode="single-row",
         column_config={
             open_label: st.column_config.LinkColumn(
                 open_label, display_text=view.tr("explore.open")
             )
         },
     )
-    selected = event.selection.rows if event and event.selection else []
-    if selected:
-        st.switch_page(
-            view.page_path("record"), query_params={"id": rows[selected[0]]["identity_hash"]}
-        )
 
 
 def _cell(name: str, value: object, lang: str) -> object:
@@ -125,27 +117,8 @@ def _downloads(snapshot: Snapshot, query: search.Query, total: int) -> None:
         return snapshot.records.take(order)
 
     left, right, note = st.columns([1, 1, 2])
-    left.download_button(
-        view.tr("download.csv", rows=view.number(total)),
-        data=lambda: downloads.csv_bytes(matching(), headers),
-        file_name=f"fmw-records-{snapshot.id}.csv",
-        mime=downloads.CSV_MIME,
-        on_click="ignore",
-        help=view.tr("download.help"),
-        key=f"{K}csv",
-        icon="⬇️",
-        disabled=total == 0,
-    )
-    right.download_button(
-        view.tr("download.xlsx", rows=view.number(min(total, downloads.XLSX_MAX_ROWS))),
-        data=lambda: downloads.xlsx_bytes(matching(), headers),
-        file_name=f"fmw-records-{snapshot.id}.xlsx",
-        mime=downloads.XLSX_MIME,
-        on_click="ignore",
-        help=view.tr("download.help"),
-        key=f"{K}xlsx",
-        icon="⬇️",
-        disabled=total == 0,
+    view.download_buttons(
+        left, right, matching, total, headers, name=f"records-{snapshot.id}", key=K
     )
     if total > downloads.XLSX_MAX_ROWS:
         note.caption(view.tr("download.xlsx_cut", rows=view.number(downloads.XLSX_MAX_ROWS)))
