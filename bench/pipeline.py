@@ -88,6 +88,7 @@ READER_PAUSE_SECONDS = 0.02  # between a reader's queries, so readers do not sta
 MAX_BIND_PARAMETERS = 65_535  # PostgreSQL's limit per statement (psycopg 3 binds server-side)
 PANDAS_CHUNK = 10_000
 FLOOR_RUNS = 3  # the floor is the median of this many COPYs (the machine may be shared)
+IDLE_RUNS = 3
 READER_QUERIES = (
     "SELECT count(*) FROM snapshot.current_records",
     "SELECT count(*) FROM snapshot.home_summary",
@@ -128,7 +129,7 @@ class SyncRun:
     inserted: int | None
     updated: int | None
     unchanged: int | None
-    refreshed: list[str]
+    refreshed: dict[str, float]  # view -> seconds
     exported: bool
     peak_rss_mib: float | None = None
     rss_growth_mib: float | None = None  # peak minus the RSS when load_file started
@@ -147,6 +148,7 @@ class ReaderWait:
     query: str
     queries: int
     max_seconds: float
+    idle_seconds: float = 0.0  # the slowest of a few runs just before the refresh started
 
 
 @dataclass
@@ -361,10 +363,10 @@ def publish(
     conn: psycopg.Connection,
     root: Path,
     during_refresh: contextlib.AbstractContextManager[Any] | None = None,
-) -> tuple[float, float, list[str], bool, int]:
+) -> tuple[float, float, dict[str, float], bool, int]:
     """Refresh, then export unless nothing changed (``fmw.sync.publish_snapshot``'s rule).
 
-    Returns (refresh s, export s, views refreshed, exported, peak RSS bytes).
+    Returns (refresh s, export s, {view refreshed: s}, exported, peak RSS bytes).
     """
     with PeakRss() as rss:
         started = time.perf_counter()
@@ -375,7 +377,7 @@ def publish(
         if exported:
             export_generation(conn, root, keep=KEEP_GENERATIONS)
         ended = time.perf_counter()
-    views = [r.view for r in refreshed]
+    views = {r.view: round(r.seconds, 2) for r in refreshed}
     return refreshed_at - started, ended - refreshed_at, views, exported, rss.peak
 
 
@@ -424,6 +426,15 @@ class ReaderProbe:
         self._threads: list[threading.Thread] = []
         self.waits = [ReaderWait(query, 0, 0.0) for query in queries]
 
+    @staticmethod
+    def _idle_latency(conn: psycopg.Connection, query: str) -> float:
+        slowest = 0.0
+        for _ in range(IDLE_RUNS):
+            started = time.perf_counter()
+            conn.execute(query).fetchone()
+            slowest = max(slowest, time.perf_counter() - started)
+        return slowest
+
     def _loop(self, conn: psycopg.Connection, wait: ReaderWait) -> None:
         with conn:
             while not self._stop.is_set():
@@ -437,6 +448,7 @@ class ReaderProbe:
         for wait in self.waits:
             conn = psycopg.connect(self._url, autocommit=True)
             conn.execute(wait.query).fetchone()  # connected and warm before the clock runs
+            wait.idle_seconds = self._idle_latency(conn, wait.query)
             thread = threading.Thread(target=self._loop, args=(conn, wait), daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -596,7 +608,11 @@ def stage_rows(figures: Figures) -> list[tuple[str, float, str]]:
         counts = (
             f"{run.inserted or 0:,} new, {run.updated or 0:,} changed, {run.unchanged or 0:,} same"
         )
-        refreshed = f"{len(run.refreshed)} views" if run.refreshed else "skipped: nothing changed"
+        refreshed = (
+            ", ".join(f"{view} {secs:.1f}" for view, secs in run.refreshed.items())
+            if run.refreshed
+            else "skipped: nothing changed"
+        )
         rows += [
             (
                 f"{run.name}: land (hash, read, COPY)",
@@ -641,8 +657,15 @@ def report(figures: Figures) -> str:
     ]
     for stage, seconds, note in stage_rows(figures):
         lines.append(f"{stage:<44} {seconds:>9.2f} {seconds / figures.floor:>7.1f}x  {note}")
-    lines += ["", f"{'reader (during the 1%-changed refresh)':<60} {'queries':>8} {'max wait':>9}"]
-    lines += [f"{r.query:<60} {r.queries:>8} {r.max_seconds:>8.3f}s" for r in figures.readers]
+    lines += [
+        "",
+        f"{'reader (during the 1%-changed refresh)':<50} {'queries':>7} {'idle':>7} "
+        f"{'max wait':>9}",
+    ]
+    lines += [
+        f"{r.query:<50} {r.queries:>7} {r.idle_seconds:>6.3f}s {r.max_seconds:>8.3f}s"
+        for r in figures.readers
+    ]
     lines += [f"pandas: {note}" for note in (figures.pandas.notes if figures.pandas else [])]
     lines += [f"loader process peak RSS before the first load: {figures.rss_before_mib} MiB", ""]
     lines += [f"{'target':<42} {'measured':>9}  verdict"]
