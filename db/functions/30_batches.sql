@@ -65,11 +65,33 @@ RETURNS jsonb
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN row_doc - ARRAY[
     'identity_hash', 'source_row', 'content_hash', 'first_seen_at', 'last_changed_at',
-    'first_batch_id', 'last_changed_batch_id', 'last_batch_id'
+    'first_batch_id', 'last_changed_batch_id', 'last_batch_id', 'raw_print',
+    'effective_from_raw', 'effective_to_raw'
 ];
 COMMENT ON FUNCTION core.history_doc(jsonb) IS
     'The user-visible fields of a core.record or core.source_record row (to_jsonb), as stored '
     'in core.record_history.before/after: bookkeeping columns removed.';
+
+CREATE OR REPLACE FUNCTION core.row_print_context()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (
+    SELECT md5(string_agg(pg_get_functiondef(p.oid), E'\n' ORDER BY p.proname))
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'core'::regnamespace
+      AND p.proname IN ('removed_characters', 'norm_text', 'is_clean_row', 'norm_cell',
+                        'ascii_lower', 'status_key', 'key_part', 'valid_date', 'parse_date',
+                        'stage_batch')
+) || (
+    SELECT md5(coalesce(string_agg(s.synonym_key || '=' || s.status, E'\n'
+                                   ORDER BY s.synonym_key), ''))
+    FROM core.status_synonym AS s
+);
+COMMENT ON FUNCTION core.row_print_context() IS
+    'Internal to core.stage_batch: a digest of what turns raw cells into a record (the '
+    'normalization functions'' code and the status vocabulary). It is part of every raw row''s '
+    'print, so a changed synonym or an upgraded function normalizes every row again.';
 
 -- Stage 1 of processing: one normalized row per raw row, in a temporary table.
 CREATE OR REPLACE FUNCTION core.stage_batch(p_batch_id bigint)
@@ -80,6 +102,7 @@ AS $$
 DECLARE
     b ops.batch;
     c record;  -- column of each field, NULL when the file lacks it
+    v_context text;
 BEGIN
     SELECT * INTO STRICT b FROM ops.batch WHERE batch_id = p_batch_id;
     SELECT
@@ -99,9 +122,33 @@ BEGIN
     FROM core.map_headers(b.headers);
 
     DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_change, pg_temp.fmw_touched;
+    -- The raw row's print: equal prints mean equal cells read with the same column mapping,
+    -- vocabulary and normalization code, so the row stages to exactly what the source's
+    -- record with that print already holds. Such rows (every unchanged row of a daily
+    -- re-load) are not normalized again; only new or edited rows are.
+    v_context := c::text || core.row_print_context();
+    CREATE TEMP TABLE fmw_raw ON COMMIT DROP AS
+    SELECT
+        r.source_row,
+        r.raw_print,
+        CASE WHEN sr.identity_hash IS NULL THEN r.cells END AS cells,  -- only rows to normalize
+        sr.identity_hash, sr.feature_code, sr.feature_name, sr.policy_code, sr.policy_name,
+        sr.status, sr.status_raw, sr.region, sr.platform, sr.owner, sr.team,
+        sr.effective_from, sr.effective_to, sr.effective_from_raw, sr.effective_to_raw,
+        sr.note, sr.content_hash
+    FROM (
+        SELECT rr.source_row, rr.cells, md5(v_context || rr.cells::text)::uuid AS raw_print
+        FROM raw.row AS rr
+        WHERE rr.batch_id = p_batch_id
+        OFFSET 0  -- a fence: the print is computed once per row
+    ) AS r
+    LEFT JOIN core.source_record AS sr
+        ON sr.source = b.source AND sr.raw_print = r.raw_print;
+
     CREATE TEMP TABLE fmw_norm ON COMMIT DROP AS
     SELECT
         r.source_row,
+        r.raw_print,
         r.cells,
         core.norm_cell(r.cells[c.feature_code], r.clean) AS feature_code,
         core.norm_cell(r.cells[c.feature_name], r.clean) AS feature_name,
@@ -116,9 +163,9 @@ BEGIN
         core.norm_cell(r.cells[c.effective_to], r.clean) AS to_text,
         core.norm_cell(r.cells[c.note], r.clean) AS note
     FROM (
-        SELECT rr.source_row, rr.cells, core.is_clean_row(rr.cells) AS clean
-        FROM raw.row AS rr
-        WHERE rr.batch_id = p_batch_id
+        SELECT fr.source_row, fr.raw_print, fr.cells, core.is_clean_row(fr.cells) AS clean
+        FROM fmw_raw AS fr
+        WHERE fr.cells IS NOT NULL
         OFFSET 0  -- a fence: is_clean_row runs once per row, not once per column
     ) AS r;
     ANALYZE fmw_norm;
@@ -142,32 +189,45 @@ BEGIN
     LEFT JOIN core.status_synonym AS syn ON syn.synonym_key = core.status_key(v.text);
     ANALYZE fmw_date, fmw_status;
 
+    -- Every kept row: the known ones as their record holds them, the others normalized.
     CREATE TEMP TABLE fmw_stage ON COMMIT DROP AS
     SELECT
-        n.*,
-        fd.day AS effective_from,
-        td.day AS effective_to,
-        coalesce(st.status, 'unknown') AS status,
-        CASE WHEN st.status IS NULL THEN n.status_text END AS status_raw,
-        md5(ROW(n.feature_code, n.feature_name, n.policy_code, n.policy_name,
-                coalesce(st.status, 'unknown'), CASE WHEN st.status IS NULL THEN n.status_text END,
-                n.region, n.platform, n.owner, n.team, fd.day, td.day, n.note)::text
-        )::uuid AS content_hash,
+        source_row, raw_print, identity_hash, feature_code, feature_name, policy_code,
+        policy_name, status, status_raw, region, platform, owner, team, effective_from,
+        effective_to, effective_from_raw, effective_to_raw, note, content_hash
+    FROM fmw_raw
+    WHERE identity_hash IS NOT NULL
+    UNION ALL
+    SELECT
+        n.source_row,
+        n.raw_print,
         encode(sha256(convert_to(
             core.ascii_lower(coalesce(n.feature_code, '')) || chr(31)
             || core.ascii_lower(coalesce(n.policy_code, '')) || chr(31)
             || core.ascii_lower(coalesce(n.region, '')) || chr(31)
             || core.ascii_lower(coalesce(n.platform, '')),
-            'UTF8')), 'hex') AS identity_hash
+            'UTF8')), 'hex'),
+        n.feature_code, n.feature_name, n.policy_code, n.policy_name,
+        coalesce(st.status, 'unknown'),
+        CASE WHEN st.status IS NULL THEN n.status_text END,
+        n.region, n.platform, n.owner, n.team,
+        fd.day,
+        td.day,
+        CASE WHEN fd.day IS NULL THEN n.from_text END,
+        CASE WHEN td.day IS NULL THEN n.to_text END,
+        n.note,
+        md5(ROW(n.feature_code, n.feature_name, n.policy_code, n.policy_name,
+                coalesce(st.status, 'unknown'), CASE WHEN st.status IS NULL THEN n.status_text END,
+                n.region, n.platform, n.owner, n.team, fd.day, td.day, n.note)::text
+        )::uuid
     FROM fmw_norm AS n
     LEFT JOIN fmw_date AS fd ON fd.text = n.from_text
     LEFT JOIN fmw_date AS td ON td.text = n.to_text
     LEFT JOIN fmw_status AS st ON st.text = n.status_text
     WHERE n.feature_code IS NOT NULL;
-    DROP TABLE fmw_norm, fmw_date, fmw_status;
+    DROP TABLE fmw_raw, fmw_norm, fmw_date, fmw_status;
 
     -- Problems in rows that are kept.
-
     INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
     SELECT p_batch_id, s.source_row, i.column_name, i.issue, i.raw_value
     FROM fmw_stage AS s
@@ -175,33 +235,38 @@ BEGIN
         VALUES
             (b.headers[c.status],
              CASE WHEN s.status_raw IS NOT NULL THEN 'unknown status; shown as unknown' END,
-             s.status_text),
+             s.status_raw),
             (b.headers[c.effective_from],
-             CASE WHEN s.from_text IS NOT NULL AND s.effective_from IS NULL
+             CASE WHEN s.effective_from_raw IS NOT NULL
                   THEN 'unparseable date; effective_from left empty' END,
-             s.from_text),
+             s.effective_from_raw),
             (b.headers[c.effective_to],
-             CASE WHEN s.to_text IS NOT NULL AND s.effective_to IS NULL
+             CASE WHEN s.effective_to_raw IS NOT NULL
                   THEN 'unparseable date; effective_to left empty' END,
-             s.to_text)
+             s.effective_to_raw)
     ) AS i (column_name, issue, raw_value)
-    WHERE i.issue IS NOT NULL;
+    WHERE i.issue IS NOT NULL
+      AND (s.status_raw IS NOT NULL OR s.effective_from_raw IS NOT NULL
+           OR s.effective_to_raw IS NOT NULL);  -- skips the LATERAL for clean rows
 
     -- Several rows of one batch with one identity: the later row wins.
-    WITH ranked AS (
-        SELECT source_row, identity_hash,
-               first_value(source_row) OVER w AS winner,
-               row_number() OVER w AS rank
+    WITH repeated AS (
+        SELECT identity_hash, max(source_row) AS winner
         FROM fmw_stage
-        WINDOW w AS (PARTITION BY identity_hash ORDER BY source_row DESC)
+        GROUP BY identity_hash
+        HAVING count(*) > 1
     ), losers AS (
         INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
-        SELECT p_batch_id, source_row, b.headers[c.feature_code],
-               format('duplicate identity: row %s of this file wins', winner), NULL
-        FROM ranked WHERE rank > 1
+        SELECT p_batch_id, s.source_row, b.headers[c.feature_code],
+               format('duplicate identity: row %s of this file wins', r.winner), NULL
+        FROM fmw_stage AS s
+        JOIN repeated AS r USING (identity_hash)
+        WHERE s.source_row < r.winner
+        ORDER BY s.source_row DESC
         RETURNING source_row
     )
     DELETE FROM fmw_stage AS s USING losers AS l WHERE s.source_row = l.source_row;
+    ANALYZE fmw_stage;
 END
 $$;
 COMMENT ON FUNCTION core.stage_batch(bigint) IS
@@ -219,6 +284,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '256MB'  -- the joins and sorts over a million-row batch stay in memory
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -300,12 +366,14 @@ BEGIN
             source, identity_hash, feature_code, feature_name, policy_code, policy_name,
             status, status_raw, region, platform, owner, team, effective_from,
             effective_to, note, source_row, content_hash, is_active, first_seen_at,
-            last_changed_at, first_batch_id, last_changed_batch_id)
+            last_changed_at, first_batch_id, last_changed_batch_id, raw_print,
+            effective_from_raw, effective_to_raw)
         SELECT
             b.source, x.identity_hash, x.feature_code, x.feature_name, x.policy_code,
             x.policy_name, x.status, x.status_raw, x.region, x.platform, x.owner, x.team,
             x.effective_from, x.effective_to, x.note, x.source_row, x.content_hash, true,
-            v_now, v_now, p_batch_id, p_batch_id
+            v_now, v_now, p_batch_id, p_batch_id, x.raw_print, x.effective_from_raw,
+            x.effective_to_raw
         FROM fmw_change AS x
         WHERE x.old_hash IS NULL;
 
@@ -317,7 +385,9 @@ BEGIN
             platform = x.platform, owner = x.owner, team = x.team,
             effective_from = x.effective_from, effective_to = x.effective_to, note = x.note,
             source_row = x.source_row, content_hash = x.content_hash, is_active = true,
-            last_changed_at = v_now, last_changed_batch_id = p_batch_id
+            last_changed_at = v_now, last_changed_batch_id = p_batch_id,
+            raw_print = x.raw_print, effective_from_raw = x.effective_from_raw,
+            effective_to_raw = x.effective_to_raw
         FROM fmw_change AS x
         WHERE sr.source = b.source AND sr.identity_hash = x.identity_hash
           AND x.old_hash IS NOT NULL AND (NOT x.old_active OR x.old_hash <> x.content_hash);
@@ -326,12 +396,17 @@ BEGIN
         SELECT x.identity_hash FROM fmw_change AS x
         WHERE x.old_hash IS NULL OR NOT x.old_active OR x.old_hash <> x.content_hash;
 
-        -- Unchanged rows keep their hash but may sit at another row of the file now.
+        -- Unchanged rows keep their hash but may sit at another row of the file now, or be
+        -- written differently (another Unicode form, spacing, an unparseable date's text).
         UPDATE core.source_record AS sr
-        SET source_row = x.source_row
+        SET source_row = x.source_row, raw_print = x.raw_print,
+            effective_from_raw = x.effective_from_raw, effective_to_raw = x.effective_to_raw
         FROM fmw_change AS x
         WHERE sr.source = b.source AND sr.identity_hash = x.identity_hash
-          AND x.old_active AND x.old_hash = x.content_hash AND sr.source_row <> x.source_row;
+          AND x.old_active AND x.old_hash = x.content_hash
+          AND (sr.source_row <> x.source_row OR sr.raw_print IS DISTINCT FROM x.raw_print
+               OR sr.effective_from_raw IS DISTINCT FROM x.effective_from_raw
+               OR sr.effective_to_raw IS DISTINCT FROM x.effective_to_raw);
 
         WITH gone AS (
             UPDATE core.source_record AS sr

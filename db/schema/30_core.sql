@@ -64,6 +64,9 @@ CREATE TABLE core.source_record (
     last_changed_at     timestamptz NOT NULL,
     first_batch_id      bigint  NOT NULL,
     last_changed_batch_id bigint NOT NULL,
+    raw_print           uuid,
+    effective_from_raw  text,
+    effective_to_raw    text,
     PRIMARY KEY (source, identity_hash)
 );
 COMMENT ON TABLE core.source_record IS
@@ -73,6 +76,13 @@ COMMENT ON COLUMN core.source_record.status_raw IS
     'The source''s own text when it matched no synonym (status = unknown), else null.';
 COMMENT ON COLUMN core.source_record.content_hash IS
     'md5 of the normalized field values: equal hashes mean nothing visible changed.';
+COMMENT ON COLUMN core.source_record.raw_print IS
+    'md5 of the raw cells this row was staged from, with the column mapping, vocabulary and '
+    'normalization code (core.row_print_context): a later raw row with the same print is '
+    'taken from here instead of being normalized again. NULL: never printed.';
+COMMENT ON COLUMN core.source_record.effective_from_raw IS
+    'effective_from_raw / effective_to_raw: the normalized cell text when it is not a date '
+    '(the date is then NULL and the batch has a row issue), else NULL.';
 CREATE INDEX source_record_identity_idx ON core.source_record (identity_hash);
 -- core.source_record, core.record and core.record_history have no foreign keys on purpose:
 -- a million-row batch would fire millions of RI triggers. Only core.process_batch writes

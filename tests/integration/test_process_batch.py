@@ -440,6 +440,84 @@ def test_same_records_in_another_presentation_change_nothing(
     assert dump_core(conn)["core.record"] == before["core.record"], "core.record is untouched"
 
 
+# --- unchanged raw rows are taken from their records (core.source_record.raw_print) ----------
+
+
+def batch_issues(conn: psycopg.Connection, batch_id: int) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT source_row, column_name, issue, raw_value FROM core.row_issue "
+        "WHERE batch_id = %s ORDER BY source_row, column_name",
+        [batch_id],
+    ).fetchall()
+
+
+def test_unchanged_raw_rows_are_not_normalized_again(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    rows = [
+        rec("PAY-001", status="보류", start="2024-13-45"),
+        rec("PAY-002", end="미정"),
+        rec("PAY-003"),
+        rec("pay-003", owner="이서연"),
+    ]
+    first = load(conn, tmp_path, rows)
+    # A marker only a skipped normalization keeps: normalizing the row again would find its
+    # content hash changed and write the file's name back.
+    conn.execute(
+        "UPDATE core.source_record SET feature_name = 'kept from the record', "
+        "content_hash = md5('marker')::uuid WHERE feature_code = 'PAY-002'"
+    )
+
+    again = load(conn, tmp_path, rows, path=first.path, force=True)
+
+    assert counts(again) == {**no_changes(3), "issues": 4}, "the same rows, the same issues"
+    assert batch_issues(conn, again.batch_id) == batch_issues(conn, first.batch_id), (
+        "rows taken from their records report the same row issues as when they were normalized"
+    )
+    kept = conn.execute(
+        "SELECT feature_name FROM core.source_record WHERE feature_code = 'PAY-002'"
+    ).fetchone()[0]
+    assert kept == "kept from the record", "an unchanged raw row is taken from its record"
+
+
+def test_a_new_status_synonym_reaches_rows_already_loaded(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    first = load(conn, tmp_path, [rec("PAY-001", status="보류"), rec("PAY-002")])
+    assert record(conn, "PAY-001")["status"] == "unknown"
+    conn.execute(
+        "INSERT INTO core.status_synonym (synonym_key, status, synonym) "
+        "VALUES (core.status_key('보류'), 'planned', '보류')"
+    )
+
+    again = load(conn, tmp_path, [], path=first.path, force=True)
+
+    assert (again.updated, again.unchanged, again.issues) == (1, 1, 0)
+    assert record(conn, "PAY-001")["status"] == "planned", (
+        "a vocabulary change makes every raw row count as new: it is normalized again"
+    )
+
+
+def test_a_row_written_differently_is_printed_again(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, [rec("PAY-001", name="간편 결제", end="미정")])
+    printed = conn.execute("SELECT raw_print, effective_to_raw FROM core.source_record").fetchone()
+
+    nfd = load(
+        conn,
+        tmp_path,
+        [rec("PAY-001", name=unicodedata.normalize("NFD", "간편 결제"), end=" 미정 ")],
+    )
+
+    assert counts(nfd) == {**no_changes(1), "issues": 1}
+    reprinted = conn.execute(
+        "SELECT raw_print, effective_to_raw FROM core.source_record"
+    ).fetchone()
+    assert reprinted[0] != printed[0], "the record now carries the print of the newest row"
+    assert (printed[1], reprinted[1]) == ("미정", "미정"), "the unparseable date's text is kept"
+
+
 # --- updates, deactivation, history --------------------------------------------------------
 
 
