@@ -66,7 +66,7 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN row_doc - ARRAY[
     'identity_hash', 'source_row', 'content_hash', 'first_seen_at', 'last_changed_at',
     'first_batch_id', 'last_changed_batch_id', 'last_batch_id', 'raw_print',
-    'effective_from_raw', 'effective_to_raw'
+    'effective_from_raw', 'effective_to_raw', 'source_count', 'has_conflict'
 ];
 COMMENT ON FUNCTION core.history_doc(jsonb) IS
     'The user-visible fields of a core.record or core.source_record row (to_jsonb), as stored '
@@ -477,36 +477,54 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Per touched identity: the shown source (active first, then the lowest priority
+    -- number), how many active sources report it and whether they disagree.
     CREATE TEMP TABLE fmw_resolved ON COMMIT DROP AS
     SELECT DISTINCT ON (sr.identity_hash)
         sr.*,
+        coalesce(a.sources, 1) AS source_count,
+        coalesce(a.versions_differ, false) AS has_conflict,
         core.history_doc(to_jsonb(sr)) AS doc,
         r.identity_hash IS NULL AS is_new,
+        r.identity_hash IS NOT NULL AND r.is_active = sr.is_active
+            AND r.content_hash = sr.content_hash AND r.source = sr.source AS same_record,
+        r.source_count AS old_source_count,
+        r.has_conflict AS old_has_conflict,
         r.is_active AS was_active,
-        r.content_hash AS old_hash,
-        r.source AS old_source,
         core.history_doc(to_jsonb(r)) AS before_doc
     FROM core.source_record AS sr
     JOIN pg_temp.fmw_touched AS t USING (identity_hash)
     JOIN ops.source AS src ON src.name = sr.source
     LEFT JOIN core.record AS r USING (identity_hash)
+    LEFT JOIN (
+        SELECT
+            s.identity_hash,
+            count(*) AS sources,
+            min(s.content_hash::text) <> max(s.content_hash::text) AS versions_differ
+        FROM core.source_record AS s
+        JOIN pg_temp.fmw_touched AS tt USING (identity_hash)
+        WHERE s.is_active
+        GROUP BY s.identity_hash
+    ) AS a USING (identity_hash)
     ORDER BY sr.identity_hash, sr.is_active DESC, src.priority, sr.source;
 
     DELETE FROM fmw_resolved
-    WHERE NOT is_new AND was_active = is_active AND old_hash = content_hash
-      AND old_source = source;
+    WHERE same_record AND old_source_count = source_count AND old_has_conflict = has_conflict;
 
     INSERT INTO core.record (
         identity_hash, feature_code, feature_name, policy_code, policy_name, status,
         status_raw, region, platform, owner, team, effective_from, effective_to, note, source,
-        source_row, content_hash, is_active, first_seen_at, last_changed_at, last_batch_id)
+        source_row, content_hash, is_active, first_seen_at, last_changed_at, last_batch_id,
+        source_count, has_conflict)
     SELECT
         identity_hash, feature_code, feature_name, policy_code, policy_name, status,
         status_raw, region, platform, owner, team, effective_from, effective_to, note, source,
-        source_row, content_hash, is_active, p_now, p_now, p_batch_id
+        source_row, content_hash, is_active, p_now, p_now, p_batch_id, source_count,
+        has_conflict
     FROM fmw_resolved
     WHERE is_new;
 
+    -- What users see changed, or only whether other sources agree.
     UPDATE core.record AS r SET
         feature_code = x.feature_code, feature_name = x.feature_name,
         policy_code = x.policy_code, policy_name = x.policy_name,
@@ -515,7 +533,9 @@ BEGIN
         effective_from = x.effective_from, effective_to = x.effective_to,
         note = x.note, source = x.source, source_row = x.source_row,
         content_hash = x.content_hash, is_active = x.is_active,
-        last_changed_at = p_now, last_batch_id = p_batch_id
+        last_changed_at = CASE WHEN x.same_record THEN r.last_changed_at ELSE p_now END,
+        last_batch_id = CASE WHEN x.same_record THEN r.last_batch_id ELSE p_batch_id END,
+        source_count = x.source_count, has_conflict = x.has_conflict
     FROM fmw_resolved AS x
     WHERE r.identity_hash = x.identity_hash AND NOT x.is_new;
 
@@ -535,13 +555,15 @@ BEGIN
             ORDER BY a.key
         ) END,
         before_doc, doc
-    FROM fmw_resolved;
+    FROM fmw_resolved
+    WHERE NOT same_record;
     DROP TABLE fmw_resolved;
 END
 $$;
 COMMENT ON FUNCTION core.resolve_records(bigint, timestamptz) IS
     'Internal to core.process_batch: for each touched identity, show the active source with the '
-    'lowest priority number in core.record and write a history row when what users see changed.';
+    'lowest priority number in core.record, keep its source_count and has_conflict, and write a '
+    'history row when what users see changed.';
 
 CREATE OR REPLACE FUNCTION ops.fail_batch(p_batch_id bigint, p_message text)
 RETURNS void
@@ -589,6 +611,19 @@ BEGIN ATOMIC
         FROM core.record AS r
         WHERE NOT EXISTS (SELECT FROM core.source_record AS sr
                           WHERE sr.identity_hash = r.identity_hash AND sr.source = r.source)
+        UNION ALL
+        SELECT 'core.record whose source_count or has_conflict disagrees with its sources',
+               count(*)
+        FROM core.record AS r
+        LEFT JOIN (
+            SELECT identity_hash, count(*) AS sources,
+                   min(content_hash::text) <> max(content_hash::text) AS versions_differ
+            FROM core.source_record
+            WHERE is_active
+            GROUP BY identity_hash
+        ) AS a USING (identity_hash)
+        WHERE r.source_count <> coalesce(a.sources, 1)
+           OR r.has_conflict <> coalesce(a.versions_differ, false)
         UNION ALL
         SELECT 'core.record_history of an unknown record or batch', count(*)
         FROM core.record_history AS h

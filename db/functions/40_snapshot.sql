@@ -6,25 +6,19 @@ LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    SELECT v.view_name,
-           v.big AND m.ispopulated AS is_concurrent
-    FROM (VALUES
-        (1, 'current_records', true),
-        (2, 'home_summary', true),
-        (3, 'record_history', true),
-        (4, 'recent_changes', true),
-        (5, 'conflicts', false)
-    ) AS v (ord, view_name, big)
-    JOIN pg_matviews AS m ON m.schemaname = 'snapshot' AND m.matviewname = v.view_name
-    WHERE p_force
-       OR NOT m.ispopulated
-       OR coalesce((SELECT dirty FROM ops.snapshot_state), true)
-    ORDER BY v.ord;
+    SELECT m.matviewname::text, m.ispopulated
+    FROM pg_matviews AS m
+    WHERE m.schemaname = 'snapshot'
+      AND (p_force
+           OR NOT m.ispopulated
+           OR coalesce((SELECT dirty FROM ops.snapshot_state), true))
+    ORDER BY m.matviewname;
 END;
 COMMENT ON FUNCTION snapshot.refresh_plan(boolean) IS
-    'The views to refresh, in dependency order, and how: CONCURRENTLY (readers never blocked, '
-    'slower) for the large views once populated, plainly for the small ones. Empty when no '
-    'batch changed core since the last refresh, unless p_force.';
+    'The materialized views to refresh (the other snapshot views are plain views of tables '
+    'core.process_batch keeps current), and how: CONCURRENTLY once populated, so psql readers '
+    'are never blocked (each has a unique index). Empty when no batch changed core since the '
+    'last refresh, unless p_force.';
 
 CREATE OR REPLACE FUNCTION snapshot.refresh_view(p_view text, p_concurrently boolean)
 RETURNS bigint
@@ -89,16 +83,20 @@ BEGIN ATOMIC
                    END,
                    ', ' ORDER BY a.attnum),
                m.matviewname)
-    FROM pg_matviews AS m
+    FROM (
+        SELECT matviewname FROM pg_matviews WHERE schemaname = 'snapshot'
+        UNION ALL
+        SELECT viewname FROM pg_views WHERE schemaname = 'snapshot'
+    ) AS m (matviewname)
     JOIN pg_attribute AS a
         ON a.attrelid = format('snapshot.%I', m.matviewname)::regclass
        AND a.attnum > 0 AND NOT a.attisdropped
-    WHERE m.schemaname = 'snapshot'
     GROUP BY m.matviewname
     ORDER BY m.matviewname;
 END;
 COMMENT ON FUNCTION snapshot.export_plan() IS
-    'One row per snapshot view: the CSV file name and the SELECT that `fmw export` COPYs, with '
+    'One row per snapshot view (plain or materialized): the CSV file name and the SELECT that '
+    '`fmw export` COPYs, with '
     'text cells passed through snapshot.csv_safe.';
 
 CREATE OR REPLACE FUNCTION snapshot.covered_batches()

@@ -110,7 +110,9 @@ CREATE TABLE core.record (
     is_active           boolean NOT NULL,
     first_seen_at       timestamptz NOT NULL,
     last_changed_at     timestamptz NOT NULL,
-    last_batch_id       bigint  NOT NULL
+    last_batch_id       bigint  NOT NULL,
+    source_count        integer NOT NULL DEFAULT 1,
+    has_conflict        boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE core.record IS
     'One record per identity_hash (see docs/identity-hash.md), showing the active source with '
@@ -118,6 +120,12 @@ COMMENT ON TABLE core.record IS
 COMMENT ON COLUMN core.record.identity_hash IS
     'Lowercase hex SHA-256 of core.key_part(feature_code, policy_code, region, platform) '
     'joined by U+001F; recompute with core.identity_hash(...).';
+COMMENT ON COLUMN core.record.source_count IS
+    'source_count / has_conflict: how many active sources report the identity (1 when one or '
+    'none does) and whether their versions disagree. Kept by core.process_batch for every '
+    'identity a batch touches, so snapshot.current_records needs no refresh.';
+-- Admins look conflicts up often; they are few.
+CREATE INDEX record_conflict_idx ON core.record (identity_hash) WHERE has_conflict;
 
 CREATE TABLE core.record_history (
     history_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,11 +1,17 @@
--- snapshot: materialized views the dashboard export and DBAs read. Refreshed by
--- snapshot.refresh(); never written directly.
+-- snapshot: the read models the dashboard export and DBAs read; the only schema fmw_reader
+-- can read. Chosen per view (issue: never block psql readers for more than a second):
+-- * plain views over tables core.process_batch keeps up to date in the batch's own
+--   transaction (current_records, conflicts) or that only grow (record_history,
+--   recent_changes): always current, never refreshed, readers never blocked, and a sync's
+--   cost grows with its change, not with everything ever loaded;
+-- * a materialized view where a read would otherwise aggregate every record
+--   (home_summary), refreshed CONCURRENTLY by snapshot.refresh_view.
 
 CREATE SCHEMA snapshot;
 COMMENT ON SCHEMA snapshot IS
-    'Read models refreshed after each sync: the only schema fmw_reader can read.';
+    'Read models of core for the dashboard export and psql: the only schema fmw_reader can read.';
 
-CREATE MATERIALIZED VIEW snapshot.current_records AS
+CREATE VIEW snapshot.current_records AS
 SELECT
     r.identity_hash,
     r.feature_code,
@@ -26,23 +32,11 @@ SELECT
     r.source_row,
     r.first_seen_at,
     r.last_changed_at,
-    coalesce(s.sources, 1) AS source_count,
-    coalesce(s.versions, 1) > 1 AS has_conflict
-FROM core.record AS r
-LEFT JOIN (
-    SELECT
-        identity_hash,
-        count(*) AS sources,
-        count(DISTINCT content_hash) AS versions
-    FROM core.source_record
-    WHERE is_active
-    GROUP BY identity_hash
-    HAVING count(*) > 1
-) AS s USING (identity_hash)
-WITH NO DATA;
-COMMENT ON MATERIALIZED VIEW snapshot.current_records IS
+    r.source_count,
+    r.has_conflict
+FROM core.record AS r;
+COMMENT ON VIEW snapshot.current_records IS
     'Every record (active and inactive) as users see it; has_conflict: active sources disagree.';
-CREATE UNIQUE INDEX current_records_identity_idx ON snapshot.current_records (identity_hash);
 
 CREATE MATERIALIZED VIEW snapshot.home_summary AS
 SELECT
@@ -66,7 +60,7 @@ COMMENT ON MATERIALIZED VIEW snapshot.home_summary IS
 CREATE UNIQUE INDEX home_summary_key_idx
     ON snapshot.home_summary (dimension, value, status) NULLS NOT DISTINCT;
 
-CREATE MATERIALIZED VIEW snapshot.record_history AS
+CREATE VIEW snapshot.record_history AS
 SELECT
     h.history_id,
     h.identity_hash,
@@ -84,14 +78,12 @@ SELECT
     b.file_name AS batch_file
 FROM core.record_history AS h
 JOIN core.record AS r USING (identity_hash)
-JOIN ops.batch AS b USING (batch_id)
-WITH NO DATA;
-COMMENT ON MATERIALIZED VIEW snapshot.record_history IS
-    'Each record''s timeline: what changed (before -> after), when, and which batch/file did it.';
-CREATE UNIQUE INDEX record_history_id_idx ON snapshot.record_history (history_id);
-CREATE INDEX record_history_identity_idx ON snapshot.record_history (identity_hash, changed_at);
+JOIN ops.batch AS b USING (batch_id);
+COMMENT ON VIEW snapshot.record_history IS
+    'Each record''s timeline: what changed (before -> after), when, and which batch/file did it. '
+    'Filter on identity_hash or changed_at: core.record_history has indexes for both.';
 
-CREATE MATERIALIZED VIEW snapshot.recent_changes AS
+CREATE VIEW snapshot.recent_changes AS
 SELECT
     h.history_id,
     h.changed_at,
@@ -105,15 +97,14 @@ SELECT
     h.batch_id,
     h.batch_source
 FROM snapshot.record_history AS h
-WHERE h.change <> 'inserted' OR h.batch_id <> (
-    SELECT min(b.batch_id) FROM ops.batch AS b WHERE b.source = h.batch_source
-)
-WITH NO DATA;
-COMMENT ON MATERIALIZED VIEW snapshot.recent_changes IS
+JOIN (
+    SELECT b.source, min(b.batch_id) AS first_batch_id FROM ops.batch AS b GROUP BY b.source
+) AS f ON f.source = h.batch_source
+WHERE h.change <> 'inserted' OR h.batch_id <> f.first_batch_id;
+COMMENT ON VIEW snapshot.recent_changes IS
     'Changes users care about: every history row except the initial load of each source.';
-CREATE UNIQUE INDEX recent_changes_id_idx ON snapshot.recent_changes (history_id);
 
-CREATE MATERIALIZED VIEW snapshot.conflicts AS
+CREATE VIEW snapshot.conflicts AS
 SELECT
     sr.identity_hash,
     sr.feature_code,
@@ -131,19 +122,10 @@ SELECT
     sr.effective_from,
     sr.effective_to,
     sr.note
-FROM core.source_record AS sr
+FROM core.record AS r
+JOIN core.source_record AS sr USING (identity_hash)
 JOIN ops.source AS src ON src.name = sr.source
-JOIN core.record AS r USING (identity_hash)
-WHERE sr.is_active
-  AND sr.identity_hash IN (
-      SELECT identity_hash
-      FROM core.source_record
-      WHERE is_active
-      GROUP BY identity_hash
-      HAVING count(DISTINCT content_hash) > 1
-  )
-WITH NO DATA;
-COMMENT ON MATERIALIZED VIEW snapshot.conflicts IS
+WHERE r.has_conflict AND sr.is_active;
+COMMENT ON VIEW snapshot.conflicts IS
     'For admins: identities whose active sources disagree, one row per source; is_shown marks '
     'the source the record displays (lowest priority number).';
-CREATE INDEX conflicts_identity_idx ON snapshot.conflicts (identity_hash);

@@ -753,6 +753,55 @@ def test_agreeing_sources_are_no_conflict(conn: psycopg.Connection, tmp_path: Pa
     ).fetchone() == (2, False)
 
 
+def conflict_state(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT feature_code, source_count, has_conflict FROM snapshot.current_records ORDER BY 1"
+    ).fetchall()
+
+
+def test_a_lower_ranked_source_settles_a_conflict_without_history(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    two_sources(conn, tmp_path)
+    assert conflict_state(conn)[0] == ("PAY-001", 2, True)
+    before = history_count(conn)
+
+    load(conn, tmp_path, [SHARED, rec("PAY-003")], source="service_team", priority=20)
+
+    assert conflict_state(conn) == [
+        ("PAY-001", 2, False),
+        ("PAY-002", 1, False),
+        ("PAY-003", 1, False),
+    ], "the sources agree now: the record says so without any refresh"
+    assert history_count(conn) == before, "what users see of PAY-001 did not change"
+    assert conn.execute("SELECT count(*) FROM snapshot.conflicts").fetchone() == (0,)
+    assert conn.execute("SELECT * FROM core.integrity_problems()").fetchall() == []
+
+
+def test_a_source_leaving_lowers_the_source_count(conn: psycopg.Connection, tmp_path: Path) -> None:
+    two_sources(conn, tmp_path)
+
+    load(conn, tmp_path, [rec("PAY-003")], source="service_team", priority=20)
+
+    assert conflict_state(conn)[0] == ("PAY-001", 1, False), (
+        "an inactive source record no longer counts"
+    )
+    assert conn.execute("SELECT * FROM core.integrity_problems()").fetchall() == []
+
+
+def test_integrity_check_notices_a_wrong_conflict_flag(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    two_sources(conn, tmp_path)
+    conn.execute("UPDATE core.record SET has_conflict = false")
+
+    problems = dict(conn.execute("SELECT * FROM core.integrity_problems()").fetchall())
+
+    assert problems == {
+        "core.record whose source_count or has_conflict disagrees with its sources": 1
+    }
+
+
 def test_other_source_is_shown_when_the_shown_one_drops_the_identity(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
@@ -826,13 +875,12 @@ def test_refresh_plan_follows_changes(conn: psycopg.Connection, tmp_path: Path) 
     assert refresh_plan(conn) == [], "nothing to refresh right after a refresh"
 
     changed = load(conn, tmp_path, [rec("PAY-001", owner="박지훈"), *THREE[1:]])
-    assert refresh_plan(conn) == [
-        "current_records",
-        "home_summary",
-        "record_history",
-        "recent_changes",
-        "conflicts",
-    ], "a batch that changed records puts every view in the plan, in dependency order"
+    assert refresh_plan(conn) == ["home_summary"], (
+        "a batch that changed records puts the materialized view in the plan"
+    )
+    assert conn.execute(
+        "SELECT owner FROM snapshot.current_records WHERE feature_code = 'PAY-001'"
+    ).fetchone() == ("박지훈",), "the plain views show the change before any refresh"
 
     refresh_snapshot(conn)
     conn.execute("SELECT snapshot.mark_refreshed()")

@@ -110,9 +110,9 @@ def test_reader_cannot_process_batches(sql_conn: psycopg.Connection) -> None:
 def test_reader_cannot_refresh_the_snapshot(sql_conn: psycopg.Connection) -> None:
     populate_snapshot(sql_conn)
 
-    assert_denied(sql_conn, "fmw_reader", "SELECT snapshot.refresh_view('current_records', false)")
+    assert_denied(sql_conn, "fmw_reader", "SELECT snapshot.refresh_view('home_summary', false)")
     assert_denied(sql_conn, "fmw_reader", "SELECT snapshot.mark_refreshed()")
-    assert_denied(sql_conn, "fmw_reader", "REFRESH MATERIALIZED VIEW snapshot.current_records")
+    assert_denied(sql_conn, "fmw_reader", "REFRESH MATERIALIZED VIEW snapshot.home_summary")
 
 
 # --- fmw_loader -------------------------------------------------------------------------
@@ -134,14 +134,18 @@ def test_loader_lands_processes_and_refreshes(sql_conn: psycopg.Connection) -> N
         status, inserted = sql_conn.execute(
             "SELECT status, inserted FROM core.process_batch(%s)", [batch_id]
         ).fetchone()
-        refreshed = [
-            sql_conn.execute("SELECT snapshot.refresh_view(%s, false)", [view]).fetchone()[0]
+        refreshed = {
+            view: sql_conn.execute("SELECT snapshot.refresh_view(%s, false)", [view]).fetchone()[0]
             for (view, _) in sql_conn.execute("SELECT * FROM snapshot.refresh_plan(true)")
-        ]
+        }
         sql_conn.execute("SELECT snapshot.mark_refreshed()")
 
     assert (status, inserted) == ("processed", 2), "fmw_loader processes what it landed"
-    assert refreshed[0] == 2, "fmw_loader refreshes the snapshot views"
+    totals = sql_conn.execute(
+        "SELECT status, records FROM snapshot.home_summary WHERE dimension = 'total' ORDER BY 1"
+    ).fetchall()
+    assert totals == [("disabled", 1), ("enabled", 1)], "fmw_loader refreshes the summary"
+    assert refreshed == {"home_summary": 8}, "the one materialized view; 4 grouping sets x 2"
 
 
 @pytest.mark.pg15
@@ -187,7 +191,8 @@ def test_loader_cannot_drop_anything(sql_conn: psycopg.Connection) -> None:
         "DROP TABLE core.record",
         "DROP TABLE raw.row",
         "DROP TABLE ops.batch",
-        "DROP MATERIALIZED VIEW snapshot.current_records",
+        "DROP MATERIALIZED VIEW snapshot.home_summary",
+        "DROP VIEW snapshot.current_records",
         "DROP FUNCTION core.process_batch(bigint, boolean)",
         "DROP INDEX core.record_history_changed_at_idx",
         "DROP SCHEMA raw CASCADE",
