@@ -121,7 +121,7 @@ BEGIN
     INTO c
     FROM core.map_headers(b.headers);
 
-    DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_change, pg_temp.fmw_touched;
+    DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_touched;
     -- The raw row's print: equal prints mean equal cells read with the same column mapping,
     -- vocabulary and normalization code, so the row stages to exactly what the source's
     -- record with that print already holds. Such rows (every unchanged row of a daily
@@ -135,7 +135,7 @@ BEGIN
         sr.identity_hash, sr.feature_code, sr.feature_name, sr.policy_code, sr.policy_name,
         sr.status, sr.status_raw, sr.region, sr.platform, sr.owner, sr.team,
         sr.effective_from, sr.effective_to, sr.effective_from_raw, sr.effective_to_raw,
-        sr.note, sr.content_hash
+        sr.note, sr.content_hash, sr.is_active, sr.source_row AS old_source_row
     FROM (
         SELECT rr.source_row, rr.cells, md5(v_context || rr.cells::text)::uuid AS raw_print
         FROM raw.row AS rr
@@ -189,42 +189,51 @@ BEGIN
     LEFT JOIN core.status_synonym AS syn ON syn.synonym_key = core.status_key(v.text);
     ANALYZE fmw_date, fmw_status;
 
-    -- Every kept row: the known ones as their record holds them, the others normalized.
+    -- Every kept row: the known ones as their record holds them, the others normalized;
+    -- each with what this source said of its identity before (old_*: NULL when nothing).
     CREATE TEMP TABLE fmw_stage ON COMMIT DROP AS
     SELECT
         source_row, raw_print, identity_hash, feature_code, feature_name, policy_code,
         policy_name, status, status_raw, region, platform, owner, team, effective_from,
-        effective_to, effective_from_raw, effective_to_raw, note, content_hash
+        effective_to, effective_from_raw, effective_to_raw, note, content_hash,
+        true AS is_known, content_hash AS old_hash, is_active AS old_active, old_source_row
     FROM fmw_raw
     WHERE identity_hash IS NOT NULL
     UNION ALL
     SELECT
-        n.source_row,
-        n.raw_print,
-        encode(sha256(convert_to(
-            core.ascii_lower(coalesce(n.feature_code, '')) || chr(31)
-            || core.ascii_lower(coalesce(n.policy_code, '')) || chr(31)
-            || core.ascii_lower(coalesce(n.region, '')) || chr(31)
-            || core.ascii_lower(coalesce(n.platform, '')),
-            'UTF8')), 'hex'),
-        n.feature_code, n.feature_name, n.policy_code, n.policy_name,
-        coalesce(st.status, 'unknown'),
-        CASE WHEN st.status IS NULL THEN n.status_text END,
-        n.region, n.platform, n.owner, n.team,
-        fd.day,
-        td.day,
-        CASE WHEN fd.day IS NULL THEN n.from_text END,
-        CASE WHEN td.day IS NULL THEN n.to_text END,
-        n.note,
-        md5(ROW(n.feature_code, n.feature_name, n.policy_code, n.policy_name,
-                coalesce(st.status, 'unknown'), CASE WHEN st.status IS NULL THEN n.status_text END,
-                n.region, n.platform, n.owner, n.team, fd.day, td.day, n.note)::text
-        )::uuid
-    FROM fmw_norm AS n
-    LEFT JOIN fmw_date AS fd ON fd.text = n.from_text
-    LEFT JOIN fmw_date AS td ON td.text = n.to_text
-    LEFT JOIN fmw_status AS st ON st.text = n.status_text
-    WHERE n.feature_code IS NOT NULL;
+        m.*, false, o.content_hash, o.is_active, o.source_row
+    FROM (
+        SELECT
+            n.source_row,
+            n.raw_print,
+            encode(sha256(convert_to(
+                core.ascii_lower(coalesce(n.feature_code, '')) || chr(31)
+                || core.ascii_lower(coalesce(n.policy_code, '')) || chr(31)
+                || core.ascii_lower(coalesce(n.region, '')) || chr(31)
+                || core.ascii_lower(coalesce(n.platform, '')),
+                'UTF8')), 'hex') AS identity_hash,
+            n.feature_code, n.feature_name, n.policy_code, n.policy_name,
+            coalesce(st.status, 'unknown') AS status,
+            CASE WHEN st.status IS NULL THEN n.status_text END AS status_raw,
+            n.region, n.platform, n.owner, n.team,
+            fd.day AS effective_from,
+            td.day AS effective_to,
+            CASE WHEN fd.day IS NULL THEN n.from_text END AS effective_from_raw,
+            CASE WHEN td.day IS NULL THEN n.to_text END AS effective_to_raw,
+            n.note,
+            md5(ROW(n.feature_code, n.feature_name, n.policy_code, n.policy_name,
+                    coalesce(st.status, 'unknown'),
+                    CASE WHEN st.status IS NULL THEN n.status_text END,
+                    n.region, n.platform, n.owner, n.team, fd.day, td.day, n.note)::text
+            )::uuid AS content_hash
+        FROM fmw_norm AS n
+        LEFT JOIN fmw_date AS fd ON fd.text = n.from_text
+        LEFT JOIN fmw_date AS td ON td.text = n.to_text
+        LEFT JOIN fmw_status AS st ON st.text = n.status_text
+        WHERE n.feature_code IS NOT NULL
+    ) AS m
+    LEFT JOIN core.source_record AS o
+        ON o.source = b.source AND o.identity_hash = m.identity_hash;
     DROP TABLE fmw_raw, fmw_norm, fmw_date, fmw_status;
 
     -- Problems in rows that are kept.
@@ -270,8 +279,10 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION core.stage_batch(bigint) IS
-    'Internal to core.process_batch: normalizes a batch''s raw rows into pg_temp.fmw_stage, '
-    'records rejects, row issues and in-batch duplicates.';
+    'Internal to core.process_batch: stages a batch''s raw rows into pg_temp.fmw_stage (rows '
+    'known by their print taken from core.source_record, the others normalized), each with '
+    'what the source said of its identity before; records rejects, row issues and in-batch '
+    'duplicates.';
 
 CREATE OR REPLACE FUNCTION core.process_batch(
     p_batch_id bigint,
@@ -328,11 +339,17 @@ BEGIN
         SELECT count(*) INTO n_rejected FROM core.rejected_row AS j WHERE j.batch_id = p_batch_id;
 
         -- The full-extract guard: refuse to silently deactivate most of a source.
-        SELECT count(*), count(*) FILTER (WHERE s.identity_hash IS NULL AND b.full_extract)
-        INTO v_active, v_missing
+        SELECT count(*) INTO v_active
         FROM core.source_record AS sr
-        LEFT JOIN fmw_stage AS s USING (identity_hash)
         WHERE sr.source = b.source AND sr.is_active;
+        SELECT
+            CASE WHEN b.full_extract THEN v_active - count(*) FILTER (WHERE old_active) ELSE 0 END,
+            count(*) FILTER (WHERE old_hash IS NULL),
+            count(*) FILTER (WHERE old_hash IS NOT NULL
+                             AND (NOT old_active OR old_hash <> content_hash)),
+            count(*) FILTER (WHERE old_active AND old_hash = content_hash)
+        INTO v_missing, n_inserted, n_updated, n_unchanged
+        FROM fmw_stage;
         IF v_missing * 2 > v_active AND NOT p_allow_mass_deactivation THEN
             v_message := format(
                 'held: would deactivate %s of %s active records of source %s; '
@@ -341,25 +358,8 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = 'FM001', MESSAGE = v_message;
         END IF;
 
-        -- Classify each staged row against what this source said before.
-        CREATE TEMP TABLE fmw_change ON COMMIT DROP AS
-        SELECT
-            s.*,
-            sr.content_hash AS old_hash,
-            sr.is_active AS old_active
-        FROM fmw_stage AS s
-        LEFT JOIN core.source_record AS sr
-            ON sr.source = b.source AND sr.identity_hash = s.identity_hash;
-
-        SELECT
-            count(*) FILTER (WHERE old_hash IS NULL),
-            count(*) FILTER (WHERE old_hash IS NOT NULL
-                             AND (NOT old_active OR old_hash <> content_hash)),
-            count(*) FILTER (WHERE old_active AND old_hash = content_hash)
-        INTO n_inserted, n_updated, n_unchanged
-        FROM fmw_change;
-
-        CREATE TEMP TABLE fmw_touched (identity_hash text PRIMARY KEY) ON COMMIT DROP;
+        -- No key: an index maintained row by row costs more than the whole insert.
+        CREATE TEMP TABLE fmw_touched (identity_hash text NOT NULL) ON COMMIT DROP;
 
         -- New identities: a plain INSERT (cheaper than ON CONFLICT at a million rows).
         INSERT INTO core.source_record (
@@ -374,7 +374,7 @@ BEGIN
             x.effective_from, x.effective_to, x.note, x.source_row, x.content_hash, true,
             v_now, v_now, p_batch_id, p_batch_id, x.raw_print, x.effective_from_raw,
             x.effective_to_raw
-        FROM fmw_change AS x
+        FROM fmw_stage AS x
         WHERE x.old_hash IS NULL;
 
         -- Changed or returning identities.
@@ -388,42 +388,49 @@ BEGIN
             last_changed_at = v_now, last_changed_batch_id = p_batch_id,
             raw_print = x.raw_print, effective_from_raw = x.effective_from_raw,
             effective_to_raw = x.effective_to_raw
-        FROM fmw_change AS x
+        FROM fmw_stage AS x
         WHERE sr.source = b.source AND sr.identity_hash = x.identity_hash
           AND x.old_hash IS NOT NULL AND (NOT x.old_active OR x.old_hash <> x.content_hash);
 
         INSERT INTO fmw_touched
-        SELECT x.identity_hash FROM fmw_change AS x
+        SELECT x.identity_hash FROM fmw_stage AS x
         WHERE x.old_hash IS NULL OR NOT x.old_active OR x.old_hash <> x.content_hash;
 
         -- Unchanged rows keep their hash but may sit at another row of the file now, or be
-        -- written differently (another Unicode form, spacing, an unparseable date's text).
+        -- written differently (another Unicode form, spacing, an unparseable date's text):
+        -- those were not known by their print.
         UPDATE core.source_record AS sr
         SET source_row = x.source_row, raw_print = x.raw_print,
             effective_from_raw = x.effective_from_raw, effective_to_raw = x.effective_to_raw
-        FROM fmw_change AS x
+        FROM fmw_stage AS x
         WHERE sr.source = b.source AND sr.identity_hash = x.identity_hash
           AND x.old_active AND x.old_hash = x.content_hash
+          AND (NOT x.is_known OR x.source_row <> x.old_source_row)
           AND (sr.source_row <> x.source_row OR sr.raw_print IS DISTINCT FROM x.raw_print
                OR sr.effective_from_raw IS DISTINCT FROM x.effective_from_raw
                OR sr.effective_to_raw IS DISTINCT FROM x.effective_to_raw);
 
-        WITH gone AS (
-            UPDATE core.source_record AS sr
-            SET is_active = false, last_changed_at = v_now, last_changed_batch_id = p_batch_id
-            WHERE sr.source = b.source AND sr.is_active AND b.full_extract
-              AND NOT EXISTS (SELECT FROM fmw_stage AS s WHERE s.identity_hash = sr.identity_hash)
-            RETURNING sr.identity_hash
-        )
-        INSERT INTO fmw_touched SELECT identity_hash FROM gone;
-        GET DIAGNOSTICS n_deactivated = ROW_COUNT;
+        IF v_missing > 0 THEN
+            WITH gone AS (
+                UPDATE core.source_record AS sr
+                SET is_active = false, last_changed_at = v_now,
+                    last_changed_batch_id = p_batch_id
+                WHERE sr.source = b.source AND sr.is_active
+                  AND NOT EXISTS (
+                      SELECT FROM fmw_stage AS s WHERE s.identity_hash = sr.identity_hash)
+                RETURNING sr.identity_hash
+            )
+            INSERT INTO fmw_touched SELECT identity_hash FROM gone;
+            GET DIAGNOSTICS n_deactivated = ROW_COUNT;
+        END IF;
 
         -- A changed priority changes which source every shared record shows.
         IF EXISTS (SELECT FROM ops.source AS src WHERE src.name = b.source
                    AND src.priority IS DISTINCT FROM src.resolved_priority) THEN
             INSERT INTO fmw_touched
-            SELECT sr.identity_hash FROM core.source_record AS sr WHERE sr.source = b.source
-            ON CONFLICT DO NOTHING;
+            SELECT sr.identity_hash FROM core.source_record AS sr
+            WHERE sr.source = b.source
+              AND NOT EXISTS (SELECT FROM fmw_touched AS t WHERE t.identity_hash = sr.identity_hash);
             UPDATE ops.source AS src SET resolved_priority = src.priority
             WHERE src.name = b.source;
             v_reprioritized := true;  -- shown sources and snapshot.conflicts may change
@@ -477,36 +484,40 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    ANALYZE pg_temp.fmw_touched;
     -- Per touched identity: the shown source (active first, then the lowest priority
-    -- number), how many active sources report it and whether they disagree.
+    -- number), how many active sources report it and whether they disagree. The sort
+    -- carries the source rows only; the history documents are built after it.
     CREATE TEMP TABLE fmw_resolved ON COMMIT DROP AS
-    SELECT DISTINCT ON (sr.identity_hash)
-        sr.*,
-        coalesce(a.sources, 1) AS source_count,
-        coalesce(a.versions_differ, false) AS has_conflict,
-        core.history_doc(to_jsonb(sr)) AS doc,
+    SELECT
+        (w.shown).*,
+        greatest(w.active_sources, 1) AS source_count,
+        coalesce(w.versions_differ, false) AS has_conflict,
+        core.history_doc(to_jsonb(w.shown)) AS doc,
         r.identity_hash IS NULL AS is_new,
-        r.identity_hash IS NOT NULL AND r.is_active = sr.is_active
-            AND r.content_hash = sr.content_hash AND r.source = sr.source AS same_record,
+        r.identity_hash IS NOT NULL AND r.is_active = (w.shown).is_active
+            AND r.content_hash = (w.shown).content_hash
+            AND r.source = (w.shown).source AS same_record,
         r.source_count AS old_source_count,
         r.has_conflict AS old_has_conflict,
         r.is_active AS was_active,
-        core.history_doc(to_jsonb(r)) AS before_doc
-    FROM core.source_record AS sr
-    JOIN pg_temp.fmw_touched AS t USING (identity_hash)
-    JOIN ops.source AS src ON src.name = sr.source
-    LEFT JOIN core.record AS r USING (identity_hash)
-    LEFT JOIN (
-        SELECT
-            s.identity_hash,
-            count(*) AS sources,
-            min(s.content_hash::text) <> max(s.content_hash::text) AS versions_differ
-        FROM core.source_record AS s
-        JOIN pg_temp.fmw_touched AS tt USING (identity_hash)
-        WHERE s.is_active
-        GROUP BY s.identity_hash
-    ) AS a USING (identity_hash)
-    ORDER BY sr.identity_hash, sr.is_active DESC, src.priority, sr.source;
+        CASE WHEN r.identity_hash IS NOT NULL THEN core.history_doc(to_jsonb(r)) END
+            AS before_doc
+    FROM (
+        SELECT DISTINCT ON (sr.identity_hash)
+            sr AS shown,
+            sr.identity_hash,
+            count(*) FILTER (WHERE sr.is_active) OVER same_identity AS active_sources,
+            min(sr.content_hash::text) FILTER (WHERE sr.is_active) OVER same_identity
+                <> max(sr.content_hash::text) FILTER (WHERE sr.is_active) OVER same_identity
+                AS versions_differ
+        FROM core.source_record AS sr
+        JOIN pg_temp.fmw_touched AS t USING (identity_hash)
+        JOIN ops.source AS src ON src.name = sr.source
+        WINDOW same_identity AS (PARTITION BY sr.identity_hash)
+        ORDER BY sr.identity_hash, sr.is_active DESC, src.priority, sr.source
+    ) AS w
+    LEFT JOIN core.record AS r USING (identity_hash);
 
     DELETE FROM fmw_resolved
     WHERE same_record AND old_source_count = source_count AND old_has_conflict = has_conflict;
