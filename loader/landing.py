@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from fmw.errors import BatchError, SourceFileError
+from fmw.loader.csv_copy import land_csv_body
 from fmw.loader.source_file import SourceTable, open_source
 
 PROGRESS_EVERY = 10_000
@@ -121,6 +122,23 @@ def _copy_rows(
     return count
 
 
+def _land_rows(
+    conn: psycopg.Connection,
+    batch_id: int,
+    table: SourceTable,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Land the data rows: UTF-8 CSV through PostgreSQL's CSV parser where it reads them
+    exactly as the Python reader does, everything else row by row from the reader."""
+    if table.body is not None:
+        count = land_csv_body(conn, batch_id, len(table.header), table.body)
+        if count is not None:
+            if progress:
+                progress(count)
+            return count
+    return _copy_rows(conn, batch_id, table, progress)
+
+
 def _record_failure(
     conn: psycopg.Connection, spec: SourceSpec, table: SourceTable, sha: str, reason: str
 ) -> int | None:
@@ -187,7 +205,7 @@ def load_file(
                         table.encoding,
                         message=f"already loaded as batch {duplicate_of}; --force reloads it",
                     )
-                _copy_rows(conn, batch_id, table, progress)
+                _land_rows(conn, batch_id, table, progress)
         except SourceFileError as exc:
             if exc.row != 1:  # a header problem is not a batch: nothing was started
                 _record_failure(conn, spec, table, sha, str(exc))

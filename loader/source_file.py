@@ -12,6 +12,9 @@ What it must never do:
   they are (empty cells as ``None``);
 * read a whole file into memory: rows are streamed, and only the first MiB of
   a CSV file is held at once, to detect its encoding.
+
+A UTF-8 CSV file also offers its bytes after the header record (``CsvBody``),
+so the loader can hand them to PostgreSQL's own CSV parser.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ Row = tuple[int, Cells]
 
 _PREFIX_BYTES = 1 << 20  # how much of a CSV file encoding detection may look at
 _DECODE_CHUNK = 64 << 10  # decode the prefix piecewise so its text never exists whole
-_MAX_LINE_BYTES = 16 << 20  # a longer physical line means the file is not CSV text
+MAX_LINE_BYTES = 16 << 20  # a longer physical line means the file is not CSV text
 _MAX_EXACT_FLOAT = 1e16  # beyond this a float cannot stand for one exact integer
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -46,6 +49,29 @@ _LOCKED = "cannot open: locked by another program or access denied"
 _OLE_REASON = (
     "is an old-format .xls or a password-protected workbook; save it as .xlsx without a password"
 )
+
+
+@dataclass(frozen=True)
+class CsvBody:
+    """A UTF-8 CSV file's bytes after its header record, as they are in the file.
+
+    The k-th record in them (blank ones counted) is row ``header_row + k``.
+    """
+
+    delimiter: str
+    header_row: int  # the header record's row number
+    header_cells: int  # cells in the header record, trailing empty ones included
+    file: IO[bytes]
+    offset: int  # where the first data record starts
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The bytes in ``size`` pieces; leaves the file where ``SourceTable.rows`` reads on."""
+        try:
+            self.file.seek(self.offset)
+            while chunk := self.file.read(size):
+                yield chunk
+        finally:
+            self.file.seek(self.offset)
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,7 @@ class SourceTable:
     sheet: str | None  # sheet read, None for CSV
     header: list[str]  # header cells as they are in the file
     rows: Iterator[tuple[int, list[str | None]]]  # (row_number, exactly len(header) cells)
+    body: CsvBody | None = None  # UTF-8 CSV only: the bytes ``rows`` are read from
 
 
 @contextmanager
@@ -226,6 +253,9 @@ def _open_csv(
     file.seek(bom)
     reader = _CsvReader(path, file, codec, delimiter, offset=bom)
     header = reader.read_header()
+    body = None
+    if codec == "utf-8":
+        body = CsvBody(delimiter, reader.header_row, reader.header_cells, file, reader.offset)
     return SourceTable(
         path=path,
         format="csv",
@@ -234,6 +264,7 @@ def _open_csv(
         sheet=None,
         header=header,
         rows=_row_stream(path, reader.rows(header), stack),
+        body=body,
     )
 
 
@@ -381,11 +412,19 @@ class _CsvReader:
         self._pending: list[str] = []  # lines of the record being parsed
         self._header: list[str] | None = None
         self._reader = csv.reader(self._lines(), delimiter=delimiter, strict=True)
+        self.header_row = 0  # set by read_header, like the two below
+        self.header_cells = 0  # the header record's cells, trailing empty ones included
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the file read so far: where the next record starts."""
+        return self._offset
 
     def read_header(self) -> list[str]:
         while (record := self._next_record()) is not None:
             if not _is_blank(record):
                 self._header = _make_header(self._path, self._record, record)
+                self.header_row, self.header_cells = self._record, len(record)
                 return self._header
         raise SourceFileError(self._path, "no header row")
 
@@ -398,9 +437,9 @@ class _CsvReader:
                 )
 
     def _lines(self) -> Iterator[str]:
-        while raw := self._file.readline(_MAX_LINE_BYTES + 1):
-            if len(raw) > _MAX_LINE_BYTES:
-                raise csv.Error(f"a line is longer than {_MAX_LINE_BYTES >> 20} MiB")
+        while raw := self._file.readline(MAX_LINE_BYTES + 1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise csv.Error(f"a line is longer than {MAX_LINE_BYTES >> 20} MiB")
             try:
                 line = raw.decode(self._codec)
             except UnicodeDecodeError as exc:
