@@ -2,35 +2,100 @@
 
 Each view becomes ``<view>.csv`` (UTF-8 with BOM so Excel opens Hangul), COPYed
 straight from PostgreSQL with the query ``snapshot.export_plan`` writes (text
-cells already CSV-injection-safe). The big files also get a Parquet twin, converted
-from the CSV just written (``fmw.snapshot_columnar``), for the dashboard.
-Publication is atomic (``fmw.snapshot_files``).
+cells already CSV-injection-safe), and hashed on its way to disk, so publishing
+need not read it back. Two connections COPY views side by side, both reading one
+exported snapshot (as ``pg_dump -j`` does), so the files still agree with each
+other. The big files also get a Parquet twin, converted from the CSV just written
+(``fmw.snapshot_columnar``), for the dashboard: in a background thread while the
+other views are COPYed. Publication is atomic (``fmw.snapshot_files``).
 This module must never shape or filter data in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import queue
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from fmw.snapshot_files import Generation, publish_generation
+from fmw.snapshot_files import (
+    Generation,
+    HashedFile,
+    HashingWriter,
+    WrittenFiles,
+    publish_generation,
+)
 
 BOM = "\ufeff".encode()
+READ_ONLY_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
-def _copy_to_file(conn: psycopg.Connection, query: str, target: Path) -> int:
+def _copy_to_file(conn: psycopg.Connection, query: str, target: Path) -> HashedFile:
     statement = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER, ENCODING 'UTF8')").format(
         sql.SQL(query)  # type: ignore[arg-type]  # the query comes from snapshot.export_plan
     )
-    with target.open("wb") as handle, conn.cursor() as cur:
-        handle.write(BOM)
+    with conn.cursor() as cur, HashingWriter(target) as out:
+        out.write(BOM)
         with cur.copy(statement) as copy:
             for chunk in copy:
-                handle.write(chunk)
-        return cur.rowcount
+                out.write(chunk)
+        rows = cur.rowcount
+    return out.hashed(rows)
+
+
+@contextlib.contextmanager
+def _same_snapshot(conn: psycopg.Connection, snapshot_id: str) -> Iterator[psycopg.Connection]:
+    """A second connection, as ``conn``'s role, reading exactly ``conn``'s exported snapshot."""
+    with (
+        psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as other,
+        other.transaction(),
+    ):
+        other.execute(READ_ONLY_SNAPSHOT)
+        other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
+        yield other
+
+
+def _write_views(
+    connections: list[psycopg.Connection],
+    plan: list[tuple[str, str]],
+    folder: Path,
+    progress: Callable[[str], None],
+) -> WrittenFiles:
+    """Each connection COPYs the next view not yet taken; twins follow in a background thread."""
+    # pyarrow is imported only here so that other fmw commands start fast.
+    from fmw.snapshot_columnar import twin_of, write_parquet_twin
+
+    todo: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+    for item in plan:
+        todo.put(item)
+    written: WrittenFiles = {}
+    twins: list[Future[tuple[str, int]]] = []
+    with ThreadPoolExecutor(1, "fmw-twin") as twin_pool:
+
+        def drain(conn: psycopg.Connection) -> None:
+            while True:
+                try:
+                    file_name, query = todo.get_nowait()
+                except queue.Empty:
+                    return
+                csv_file = _copy_to_file(conn, query, folder / file_name)
+                written[file_name] = csv_file
+                progress(f"exported {file_name}: {csv_file.rows:,} rows")
+                if twin_of(file_name):  # Parquet for the dashboard, while COPY goes on
+                    twins.append(twin_pool.submit(write_parquet_twin, folder, file_name))
+
+        with ThreadPoolExecutor(len(connections), "fmw-copy") as copy_pool:
+            for done in [copy_pool.submit(drain, conn) for conn in connections]:
+                done.result()
+        for twin in twins:
+            name, rows = twin.result()
+            written[name] = rows
+            progress(f"exported {name}: {rows:,} rows")
+    return written
 
 
 def export_generation(
@@ -42,23 +107,17 @@ def export_generation(
 ) -> Generation:
     """Write every snapshot view to a new generation under ``root`` and publish it.
 
-    All files come from one REPEATABLE READ transaction, so they agree with each other.
+    All files come from one REPEATABLE READ snapshot, so they agree with each other.
     """
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.execute(READ_ONLY_SNAPSHOT)
+        snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         plan = conn.execute("SELECT file_name, query FROM snapshot.export_plan()").fetchall()
         batches = conn.execute("SELECT snapshot.covered_batches()").fetchone()[0]  # type: ignore[index]
-
-        def write_files(folder: Path) -> dict[str, int]:
-            counts = {}
-            for file_name, query in plan:
-                counts[file_name] = _copy_to_file(conn, query, folder / file_name)
-                progress(f"exported {file_name}: {counts[file_name]:,} rows")
-            # Parquet twins of the big files, for the dashboard; pyarrow is imported
-            # only here so that other fmw commands start fast.
-            from fmw.snapshot_columnar import write_parquet_twins
-
-            counts.update(write_parquet_twins(folder, counts, progress=progress))
-            return counts
-
-        return publish_generation(root, write_files, batches=list(batches), keep=keep)
+        with _same_snapshot(conn, snapshot_id) as other:
+            return publish_generation(
+                root,
+                lambda folder: _write_views([conn, other], plan, folder, progress),
+                batches=list(batches),
+                keep=keep,
+            )

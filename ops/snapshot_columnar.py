@@ -58,7 +58,8 @@ UNCOMPRESSED = ("identity_hash",)
 
 RECORDS_ROW_GROUP = 128 * 1024
 HISTORY_ROW_GROUP = 8 * 1024
-_WRITE_CHUNK = 16 * HISTORY_ROW_GROUP
+_WRITE_CHUNK = 4 * HISTORY_ROW_GROUP  # rows sorted at a time: more costs memory, not time
+_STREAM_BLOCK = 1 << 20  # CSV bytes per streamed batch: Arrow reads several blocks ahead
 
 TWINS: dict[str, tuple[str, tuple[str, ...], int]] = {
     "current_records.csv": ("current_records.parquet", (), RECORDS_ROW_GROUP),
@@ -83,21 +84,24 @@ def header(path: Path) -> list[str]:
     return [name.strip('"') for name in text.split(",")] if text else []
 
 
+def _csv_options(path: Path, block_size: int = 8 << 20) -> dict[str, object]:
+    names = header(path)
+    return {
+        "read_options": pv.ReadOptions(use_threads=True, block_size=block_size),
+        "convert_options": pv.ConvertOptions(
+            column_types={n: COLUMN_TYPES.get(n, pa.string()) for n in names},
+            true_values=["t"],
+            false_values=["f"],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+
+
 def read_csv(path: Path) -> pa.Table:
     """A snapshot CSV as typed columns, text exactly as written (NULL: null, empty: "")."""
-    names = header(path)
     try:
-        return pv.read_csv(
-            path,
-            read_options=pv.ReadOptions(use_threads=True, block_size=8 << 20),
-            convert_options=pv.ConvertOptions(
-                column_types={n: COLUMN_TYPES.get(n, pa.string()) for n in names},
-                true_values=["t"],
-                false_values=["f"],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        return pv.read_csv(path, **_csv_options(path))  # type: ignore[arg-type]
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise ColumnarError(f"{Path(path).name}: {exc}") from exc
 
@@ -110,38 +114,97 @@ def twin_of(csv_name: str) -> str | None:
 
 def write_parquet_twins(
     folder: Path,
-    written: Mapping[str, int],
+    written: Mapping[str, object],
     *,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> dict[str, int]:
     """Write the twin of every CSV in ``written`` that has one; return {twin: rows}."""
     counts: dict[str, int] = {}
-    for csv_name, (twin, sort_by, row_group) in TWINS.items():
-        if csv_name not in written:
-            continue
-        table = read_csv(folder / csv_name)
-        _write(table, folder / twin, sort_by, row_group)
-        counts[twin] = table.num_rows
-        progress(f"exported {twin}: {table.num_rows:,} rows")
+    for csv_name in TWINS:
+        if csv_name in written:
+            twin, rows = write_parquet_twin(folder, csv_name)
+            counts[twin] = rows
+            progress(f"exported {twin}: {rows:,} rows")
     return counts
 
 
-def _write(table: pa.Table, target: Path, sort_by: tuple[str, ...], row_group: int) -> None:
-    names = table.column_names
-    unique = [n for n in names if n in UNIQUE_TEXT]
-    compression = {n: ("none" if n in UNCOMPRESSED else "zstd") for n in names}
-    with pq.ParquetWriter(
+def write_parquet_twin(folder: Path, csv_name: str) -> tuple[str, int]:
+    """Write the twin of ``folder / csv_name`` (a key of TWINS); return (twin name, rows).
+
+    A twin in CSV order is converted while the CSV streams through, one row group at a
+    time, so it never holds the whole file; a sorted twin needs the whole table.
+    """
+    twin, sort_by, row_group = TWINS[csv_name]
+    source, target = folder / csv_name, folder / twin
+    if sort_by:
+        table = read_csv(source)
+        _write_sorted(table, target, sort_by, row_group)
+        return twin, table.num_rows
+    try:
+        return twin, _write_streamed(source, target, row_group)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise ColumnarError(f"{source.name}: {exc}") from exc
+
+
+def _writer(target: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    names = schema.names
+    return pq.ParquetWriter(
         target,
-        table.schema,
-        compression=compression,  # type: ignore[arg-type]
-        use_dictionary=[n for n in names if n not in unique],
+        schema,
+        compression={n: ("none" if n in UNCOMPRESSED else "zstd") for n in names},  # type: ignore[arg-type]
+        use_dictionary=[n for n in names if n not in UNIQUE_TEXT],
         write_statistics=True,
-    ) as writer:
-        if not sort_by:
-            writer.write_table(table, row_group_size=row_group)
-            return
-        keys = [(name, "ascending") for name in sort_by if name in names]
-        order = pc.sort_indices(table, sort_keys=keys)  # taken chunk by chunk: no second copy
+    )
+
+
+def _write_streamed(source: Path, target: Path, row_group: int) -> int:
+    """Copy the CSV into Parquet row groups of ``row_group`` rows, in CSV order."""
+    reader = pv.open_csv(source, **_csv_options(source, _STREAM_BLOCK))  # type: ignore[arg-type]
+    rows = pending_rows = 0
+    pending: list[pa.RecordBatch] = []
+    with _writer(target, reader.schema) as writer:
+        for batch in reader:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows < row_group:
+                continue
+            gathered = pa.Table.from_batches(pending, reader.schema)
+            full = pending_rows - pending_rows % row_group
+            writer.write_table(gathered.slice(0, full), row_group_size=row_group)
+            pending, pending_rows = gathered.slice(full).to_batches(), pending_rows - full
+            rows += full
+        rest = pa.Table.from_batches(pending, reader.schema)
+        if rest.num_rows or not rows:
+            writer.write_table(rest, row_group_size=row_group)
+    return rows + rest.num_rows
+
+
+def _write_sorted(table: pa.Table, target: Path, sort_by: tuple[str, ...], row_group: int) -> None:
+    keys = [(name, "ascending") for name in sort_by if name in table.column_names]
+    order = pc.sort_indices(table, sort_keys=keys)
+    with _writer(target, table.schema) as writer:
         for start in range(0, table.num_rows, _WRITE_CHUNK):
-            chunk = table.take(order.slice(start, _WRITE_CHUNK))
+            chunk = _take(table, order.slice(start, _WRITE_CHUNK))
             writer.write_table(chunk, row_group_size=row_group)
+
+
+def _take(table: pa.Table, indices: pa.Array) -> pa.Table:
+    """``table.take(indices)`` without the whole-column copy Arrow makes of a chunked string column.
+
+    Arrow's take from a many-chunk text column first joins its chunks into one
+    (here: every before/after document, hundreds of MiB, once per slice); this
+    takes from each chunk alone what it holds, then puts the rows in order.
+    """
+    pieces: list[pa.Table] = []
+    positions: list[pa.Array] = []
+    start = 0
+    for batch in table.to_batches():
+        end = start + batch.num_rows
+        inside = pc.and_(pc.greater_equal(indices, start), pc.less(indices, end))
+        if pc.any(inside).as_py():
+            local = pc.subtract(pc.filter(indices, inside), start)
+            pieces.append(pa.Table.from_batches([batch.take(local)]))
+            positions.append(pc.indices_nonzero(inside))
+        start = end
+    gathered = pa.concat_tables(pieces, promote_options="none").combine_chunks()
+    return gathered.take(pc.sort_indices(pa.concat_arrays(positions)))

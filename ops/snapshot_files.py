@@ -104,6 +104,66 @@ class Generation:
         return self.folder / name
 
 
+@dataclass(frozen=True)
+class HashedFile:
+    """What ``write_files`` may return for a file it hashed while writing it (``HashingWriter``).
+
+    ``publish_generation`` then trusts ``sha256`` instead of reading the file back; it
+    still checks the size and fsyncs the file.
+    """
+
+    rows: int
+    bytes: int
+    sha256: str
+
+
+class HashingWriter:
+    """Write a new file through a 1 MiB buffer, hashing the bytes on their way to disk.
+
+    Use as a context manager; after the ``with`` block, ``hashed(rows)`` describes the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._stack = contextlib.ExitStack()
+        self._digest = hashlib.sha256()
+        self._buffer = bytearray()
+        self._size = 0
+        self._done = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data``; small writes are gathered so that hashing and writing stay cheap."""
+        self._buffer += data
+        if len(self._buffer) >= CHUNK_SIZE:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._digest.update(self._buffer)
+        self._handle.write(self._buffer)
+        self._size += len(self._buffer)
+        self._buffer.clear()
+
+    def __enter__(self) -> HashingWriter:
+        self._handle = self._stack.enter_context(self._path.open("wb"))
+        return self
+
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
+        with self._stack:
+            if exc_type is None:
+                self._flush()
+                self._done = True
+
+    def hashed(self, rows: int) -> HashedFile:
+        """The finished file's description, for ``write_files`` to return."""
+        if not self._done:
+            raise SnapshotError(f"{self._path.name}: hashed() before the file was finished")
+        return HashedFile(rows=rows, bytes=self._size, sha256=self._digest.hexdigest())
+
+
+WrittenFiles = dict[str, int | HashedFile]
+"""What ``write_files`` returns: per file, its data row count, or a ``HashedFile``."""
+
+
 class _Pointer(NamedTuple):
     generation: str
     manifest_sha256: str
@@ -114,7 +174,7 @@ class _Pointer(NamedTuple):
 
 def publish_generation(
     root: Path,
-    write_files: Callable[[Path], dict[str, int]],
+    write_files: Callable[[Path], WrittenFiles],
     *,
     batches: list[int],
     extra: dict[str, Any] | None = None,
@@ -123,7 +183,9 @@ def publish_generation(
     """Write a new generation with ``write_files(folder)`` and make it current.
 
     ``write_files`` writes its files into the folder it is given and returns
-    ``{file name: data row count}`` naming every file it wrote. If it raises,
+    ``{file name: data row count}`` naming every file it wrote (or, instead of the
+    count, the ``HashedFile`` a ``HashingWriter`` gave, so the file is not read back
+    to hash it). If it raises,
     nothing new stays on disk, the previous generation stays current and its
     exception propagates. ``extra`` must survive a JSON round trip unchanged.
     Afterwards old generations are pruned (see ``prune_generations``).
@@ -234,31 +296,38 @@ def _claim_partial_folder(generations: Path) -> tuple[str, datetime, Path]:
 
 
 def _fill_generation(
-    folder: Path, write_files: Callable[[Path], dict[str, int]]
+    folder: Path, write_files: Callable[[Path], WrittenFiles]
 ) -> dict[str, SnapshotFile]:
     """Let the caller write its files, then describe (and fsync) each of them."""
-    counts = write_files(folder)
-    _check_written(folder, counts)
+    written = write_files(folder)
+    _check_written(folder, written)
     files: dict[str, SnapshotFile] = {}
-    for name in sorted(counts):
-        size, digest = _hash_file(folder / name, fsync=True)
-        files[name] = SnapshotFile(name=name, rows=counts[name], sha256=digest, bytes=size)
+    for name in sorted(written):
+        entry = written[name]
+        if isinstance(entry, HashedFile):
+            size, digest, rows = _fsync_file(folder / name), entry.sha256, entry.rows
+            if size != entry.bytes:
+                raise SnapshotError(f"{name} has {size} bytes, its writer wrote {entry.bytes}")
+        else:
+            (size, digest), rows = _hash_file(folder / name, fsync=True), entry
+        files[name] = SnapshotFile(name=name, rows=rows, sha256=digest, bytes=size)
     return files
 
 
-def _check_written(folder: Path, counts: dict[str, int]) -> None:
-    if not isinstance(counts, dict):
+def _check_written(folder: Path, written: WrittenFiles) -> None:
+    if not isinstance(written, dict):
         raise SnapshotError(
-            f"write_files must return {{file name: row count}}, got {type(counts).__name__}"
+            f"write_files must return {{file name: row count}}, got {type(written).__name__}"
         )
-    for name, rows in counts.items():
+    for name, entry in written.items():
         if not _is_plain_file_name(name):
             raise SnapshotError(f"write_files returned an unusable file name {name!r}")
+        rows = entry.rows if isinstance(entry, HashedFile) else entry
         if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
             raise SnapshotError(f"write_files returned row count {rows!r} for {name}")
         if not (folder / name).is_file():
             raise SnapshotError(f"write_files listed {name} but did not write it")
-    unlisted = sorted(entry.name for entry in folder.iterdir() if entry.name not in counts)
+    unlisted = sorted(entry.name for entry in folder.iterdir() if entry.name not in written)
     if unlisted:
         raise SnapshotError(f"write_files wrote files it did not list: {', '.join(unlisted)}")
 
@@ -273,6 +342,14 @@ def _is_plain_file_name(name: object) -> bool:
         and not _BAD_NAME_CHARS.search(name)
         and name != MANIFEST_NAME
     )
+
+
+def _fsync_file(path: Path) -> int:
+    """Flush a finished file to disk; return its size."""
+    # Windows can only flush a handle opened for writing; "r+b" never truncates.
+    with path.open("r+b") as handle:
+        os.fsync(handle.fileno())
+        return os.fstat(handle.fileno()).st_size
 
 
 def _hash_file(path: Path, *, fsync: bool = False) -> tuple[int, str]:

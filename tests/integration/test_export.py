@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fmw import export
 from fmw.errors import SyncBusyError
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.settings import Settings, SourceSettings
@@ -117,3 +118,47 @@ def test_a_second_publisher_is_refused_while_one_runs(
     ):
         publish(conn, settings)
     assert publish(conn, settings).generation is not None, "free again once the first is done"
+
+
+REGEX_GUARD = r"CASE WHEN v ~ '^[-=+@\t\r\n]' THEN '''' || v ELSE v END"
+"""snapshot.csv_safe as it was first written (one regex per cell): the reference."""
+
+
+def test_csv_safe_equals_the_regex_guard_and_is_inlined(conn: psycopg.Connection):
+    firsts = [chr(c) for c in range(1, 0x10000) if not 0xD800 <= c <= 0xDFFF]
+    firsts += ["😀", "\U0010fffd", "\u1100\u1161", "e\u0301"]
+    values = [None, "", "'=1", " =1", "\u00a0=1", "＝1", "－1", "﹢1", *firsts]
+    values += [f"{first}=1+2" for first in firsts]
+    differ, guarded = conn.execute(
+        f"SELECT array_agg(v) FILTER (WHERE snapshot.csv_safe(v) IS DISTINCT FROM {REGEX_GUARD}),"
+        " array_agg(v) FILTER (WHERE snapshot.csv_safe(v) IS DISTINCT FROM v)"
+        " FROM unnest(%s::text[]) AS u (v)",
+        [values],
+    ).fetchone()  # type: ignore[misc]
+    assert differ is None, f"csv_safe differs from the regex guard on {differ!r}"
+    assert sorted(guarded) == sorted(f"{c}{rest}" for c in "\t\n\r+-=@" for rest in ("", "=1+2"))
+    plan = conn.execute(
+        "EXPLAIN (VERBOSE) SELECT snapshot.csv_safe(relname::text) FROM pg_class"
+    ).fetchall()
+    output = " ".join(line for (line,) in plan)
+    assert "CASE" in output and "csv_safe" not in output, f"csv_safe is not inlined: {output}"
+
+
+def test_the_second_export_connection_reads_the_first_ones_snapshot(
+    conn: psycopg.Connection, db_url: str, tmp_path: Path
+):
+    load(conn, tmp_path, "a.csv", "PAY-1,P1,KR,iOS,on,kim,first\n")
+    with conn.transaction():
+        conn.execute(export.READ_ONLY_SNAPSHOT)
+        snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        with psycopg.connect(db_url, autocommit=True) as writer:  # commits after the snapshot
+            writer.execute("UPDATE core.record SET note = 'changed'")
+            writer.execute("DELETE FROM core.record_history")
+        with export._same_snapshot(conn, snapshot_id) as second:
+            seen = second.execute(
+                "SELECT (SELECT array_agg(note) FROM snapshot.current_records),"
+                " (SELECT count(*) FROM snapshot.record_history)"
+            ).fetchone()
+    assert seen == (["first"], 1), "both connections export the same moment"
+    after = conn.execute("SELECT array_agg(note) FROM snapshot.current_records").fetchone()
+    assert after == (["changed"],), "the change was committed meanwhile"

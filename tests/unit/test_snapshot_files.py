@@ -590,3 +590,36 @@ def test_verify_only_hashes_the_files_a_reader_reads(tmp_path: Path) -> None:
     assert (chosen.id, problems) == (second.id, []), "a file the reader skips is not hashed"
     fallback, problems = latest_good_generation(tmp_path)
     assert fallback.id == first.id and "b.csv" in problems[0], "full verification still catches it"
+
+
+def test_a_file_hashed_while_written_is_published_with_that_hash(tmp_path: Path) -> None:
+    body = b"\xef\xbb\xbfid,name\n" + b"".join(b"%d,row\n" % i for i in range(200_000))
+
+    def write(folder: Path) -> sf.WrittenFiles:
+        with sf.HashingWriter(folder / "big.csv") as out:
+            for start in range(0, len(body), 1000):  # many small writes, like COPY's rows
+                out.write(body[start : start + 1000])
+        (folder / "small.csv").write_bytes(b"a\n1\n")
+        return {"big.csv": out.hashed(200_000), "small.csv": 1}
+
+    generation = publish_generation(tmp_path, write, batches=[])
+    big = generation.files["big.csv"]
+    assert (big.rows, big.bytes, big.sha256) == (
+        200_000,
+        len(body),
+        hashlib.sha256(body).hexdigest(),
+    )
+    assert generation.files["small.csv"].sha256 == hashlib.sha256(b"a\n1\n").hexdigest()
+    assert read_generation(tmp_path, generation.id).files == generation.files  # verifies
+
+
+def test_a_hashed_file_changed_before_publish_is_refused(tmp_path: Path) -> None:
+    def write(folder: Path) -> sf.WrittenFiles:
+        with sf.HashingWriter(folder / "a.csv") as out:
+            out.write(b"a\n1\n")
+        (folder / "a.csv").write_bytes(b"a\n1\n2\n")
+        return {"a.csv": out.hashed(1)}
+
+    with pytest.raises(SnapshotError, match=r"a\.csv has 6 bytes, its writer wrote 4"):
+        publish_generation(tmp_path, write, batches=[])
+    assert list_generations(tmp_path) == []
