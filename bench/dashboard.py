@@ -30,12 +30,22 @@ Measured, in Debian's Chromium (``/usr/bin/chromium``) driven by Playwright:
 home cold / warm
     navigation start to the Home page's "records" metric showing the right
     total (the floor: to its metric showing), in a fresh browser context
-    (empty cache) and again in the same context (warm cache); the mean of
-    ``--loads`` runs each, after one unmeasured visit that parses the snapshot.
+    (empty cache) and again in the same context (warm cache), once the cold
+    page has finished loading (so the cache holds everything it fetched); the
+    mean of ``--loads`` runs each, after one unmeasured visit that parses the
+    snapshot.
 explore in the browser
     from typing a search (or picking a filter) and pressing Enter to the
-    table's caption showing the new count; the floor: typing into its input to
-    its metric changing.
+    table's caption showing the new count and the run finished; the floor:
+    typing into its input to its metric changing. The first search starts once
+    the page has finished loading.
+
+"Showing" is checked inside the page on every animation frame
+(``wait_for_function(..., polling="raf")``). Since 2026-11-27: a Playwright
+locator's ``wait_for`` (used before) polls at 0, 20, 70, 170, 270 ms and then
+only every 500 ms, so any time above ~0.3 s was rounded up by as much as half
+a second, and warm loads and the first search used to start while the
+previous page was still drawing.
 explore server time
     the same page run server-side in-process (``streamlit.testing.v1.AppTest``
     running ui/streamlit_app.py on the same snapshot): wall time of each rerun
@@ -402,11 +412,34 @@ def serve(script: Path, env: dict[str, str], log: Path) -> Iterator[Server]:
 # --------------------------------------------------------------------------- browser timing
 
 
-def visible_ms(page, url: str, value_locator, expected: str) -> float:  # type: ignore[no-untyped-def]
-    """Navigation start to ``value_locator`` showing ``expected``, in ms."""
+METRIC_SHOWS = """([label, value]) => [...document.querySelectorAll('[data-testid="stMetric"]')]
+    .some(m => m.checkVisibility()
+        && m.querySelector('[data-testid="stMetricLabel"]')?.innerText.includes(label)
+        && m.querySelector('[data-testid="stMetricValue"]')?.innerText.trim() === value)"""
+CAPTION_SHOWS = """(text) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+    .some(c => c.checkVisibility() && c.innerText.includes(text))"""
+
+
+def wait_metric(page, label: str, value: str, timeout: float = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Until the metric ``label`` shows exactly ``value``, checked on every animation frame.
+
+    Checked in the page on each frame (``polling="raf"``), not with a Playwright
+    locator: a locator's wait polls with back-off (0, 20, 50, 100, 100, then every
+    500 ms), which rounds any time above ~0.3 s up by as much as half a second.
+    """
+    page.wait_for_function(METRIC_SHOWS, arg=[label, value], polling="raf", timeout=timeout)
+
+
+def wait_caption(page, text: str, timeout: float = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Until a caption containing ``text`` shows (checked on every animation frame)."""
+    page.wait_for_function(CAPTION_SHOWS, arg=text, polling="raf", timeout=timeout)
+
+
+def visible_ms(page, url: str, label: str, value: str) -> float:  # type: ignore[no-untyped-def]
+    """Navigation start to the metric ``label`` showing ``value``, in ms."""
     started = time.perf_counter()
     page.goto(url, wait_until="commit")
-    value_locator(page).filter(has_text=expected).first.wait_for(timeout=60_000)
+    wait_metric(page, label, value)
     return (time.perf_counter() - started) * 1000
 
 
@@ -422,24 +455,27 @@ def wait_idle(page) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def metric_value(label: str):  # type: ignore[no-untyped-def]
-    def find(page):  # type: ignore[no-untyped-def]
-        return (
-            page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
-        )
+def settle(page) -> None:  # type: ignore[no-untyped-def]
+    """Until the page has finished loading: its run over and no request for 0.5 s.
 
-    return find
+    Before a warm load (else the browser cache is still being filled by the
+    cold one) and before the first timed search (else it races the page's own
+    first drawing).
+    """
+    wait_idle(page)
+    page.wait_for_load_state("networkidle", timeout=60_000)
 
 
 def page_loads(
-    browser, url: str, locator, expected: str, loads: int
+    browser, url: str, label: str, value: str, loads: int
 ) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
     cold, warm = [], []
     for _ in range(loads):
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
-        cold.append(visible_ms(page, url, locator, expected))
-        warm.append(visible_ms(page, url, locator, expected))
+        cold.append(visible_ms(page, url, label, value))
+        settle(page)
+        warm.append(visible_ms(page, url, label, value))
         context.close()
     return cold, warm
 
@@ -451,7 +487,8 @@ def explore_browser_ms(browser, base: str, snapshot_total: int) -> list[float]: 
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(base + "/explore")
-    page.get_by_text(f"{snapshot_total:,}건 중").first.wait_for(timeout=120_000)
+    wait_caption(page, f"{snapshot_total:,}건 중", timeout=120_000)
+    settle(page)
     snapshot = _SNAPSHOT["value"] or load_snapshot(_SNAPSHOT["root"])[0]
     timings = []
     box = page.get_by_label("검색어")
@@ -462,7 +499,7 @@ def explore_browser_ms(browser, base: str, snapshot_total: int) -> list[float]: 
         started = time.perf_counter()
         box.fill(text)
         box.press("Enter")
-        page.get_by_text(f"{expected:,}건 중").first.wait_for(timeout=60_000)
+        wait_caption(page, f"{expected:,}건 중")
         # The URL is rewritten at the end of the run: the page is complete.
         page.wait_for_url(lambda url, text=text: _query_of(url) == text, timeout=60_000)
         wait_idle(page)
@@ -475,7 +512,8 @@ def floor_rerun_ms(browser, base: str) -> list[float]:  # type: ignore[no-untype
     context = browser.new_context()
     page = context.new_page()
     page.goto(base)
-    metric_value("floor")(page).filter(has_text="0").first.wait_for(timeout=60_000)
+    wait_metric(page, "floor", "0")
+    settle(page)
     box = page.get_by_label("floor")
     timings = []
     for kind, text in QUERIES:
@@ -484,7 +522,7 @@ def floor_rerun_ms(browser, base: str) -> list[float]:  # type: ignore[no-untype
         started = time.perf_counter()
         box.fill(text)
         box.press("Enter")
-        metric_value("floor")(page).filter(has_text=str(len(text))).first.wait_for()
+        wait_metric(page, "floor", str(len(text)))
         wait_idle(page)
         timings.append((time.perf_counter() - started) * 1000)
     context.close()
@@ -628,16 +666,14 @@ def run(args: argparse.Namespace) -> Figures:
         label = "전체 레코드"
         print("first Home visit (parses the snapshot) ...", flush=True)
         context = browser.new_context()
-        figures.home_first_ms = visible_ms(
-            context.new_page(), ui.url + "/", metric_value(label), f"{total:,}"
-        )
+        figures.home_first_ms = visible_ms(context.new_page(), ui.url + "/", label, f"{total:,}")
         context.close()
         print("page loads: floor and Home, cold and warm ...", flush=True)
         figures.floor_cold_ms, figures.floor_warm_ms = page_loads(
-            browser, floor.url + "/", metric_value("floor"), "0", args.loads
+            browser, floor.url + "/", "floor", "0", args.loads
         )
         figures.home_cold_ms, figures.home_warm_ms = page_loads(
-            browser, ui.url + "/", metric_value(label), f"{total:,}", args.loads
+            browser, ui.url + "/", label, f"{total:,}", args.loads
         )
         print("reruns in the browser: floor and Explore ...", flush=True)
         figures.floor_rerun_ms = floor_rerun_ms(browser, floor.url + "/")
@@ -666,7 +702,8 @@ def run(args: argparse.Namespace) -> Figures:
         print("a new generation ...", flush=True)
         page = contexts[0].new_page()
         page.goto(ui.url + "/")
-        metric_value(label)(page).filter(has_text=f"{total:,}").first.wait_for(timeout=60_000)
+        wait_metric(page, label, f"{total:,}")
+        settle(page)
 
         def link(folder: Path) -> dict[str, int]:
             for name in next_counts:
@@ -676,7 +713,7 @@ def run(args: argparse.Namespace) -> Figures:
         publish_generation(root, link, batches=[1, 2, 3])
         published = time.perf_counter()
         page.get_by_test_id("stSidebarNav").get_by_text("홈").click()
-        metric_value(label)(page).filter(has_text=f"{total - 1:,}").first.wait_for(timeout=60_000)
+        wait_metric(page, label, f"{total - 1:,}")
         figures.new_generation_ms = (time.perf_counter() - published) * 1000
         browser.close()
     shutil.rmtree(work, ignore_errors=True)

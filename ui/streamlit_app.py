@@ -17,12 +17,12 @@ st.set_page_config(page_title="FMW", page_icon="📋", layout="wide")
 view.init_language()
 
 with st.sidebar:
-    st.radio(
+    st.segmented_control(  # lighter for the browser than st.radio (measured)
         view.tr("app.language"),
         options=list(messages.LANGUAGES),
         format_func=messages.LANGUAGES.__getitem__,
         key=view.LANG_KEY,
-        horizontal=True,
+        required=True,
     )
 
 navigation = st.navigation(

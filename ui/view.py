@@ -96,6 +96,21 @@ def _parse(root: str, generation_id: str) -> Snapshot:
     return parse(Path(root), generation)
 
 
+_PARSED: set[tuple[str, str]] = set()
+"""(root, generation id) pairs this process has parsed: those need no "loading" spinner."""
+
+
+def _parsed(root: str, generation_id: str) -> Snapshot:
+    """``_parse``, with the "loading" spinner only when it really parses (a spinner is one
+    more element for the browser to draw on every page of every interaction)."""
+    if (root, generation_id) in _PARSED:
+        return _parse(root, generation_id)
+    with st.spinner(tr("app.loading"), show_time=False):
+        snapshot = _parse(root, generation_id)
+    _PARSED.add((root, generation_id))
+    return snapshot
+
+
 def settings() -> Settings:
     """The settings in force (FMW_SNAPSHOT_DIR, set by ``fmw ui``, names the snapshot root)."""
     return load_settings()
@@ -111,8 +126,7 @@ def current() -> Shown:
     root = config.snapshot_path
     try:
         generation_id, skipped = _resolve(str(root), pointer(root))
-        with st.spinner(tr("app.loading"), show_time=False):
-            snapshot = _parse(str(root), generation_id)
+        snapshot = _parsed(str(root), generation_id)
     except NoSnapshotError:
         st.info(f"**{tr('empty.title')}**\n\n{tr('empty.body', root=root)}", icon="📭")
         st.stop()

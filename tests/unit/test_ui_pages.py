@@ -67,19 +67,29 @@ def frames(at: AppTest, column: str) -> list:  # type: ignore[type-arg]
 
 
 class _Cells(HTMLParser):
-    def __init__(self) -> None:
+    """The rows of the one table whose class list has ``css_class``."""
+
+    def __init__(self, css_class: str) -> None:
         super().__init__()
+        self.css_class = css_class
         self.rows: list[list[str]] = []
+        self._inside = False
         self._cell: list[str] | None = None
 
-    def handle_starttag(self, tag: str, attrs: object) -> None:
-        if tag == "tr":
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._inside = self.css_class in (dict(attrs).get("class") or "").split()
+        elif not self._inside:
+            return
+        elif tag == "tr":
             self.rows.append([])
         elif tag in ("td", "th"):
             self._cell = []
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
+        if tag == "table":
+            self._inside = False
+        elif tag in ("td", "th") and self._cell is not None:
             self.rows[-1].append("".join(self._cell))
             self._cell = None
 
@@ -91,13 +101,10 @@ class _Cells(HTMLParser):
 def html_table(at: AppTest, css_class: str) -> list[dict[str, str]]:
     """The rows of Home's plain-HTML table with class ``css_class``, as dicts by header."""
     body = next(h.proto.body for h in at.get("html") if css_class in h.proto.body)
-    parser = _Cells()
+    parser = _Cells(css_class)
     parser.feed(body)
     header, *rows = parser.rows
     return [dict(zip(header, row, strict=True)) for row in rows]
-
-
-# --------------------------------------------------------------------------- Home
 
 
 def test_home_shows_totals_status_counts_and_the_latest_changes(published: Path):
@@ -113,6 +120,7 @@ def test_home_shows_totals_status_counts_and_the_latest_changes(published: Path)
     }
     by_team = {row["팀"]: row["레코드"] for row in html_table(at, "fmw-team")}
     assert by_team["결제개발팀"] == "2"
+    assert sum(int(row["레코드"]) for row in html_table(at, "fmw-region")) == 8
     latest = html_table(at, "fmw-latest")
     assert sorted(row["기능 코드"] for row in latest) == ["PAY-001", "REC-003"]
     chart = next(h.proto.body for h in at.get("html") if "fmw-status-chart" in h.proto.body)
