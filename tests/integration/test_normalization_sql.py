@@ -246,6 +246,16 @@ def test_norm_text_of_null_is_null(sql_conn: psycopg.Connection) -> None:
     assert norm_text(sql_conn, None) is None, "norm_text(NULL) is NULL"
 
 
+def test_norm_text_is_inlined_into_the_calling_query(sql_conn: psycopg.Connection) -> None:
+    plan = sql_conn.execute(
+        "EXPLAIN (VERBOSE) SELECT core.norm_cell(relname::text, false) FROM pg_class"
+    ).fetchall()
+    output = " ".join(line for (line,) in plan)
+    assert "NORMALIZE" in output.upper() and "norm_text" not in output, (
+        f"core.norm_text is called per cell instead of inlined: {output}"
+    )
+
+
 def test_norm_text_composes_decomposed_hangul(sql_conn: psycopg.Connection) -> None:
     decomposed = unicodedata.normalize("NFD", "결제")
     assert len(decomposed) == 5, "precondition: '결제' in NFD is five conjoining jamo"
