@@ -28,8 +28,8 @@ dashboard
 Measured, in Debian's Chromium (``/usr/bin/chromium``) driven by Playwright:
 
 home cold / warm
-    navigation start to the Home page's "records" metric showing the right
-    total (the floor: to its metric showing), in a fresh browser context
+    navigation start to the Home page's "records" ("전체 레코드") number showing
+    the right total (the floor: to its metric showing), in a fresh browser context
     (empty cache) and again in the same context (warm cache), once the cold
     page has finished loading (so the cache holds everything it fetched); the
     mean of ``--loads`` runs each, after one unmeasured visit that parses the
@@ -40,6 +40,9 @@ explore in the browser
     typing into its input to its metric changing. The first search starts once
     the page has finished loading.
 
+Home's five numbers are cards in its HTML block, not ``st.metric`` widgets, since
+2026-11-27 (later run): the wait matches the same visible label and value in
+either (``METRIC_SHOWS``); the floor is still an ``st.metric``.
 "Showing" is checked inside the page on every animation frame
 (``wait_for_function(..., polling="raf")``). Since 2026-11-27: a Playwright
 locator's ``wait_for`` (used before) polls at 0, 20, 70, 170, 270 ms and then
@@ -412,10 +415,15 @@ def serve(script: Path, env: dict[str, str], log: Path) -> Iterator[Server]:
 # --------------------------------------------------------------------------- browser timing
 
 
-METRIC_SHOWS = """([label, value]) => [...document.querySelectorAll('[data-testid="stMetric"]')]
+METRIC_SHOWS = """([label, value]) => [...document.querySelectorAll(
+        '[data-testid="stMetric"], .fmw-metric')]
     .some(m => m.checkVisibility()
-        && m.querySelector('[data-testid="stMetricLabel"]')?.innerText.includes(label)
-        && m.querySelector('[data-testid="stMetricValue"]')?.innerText.trim() === value)"""
+        && m.querySelector('[data-testid="stMetricLabel"], .fmw-metric-label')
+            ?.innerText.includes(label)
+        && m.querySelector('[data-testid="stMetricValue"], .fmw-metric-value')
+            ?.innerText.trim() === value)"""
+"""A metric with ``label`` showing ``value``: an ``st.metric`` (the floor) or one of Home's
+HTML cards (``.fmw-metric``, since 2026-11-27 Home's numbers are part of its HTML block)."""
 CAPTION_SHOWS = """(text) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
     .some(c => c.checkVisibility() && c.innerText.includes(text))"""
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.acceptance.support import FMW, clean_env, free_port, start_ui, stop, wait_for_health
-from tests.ui_snapshot import publish_fixture
+from tests.ui_snapshot import metric_cards, publish_fixture
 
 NGINX = Path("/usr/sbin/nginx")
 NGINX_ARGS = ("-c", "conf/nginx.conf", "-g", "daemon off;")  # as the FMW-Nginx service
@@ -221,14 +221,14 @@ def streamlit_session(port: int, source: str, timeout: float = 30) -> list[Any]:
 
 
 def metrics(messages: list[Any]) -> dict[str, str]:
-    """label -> value of every st.metric in a session's messages."""
+    """label -> value of Home's numbers (cards in its HTML block) in a session's messages."""
     found = {}
     for message in messages:
         if message.WhichOneof("type") != "delta":
             continue
         element = message.delta.new_element
-        if element.WhichOneof("type") == "metric":
-            found[element.metric.label] = element.metric.body
+        if element.WhichOneof("type") == "html":
+            found.update(metric_cards(element.html.body))
     return found
 
 

@@ -11,8 +11,10 @@ whose two sources disagree, a formula-looking note, Korean names.
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -433,3 +435,13 @@ def publish_fixture(
         return counts
 
     return publish_generation(root, write, batches=fixture.batches, keep=keep)
+
+
+_METRIC_CARD = re.compile(
+    r'<div class="fmw-metric-label">(.*?)</div><div class="fmw-metric-value">(.*?)</div>'
+)
+
+
+def metric_cards(html_text: str) -> dict[str, str]:
+    """Home's numbers, the cards in its HTML block: label -> value as shown."""
+    return {html.unescape(label): value for label, value in _METRIC_CARD.findall(html_text)}

@@ -1,6 +1,7 @@
 """The dashboard's entry point: ``fmw ui`` runs ``python -m streamlit run`` on this file.
 
-Shared layout only: page settings, the language switch in the sidebar, the
+Shared layout only: page settings, the reader's language (``view.init_language``;
+the switch itself is a pair of links each page draws, see ``view.language_links``), the
 navigation (``st.navigation`` over the scripts in ``app_pages/``, not the old
 ``pages/`` auto-discovery) and the errors every page must repeat (an older
 snapshot shown, the last sync failed). Each page asks ``view.current()`` for
@@ -11,19 +12,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fmw.ui import messages, view
+from fmw.ui import view
 
 st.set_page_config(page_title="FMW", page_icon="📋", layout="wide")
 view.init_language()
-
-with st.sidebar:
-    st.segmented_control(  # lighter for the browser than st.radio (measured)
-        view.tr("app.language"),
-        options=list(messages.LANGUAGES),
-        format_func=messages.LANGUAGES.__getitem__,
-        key=view.LANG_KEY,
-        required=True,
-    )
 
 navigation = st.navigation(
     [

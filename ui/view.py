@@ -14,7 +14,8 @@ Its job is the only Streamlit glue outside the page scripts:
   A missing snapshot renders the empty state (naming ``fmw demo`` and
   ``fmw sync``) and stops the page; an unusable one renders the reason.
 * ``lang()`` and ``tr()`` — the reader's language (Korean unless switched; the
-  switch lives in the sidebar and in ``?lang=en``) and its messages.
+  switch is ``language_links()``, two plain links to ``?lang=ko`` / ``?lang=en``,
+  which a new session reads) and its messages.
 * time and number formatting in the reader's time zone.
 
 Data logic lives in the plain modules (snapshot_data, search, overview,
@@ -24,6 +25,8 @@ downloads, freshness); this module must never import psycopg or SQLAlchemy.
 from __future__ import annotations
 
 import datetime as dt
+import html
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,9 @@ from fmw.ui import downloads, freshness, messages
 from fmw.ui.snapshot_data import Snapshot, parse, pointer, resolve
 
 LANG_KEY = "lang"
+FORM_LANG_KEY = "language"
+"""``lang`` as an HTML form field's name: st.html's sanitizer drops ``name="lang"`` (it
+would shadow the form's own ``lang`` property), so Home's search form sends this one."""
 SEEN_KEY = "_fmw_seen_generation"
 PAGES = {
     "home": "app_pages/home.py",
@@ -74,9 +80,36 @@ def tr(key: str, **values: object) -> str:
 
 
 def init_language() -> None:
-    """Take ``?lang=`` from the URL the first time a session runs."""
-    if LANG_KEY not in st.session_state:
-        st.session_state[LANG_KEY] = messages.language(st.query_params.get(LANG_KEY))
+    """Take ``?lang=`` from the URL when it has one (the language links), else keep the
+    session's language (Korean in a new session)."""
+    asked = st.query_params.get(LANG_KEY) or st.query_params.get(FORM_LANG_KEY)
+    if asked or LANG_KEY not in st.session_state:
+        st.session_state[LANG_KEY] = messages.language(asked)
+
+
+def language_links() -> str:
+    """The language switch as plain HTML links (for ``st.html``): this page's URL with
+    ``?lang=ko`` or ``?lang=en``.
+
+    A link opens the page anew in that language (a new session reads ``?lang=``), so
+    the language is part of any copied link; the page's other URL parameters are kept
+    as they were when this run started. Plain links, not a widget: a widget on every
+    page is one more element for the browser to draw (measured, docs/benchmarks.md).
+    """
+    current = lang()
+    kept = {
+        name: st.query_params.get_all(name)
+        for name in st.query_params
+        if name not in (LANG_KEY, FORM_LANG_KEY)
+    }
+    links = " · ".join(
+        f"<strong>{html.escape(name)}</strong>"
+        if code == current
+        else f'<a href="?{html.escape(query_string(kept | {LANG_KEY: [code]}))}"'
+        f' target="_self">{html.escape(name)}</a>'
+        for code, name in messages.LANGUAGES.items()
+    )
+    return f'<p class="fmw-lang">{html.escape(tr("app.language"))}: {links}</p>'
 
 
 # --------------------------------------------------------------------------- snapshot
@@ -144,9 +177,12 @@ def _announce_new_generation(snapshot: Snapshot) -> None:
     st.session_state[SEEN_KEY] = snapshot.id
 
 
-def start_page(title_key: str) -> Shown:
-    """A page's first lines: its title, the snapshot to show and the errors to repeat."""
+def start_page(title_key: str, *, language_switch: bool = True) -> Shown:
+    """A page's first lines: its title, the language switch (unless the page draws
+    ``language_links()`` itself), the snapshot to show and the errors to repeat."""
     st.title(tr(title_key))
+    if language_switch:
+        st.html(language_links())
     shown = current()
     show_problems(shown)
     return shown
@@ -189,8 +225,9 @@ def show_problems(shown: Shown) -> None:
         )
 
 
-def show_freshness(shown: Shown) -> None:
-    """Home's banner: when and from which batches, and a warning when it is too old."""
+def show_freshness(shown: Shown) -> str:
+    """Home's banner: a warning when the snapshot is too old (shown here), and the line
+    saying when and from which batches it was made (returned, for Home's HTML block)."""
     fresh = freshness_of(shown)
     batches = ", ".join(str(b) for b in fresh.batches) or tr("batches.none")
     if fresh.stale:
@@ -198,7 +235,7 @@ def show_freshness(shown: Shown) -> None:
             tr("fresh.stale", age=age(fresh.age), hours=f"{shown.settings.sync_every_hours:g}"),
             icon="⏰",
         )
-    st.caption(tr("fresh.info", when=when(fresh.generated_at), age=age(fresh.age), batches=batches))
+    return tr("fresh.info", when=when(fresh.generated_at), age=age(fresh.age), batches=batches)
 
 
 # --------------------------------------------------------------------------- URL state
@@ -216,7 +253,7 @@ def url_params() -> dict[str, list[str]]:
         for k, v in as_lists(
             {name: st.query_params.get_all(name) for name in st.query_params}
         ).items()
-        if k != LANG_KEY
+        if k not in (LANG_KEY, FORM_LANG_KEY)
     }
 
 
@@ -264,6 +301,20 @@ def number(value: int) -> str:
 
 def page_path(name: str) -> str:
     return PAGES[name]
+
+
+def query_string(params: Mapping[str, list[str]]) -> str:
+    """URL parameters as a query string (without the ``?``)."""
+    return urllib.parse.urlencode(params, doseq=True)
+
+
+def page_url(name: str) -> str:
+    """A relative link to page ``name`` (its url_path), in the reader's language.
+
+    Relative, so it also works behind a reverse proxy's path prefix.
+    """
+    query = query_string({LANG_KEY: [lang()]} if lang() != messages.DEFAULT_LANGUAGE else {})
+    return name + (f"?{query}" if query else "")
 
 
 def record_table(

@@ -107,8 +107,9 @@ def page(dashboard: str, chromium_path: Path):  # type: ignore[no-untyped-def]
 
 
 def metric(page, label: str) -> str:  # type: ignore[no-untyped-def]
-    box = page.get_by_test_id("stMetric").filter(has_text=label).first
-    return box.get_by_test_id("stMetricValue").inner_text().strip()
+    """One of Home's numbers (a card in its HTML block) as shown."""
+    box = page.locator(".fmw-metric").filter(has_text=label).first
+    return box.locator(".fmw-metric-value").inner_text().strip()
 
 
 def wait_for_metric(page, label: str, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -130,7 +131,7 @@ def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard:
 
     # Home shows the right totals.
     page.goto(dashboard + "/")
-    page.get_by_test_id("stMetric").first.wait_for()
+    page.locator(".fmw-metric").first.wait_for()
     wait_for_metric(page, "전체 레코드", f"{total:,}")
 
     # A Korean search from Home lands on Explore with the right count.
@@ -139,6 +140,20 @@ def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard:
     box.press("Enter")
     page.wait_for_url("**/explore?q=*")
     expected = search.run_search(snapshot, search.Query(text="결제")).total
+    page.get_by_text(f"{expected:,}건 중 1–50").wait_for()
+
+    # The language links: English keeps the search, and Home's search stays English.
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url("**/explore?q=*&lang=en")
+    page.get_by_text(f"of {expected:,}").first.wait_for()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Home").click()
+    wait_for_metric(page, "Records", f"{total:,}")
+    box = page.get_by_label("Search")
+    box.fill("결제")
+    box.press("Enter")
+    page.wait_for_url("**/explore?q=*")
+    page.get_by_text(f"of {expected:,}").first.wait_for()
+    page.get_by_role("link", name="한국어").click()
     page.get_by_text(f"{expected:,}건 중 1–50").wait_for()
 
     # A record's timeline (a demo record that changed on day 2).

@@ -252,8 +252,8 @@ def test_an_allowlisted_user_gets_the_dashboard_in_a_real_browser(site: Site):
         page = context.new_page()
         page.set_default_timeout(30_000)
         page.goto(site.base + "/")
-        box = page.get_by_test_id("stMetric").filter(has_text="전체 레코드").first
-        assert box.get_by_test_id("stMetricValue").inner_text().strip() == "8"
+        box = page.locator(".fmw-metric").filter(has_text="전체 레코드").first
+        assert box.locator(".fmw-metric-value").inner_text().strip() == "8"
         page.get_by_test_id("stSidebarNav").get_by_text("검색").click()  # a page change: WS
         page.wait_for_url("**/explore*")
         context.close()

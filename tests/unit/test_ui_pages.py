@@ -8,6 +8,7 @@ search hits, the timeline, the URL. No browser, no database.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmw.snapshot_files import GENERATIONS_DIR
-from tests.ui_snapshot import default_fixture, identity, publish_fixture
+from tests.ui_snapshot import default_fixture, identity, metric_cards, publish_fixture
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "streamlit_app.py"
 TIMEOUT = 30
@@ -49,8 +50,13 @@ def open_page(page: str, **query: str) -> AppTest:
     return at.switch_page(f"app_pages/{page}.py").run()
 
 
+def html_bodies(at: AppTest) -> str:
+    return "\n".join(h.proto.body for h in at.get("html"))
+
+
 def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """Home's five numbers: the cards in its HTML block (label → value as shown)."""
+    return metric_cards(html_bodies(at))
 
 
 def captions(at: AppTest) -> str:
@@ -125,17 +131,21 @@ def test_home_shows_totals_status_counts_and_the_latest_changes(published: Path)
     assert sorted(row["기능 코드"] for row in latest) == ["PAY-001", "REC-003"]
     chart = next(h.proto.body for h in at.get("html") if "fmw-status-chart" in h.proto.body)
     assert "적용</span>" in chart and ">3</span>" in chart
-    assert "배치 2, 3" in captions(at)
+    assert "배치 2, 3" in html_bodies(at)
+    assert '<a href="changes" target="_self">' in html_bodies(at), "the link to all changes"
 
 
-def test_home_search_box_takes_the_query_to_explore(published: Path):
-    at = app().run()
-    at.text_input(key="home_q").input("결제")
-    at.button[0].click().run()  # the form's submit button
+def test_home_search_box_is_a_form_that_opens_explore_with_the_query(published: Path):
+    """Home's search box is a plain GET form to ``explore?q=``; Explore reads that URL
+    (the browser test submits it for real)."""
+    body = html_bodies(app().run())
+    form = re.search(r'<form class="fmw-search" method="get" action="explore">.*?</form>', body)
+    assert form and 'name="q"' in form.group() and 'name="language"' not in form.group()
+    at = app(q="결제").switch_page("app_pages/explore.py").run()
     assert not at.exception
     assert at.title[0].value == "검색"
-    assert at.query_params["q"] == "결제"
     assert at.text_input(key="explore_q").value == "결제"
+    assert "3건 중 1–3" in captions(at)
 
 
 def test_home_warns_when_the_snapshot_is_older_than_schedule_plus_grace(
@@ -152,6 +162,20 @@ def test_home_in_english_through_the_url(published: Path):
     at = app(lang="en").run()
     assert at.title[0].value == "Home"
     assert metrics(at)["Records"] == "8"
+    body = html_bodies(at)
+    assert '<a href="?lang=ko" target="_self">한국어</a>' in body, "the switch back"
+    assert '<input type="hidden" name="language" value="en">' in body, "search stays English"
+    assert '<a href="changes?lang=en" target="_self">' in body
+
+
+def test_the_language_links_keep_the_page_and_its_parameters(published: Path):
+    at = open_page("explore", q="결제")
+    assert '<a href="?q=%EA%B2%B0%EC%A0%9C&amp;lang=en" target="_self">English</a>' in (
+        html_bodies(at)
+    )
+    english = app(q="결제", language="en").switch_page("app_pages/explore.py").run()
+    assert english.title[0].value == "Explore", "Home's form sends the language as language="
+    assert english.query_params["lang"] == "en" and "language" not in english.query_params
 
 
 def test_empty_state_names_the_commands_to_run(root: Path):
@@ -160,7 +184,7 @@ def test_empty_state_names_the_commands_to_run(root: Path):
     text = at.info[0].value
     assert "아직 스냅샷이 없습니다" in text
     assert "fmw demo" in text and "fmw sync" in text
-    assert not at.metric
+    assert not metrics(at)
 
 
 def test_a_corrupt_newest_generation_falls_back_and_says_so(published: Path):

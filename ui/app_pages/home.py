@@ -1,18 +1,19 @@
 """Home (홈): totals, status chart, by team and region, the latest changes, freshness.
 
 A Streamlit page script (run by ``st.navigation``); numbers come from
-``fmw.ui.overview``, labels from the message catalog. A search box hands its
-query to Explore through the URL (``?q=``). Home is the page everyone opens,
-so it is built from as few and as light elements as possible — every
-element costs the browser a render, and each new kind a script chunk
-(measured with Chromium traces, docs/benchmarks.md "Dashboard"):
+``fmw.ui.overview``, labels from the message catalog. Home is the page
+everyone opens, so it is built from as few and as light elements as possible —
+every element costs the browser a render, and each new kind a script chunk
+(measured in Chromium, docs/benchmarks.md "Dashboard"). Besides the title and
+the warnings and errors (``st.warning``/``st.error``, only when there is
+something to say), everything is one ``st.html`` block of plain HTML/CSS —
+no widget, chart library, table or grid component:
 
-* the five numbers are ``st.metric`` in one row;
-* the status chart, the team and region tables and the latest changes are
-  one ``st.html`` block of plain HTML/CSS — no charting library, table or
-  grid component, no per-section heading element (``st.table`` alone made
-  Home ~0.35 s slower to show);
-* the search box is a form without columns (a text box and its button).
+* the language links (``view.language_links``) and the freshness line;
+* the search box: a plain GET form to ``explore?q=...`` (Enter or its button;
+  a full page load of Explore, which reads ``?q=`` and ``?language=``);
+* the five numbers as cards (``.fmw-metric``), the status chart, the team and
+  region tables, the latest changes and the link to all of them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ STATUS_COLOURS = {
     "disabled": "#757575",
     "deprecated": "#c62828",
 }
+EXPLORE_URL = "explore"  # relative: also right behind a reverse proxy's path prefix
 LATEST_SHOWN = 10  # how many of the latest changes Home lists (Changes has them all)
 LATEST_COLUMNS = (
     "feature_code",
@@ -50,29 +52,55 @@ STYLE = (
     ".fmw-table th,.fmw-table td{border-bottom:1px solid rgba(49,51,63,0.15);"
     "padding:0.3rem 0.5rem;text-align:left;white-space:nowrap}"
     ".fmw-table td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    ".fmw-scroll{overflow-x:auto}</style>"
+    ".fmw-scroll{overflow-x:auto}"
+    ".fmw-fresh{font-size:0.875rem;color:rgba(49,51,63,0.6)}"
+    ".fmw-metrics{display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:1rem;"
+    "margin:1rem 0}"
+    ".fmw-metric-label{font-size:0.875rem}"
+    ".fmw-metric-value{font-size:2.25rem;line-height:1.3;font-variant-numeric:tabular-nums}"
+    ".fmw-search label{display:block;font-size:0.875rem;margin-bottom:0.25rem}"
+    ".fmw-search div{display:flex;gap:0.5rem}"
+    ".fmw-search input{flex:1;font:inherit;padding:0.4rem 0.75rem;border-radius:0.5rem;"
+    "border:1px solid rgba(49,51,63,0.2);background:#f0f2f6}"
+    ".fmw-search button{font:inherit;padding:0.4rem 0.75rem;border-radius:0.5rem;"
+    "border:1px solid rgba(49,51,63,0.2);background:#fff;cursor:pointer}</style>"
 )
 
 
-def _search_box() -> None:
-    with st.form("home_search", border=False, enter_to_submit=True):
-        query = st.text_input(
-            view.tr("home.search"),
-            key="home_q",
-            placeholder=view.tr("home.search.placeholder"),
+def _search_box() -> str:
+    """A plain HTML GET form: Enter or its button opens Explore at ``explore?q=...``."""
+    lang = view.lang()
+    hidden = (
+        ""
+        if lang == messages.DEFAULT_LANGUAGE
+        else f'<input type="hidden" name="{view.FORM_LANG_KEY}" value="{lang}">'
+    )
+    return (
+        f'<form class="fmw-search" method="get" action="{EXPLORE_URL}">'
+        f'<label for="fmw-home-q">{html.escape(view.tr("home.search"))}</label>'
+        f'<div><input id="fmw-home-q" type="search" name="q" required'
+        f' placeholder="{html.escape(view.tr("home.search.placeholder"))}">{hidden}'
+        f'<button type="submit">{html.escape(view.tr("home.search.go"))}</button></div></form>'
+    )
+
+
+def _metrics(totals: overview.Totals) -> str:
+    cards = (
+        ("metric.records", totals.records),
+        ("metric.active", totals.active),
+        ("metric.inactive", totals.inactive),
+        ("metric.conflicts", totals.conflicts),
+        ("metric.changes", totals.latest_changes),
+    )
+    return (
+        '<div class="fmw-metrics">'
+        + "".join(
+            f'<div class="fmw-metric"><div class="fmw-metric-label">{html.escape(view.tr(key))}'
+            f'</div><div class="fmw-metric-value">{view.number(value)}</div></div>'
+            for key, value in cards
         )
-        submitted = st.form_submit_button(view.tr("home.search.go"))
-    if submitted and query.strip():
-        st.switch_page(view.page_path("explore"), query_params={"q": query.strip()})
-
-
-def _metrics(totals: overview.Totals) -> None:
-    cells = st.columns(5)
-    cells[0].metric(view.tr("metric.records"), view.number(totals.records))
-    cells[1].metric(view.tr("metric.active"), view.number(totals.active))
-    cells[2].metric(view.tr("metric.inactive"), view.number(totals.inactive))
-    cells[3].metric(view.tr("metric.conflicts"), view.number(totals.conflicts))
-    cells[4].metric(view.tr("metric.changes"), view.number(totals.latest_changes))
+        + "</div>"
+    )
 
 
 def _heading(text: str) -> str:
@@ -144,21 +172,27 @@ def _latest_changes(changes: pa.Table, total: int) -> str:
         ]
         for r in changes.slice(0, LATEST_SHOWN).to_pylist()
     ]
-    return _heading(view.tr("home.latest", count=view.number(total))) + _html_table(
-        headers, rows, "latest"
+    return (
+        _heading(view.tr("home.latest", count=view.number(total)))
+        + _html_table(headers, rows, "latest")
+        + f'<p><a href="{view.page_url("changes")}" target="_self">'
+        + f"{html.escape(view.tr('home.latest.all'))}</a></p>"
     )
 
 
 def render() -> None:
-    shown = view.start_page("nav.home")
+    shown = view.start_page("nav.home", language_switch=False)  # it is in the HTML block
     snapshot = shown.snapshot
-    view.show_freshness(shown)
-    _search_box()
+    made = view.show_freshness(shown)
     totals = overview.totals(snapshot)
-    _metrics(totals)
     st.html(
         STYLE
-        + '<div class="fmw-home"><div class="fmw-row"><div>'
+        + '<div class="fmw-home">'
+        + view.language_links()
+        + f'<p class="fmw-fresh">{html.escape(made)}</p>'
+        + _search_box()
+        + _metrics(totals)
+        + '<div class="fmw-row"><div>'
         + _status_chart(overview.status_counts(snapshot))
         + "</div><div>"
         + _breakdown("home.by_team", overview.breakdown(snapshot, "team"), "team")
@@ -167,10 +201,6 @@ def render() -> None:
         + _latest_changes(overview.latest_changes(snapshot), totals.latest_changes)
         + "</div>"
     )
-    if totals.latest_changes:
-        st.page_link(
-            view.page_path("changes"), label=view.tr("home.latest.all"), icon=":material/history:"
-        )
 
 
 if __name__ == "__main__":
