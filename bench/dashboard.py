@@ -60,8 +60,9 @@ memory per session
 new generation
     a second generation (one record fewer) is published while a session shows
     Home; the time from the end of the publication (pointer swapped) to the
-    new total on screen after one click, which includes verifying the new
-    generation's files and parsing it.
+    new total on screen after one click on the page's own Home link (a plain
+    link since Home draws no sidebar: the click loads the page anew), which
+    includes verifying the new generation's files and parsing it.
 
 The bars (issue 3, section 4) are printed with PASS or FAIL.
 """
@@ -720,7 +721,7 @@ def run(args: argparse.Namespace) -> Figures:
 
         publish_generation(root, link, batches=[1, 2, 3])
         published = time.perf_counter()
-        page.get_by_test_id("stSidebarNav").get_by_text("홈").click()
+        page.locator(".fmw-nav").get_by_role("link", name="홈").click()  # Home anew
         wait_metric(page, label, f"{total - 1:,}")
         figures.new_generation_ms = (time.perf_counter() - published) * 1000
         browser.close()

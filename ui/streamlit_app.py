@@ -3,7 +3,8 @@
 Shared layout only: page settings, the reader's language (``view.init_language``;
 the switch itself is a pair of links each page draws, see ``view.language_links``), the
 navigation (``st.navigation`` over the scripts in ``app_pages/``, not the old
-``pages/`` auto-discovery) and the errors every page must repeat (an older
+``pages/`` auto-discovery; it routes but draws no sidebar: each page draws
+``view.top_links``) and the errors every page must repeat (an older
 snapshot shown, the last sync failed). Each page asks ``view.current()`` for
 the shared snapshot itself. Nothing here may import psycopg or SQLAlchemy.
 """
@@ -44,6 +45,7 @@ navigation = st.navigation(
             icon=":material/history:",
             url_path="changes",
         ),
-    ]
+    ],
+    position="hidden",  # each page draws view.top_links: cheaper than the sidebar
 )
 navigation.run()

@@ -16,6 +16,8 @@ Its job is the only Streamlit glue outside the page scripts:
 * ``lang()`` and ``tr()`` — the reader's language (Korean unless switched; the
   switch is ``language_links()``, two plain links to ``?lang=ko`` / ``?lang=en``,
   which a new session reads) and its messages.
+* ``top_links()`` — the line at the top of every page: links to the pages (the
+  app's ``st.navigation`` routes but draws no sidebar) and the language switch.
 * time and number formatting in the reader's time zone.
 
 Data logic lives in the plain modules (snapshot_data, search, overview,
@@ -55,6 +57,8 @@ PAGES = {
     "changes": "app_pages/changes.py",
 }
 """Page scripts, relative to streamlit_app.py (for st.switch_page and st.page_link)."""
+NAV_PAGES = ("home", "explore", "changes")
+"""The pages ``top_links`` offers; Record is opened from a row (it needs an id)."""
 
 
 @dataclass(frozen=True)
@@ -177,12 +181,32 @@ def _announce_new_generation(snapshot: Snapshot) -> None:
     st.session_state[SEEN_KEY] = snapshot.id
 
 
-def start_page(title_key: str, *, language_switch: bool = True) -> Shown:
-    """A page's first lines: its title, the language switch (unless the page draws
-    ``language_links()`` itself), the snapshot to show and the errors to repeat."""
-    st.title(tr(title_key))
-    if language_switch:
-        st.html(language_links())
+def top_links(page: str) -> str:
+    """The line at the top of every page, as HTML for ``st.html``: links to the pages in
+    ``NAV_PAGES`` (``page`` itself in bold: following it shows the newest snapshot) and
+    the language switch.
+
+    Plain links instead of Streamlit's sidebar navigation: drawing the sidebar took the
+    browser about 35 ms of Home's load, measured (docs/benchmarks.md). A link opens
+    the page anew, in the reader's language (``page_url``).
+    """
+
+    def link(name: str) -> str:
+        label = html.escape(tr(f"nav.{name}"))
+        here = ' aria-current="page"' if name == page else ""
+        shown = f"<strong>{label}</strong>" if name == page else label
+        return f'<a href="{html.escape(page_url(name))}" target="_self"{here}>{shown}</a>'
+
+    pages = " · ".join(link(name) for name in NAV_PAGES)
+    return f'<p class="fmw-nav">{pages}</p>' + language_links()
+
+
+def start_page(page: str, *, top: bool = True) -> Shown:
+    """A page's first lines: its title, ``top_links`` (unless the page draws them
+    itself), the snapshot to show and the errors to repeat."""
+    st.title(tr(f"nav.{page}"))
+    if top:
+        st.html(top_links(page))
     shown = current()
     show_problems(shown)
     return shown
@@ -314,7 +338,8 @@ def page_url(name: str) -> str:
     Relative, so it also works behind a reverse proxy's path prefix.
     """
     query = query_string({LANG_KEY: [lang()]} if lang() != messages.DEFAULT_LANGUAGE else {})
-    return name + (f"?{query}" if query else "")
+    path = "./" if name == "home" else name  # Home is the default page: the app's root URL
+    return path + (f"?{query}" if query else "")
 
 
 def record_table(

@@ -146,8 +146,11 @@ def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard:
     page.get_by_role("link", name="English").click()
     page.wait_for_url("**/explore?q=*&lang=en")
     page.get_by_text(f"of {expected:,}").first.wait_for()
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Home").click()
+    page.locator(".fmw-nav").get_by_role("link", name="Home").click()
     wait_for_metric(page, "Records", f"{total:,}")
+    page.wait_for_function(  # the run is over: Streamlit makes a running page's HTML inert
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+    )
     box = page.get_by_label("Search")
     box.fill("결제")
     box.press("Enter")
@@ -189,7 +192,7 @@ def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard:
     (demo / "extra_day2.csv").write_text(DAY2, encoding="utf-8")
     fmw(demo, "load", "extra_day2.csv", "--source", "extra")
     fmw(demo, "export")
-    page.get_by_test_id("stSidebarNav").get_by_text("홈").click()
+    page.locator(".fmw-nav").get_by_role("link", name="홈").click()
     wait_for_metric(page, "전체 레코드", f"{total + 1:,}")
     page.goto(f"{dashboard}/explore?q=PAY-999")
     page.get_by_text("1건 중 1–1").wait_for()

@@ -254,7 +254,7 @@ def test_an_allowlisted_user_gets_the_dashboard_in_a_real_browser(site: Site):
         page.goto(site.base + "/")
         box = page.locator(".fmw-metric").filter(has_text="전체 레코드").first
         assert box.locator(".fmw-metric-value").inner_text().strip() == "8"
-        page.get_by_test_id("stSidebarNav").get_by_text("검색").click()  # a page change: WS
+        page.locator(".fmw-nav").get_by_role("link", name="검색").click()  # a new page: WS
         page.wait_for_url("**/explore*")
         context.close()
         browser.close()

@@ -178,6 +178,16 @@ def test_the_language_links_keep_the_page_and_its_parameters(published: Path):
     assert english.query_params["lang"] == "en" and "language" not in english.query_params
 
 
+def test_every_page_links_the_pages_in_the_readers_language(published: Path):
+    korean = html_bodies(open_page("changes"))
+    assert '<a href="./" target="_self">홈</a>' in korean, "Home is the app's root URL"
+    assert '<a href="explore" target="_self">검색</a>' in korean
+    assert '<a href="changes" target="_self" aria-current="page"><strong>변경 이력' in korean
+    english = html_bodies(app(language="en").run())
+    assert '<a href="explore?lang=en" target="_self">Explore</a>' in english
+    assert '<a href="./?lang=en" target="_self" aria-current="page"><strong>Home' in english
+
+
 def test_empty_state_names_the_commands_to_run(root: Path):
     at = app().run()
     assert not at.exception

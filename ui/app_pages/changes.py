@@ -122,7 +122,7 @@ def _table(rows: list[dict[str, object]], lang: str) -> None:
 
 
 def render() -> None:
-    shown = view.start_page("nav.changes")
+    shown = view.start_page("changes")
     snapshot = shown.snapshot
     lang = view.lang()
     url = view.url_params()

@@ -125,7 +125,7 @@ def _downloads(snapshot: Snapshot, query: search.Query, total: int) -> None:
 
 
 def render() -> None:
-    shown = view.start_page("nav.explore")
+    shown = view.start_page("explore")
     snapshot = shown.snapshot
     url = view.url_params()
     if st.session_state.get(WRITTEN) != url:

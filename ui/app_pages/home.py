@@ -9,7 +9,7 @@ the warnings and errors (``st.warning``/``st.error``, only when there is
 something to say), everything is one ``st.html`` block of plain HTML/CSS —
 no widget, chart library, table or grid component:
 
-* the language links (``view.language_links``) and the freshness line;
+* the page and language links (``view.top_links``) and the freshness line;
 * the search box: a plain GET form to ``explore?q=...`` (Enter or its button;
   a full page load of Explore, which reads ``?q=`` and ``?language=``);
 * the five numbers as cards (``.fmw-metric``), the status chart, the team and
@@ -181,14 +181,14 @@ def _latest_changes(changes: pa.Table, total: int) -> str:
 
 
 def render() -> None:
-    shown = view.start_page("nav.home", language_switch=False)  # it is in the HTML block
+    shown = view.start_page("home", top=False)  # the top links are in the HTML block
     snapshot = shown.snapshot
     made = view.show_freshness(shown)
     totals = overview.totals(snapshot)
     st.html(
         STYLE
         + '<div class="fmw-home">'
-        + view.language_links()
+        + view.top_links("home")
         + f'<p class="fmw-fresh">{html.escape(made)}</p>'
         + _search_box()
         + _metrics(totals)

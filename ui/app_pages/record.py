@@ -123,7 +123,7 @@ def _timeline(snapshot, identity: str, lang: str) -> None:  # type: ignore[no-un
 
 
 def render() -> None:
-    shown = view.start_page("nav.record")
+    shown = view.start_page("record")
     snapshot = shown.snapshot
     lang = view.lang()
     identity = (st.query_params.get("id") or "").strip()
