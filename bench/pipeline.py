@@ -20,6 +20,13 @@ first sync
     ``load_file`` of day 1 into an empty database (land = hash the file, read
     it and COPY its rows into ``raw.row``; process = ``core.process_batch``),
     then ``refresh_views`` and ``export_generation``, as ``fmw sync`` does.
+write floor
+    right after the first sync, for each table it filled (``raw.row``,
+    ``core.source_record``, ``core.record``, ``core.record_history``):
+    ``INSERT INTO`` a logged ``LIKE ... INCLUDING ALL`` copy ``SELECT * FROM``
+    the table, commit included; the copy is dropped before the re-syncs. The
+    sum is what PostgreSQL needs just to write the rows a first sync keeps,
+    with their indexes and no normalization.
 unchanged re-sync
     day 1 again with ``force=True``: everything is compared, nothing changes,
     so refresh and export are skipped the way ``fmw sync`` skips them.
@@ -87,6 +94,7 @@ RSS_SAMPLE_SECONDS = 0.02
 READER_PAUSE_SECONDS = 0.02  # between a reader's queries, so readers do not starve the refresh
 MAX_BIND_PARAMETERS = 65_535  # PostgreSQL's limit per statement (psycopg 3 binds server-side)
 PANDAS_CHUNK = 10_000
+WRITE_FLOOR_TABLES = ("raw.row", "core.source_record", "core.record", "core.record_history")
 FLOOR_RUNS = 3  # the floor is the median of this many COPYs (the machine may be shared)
 IDLE_RUNS = 3
 READER_QUERIES = (
@@ -152,6 +160,15 @@ class ReaderWait:
 
 
 @dataclass
+class TableWrite:
+    """Seconds to write one table's rows again, with its indexes (or the sum of several)."""
+
+    table: str
+    rows: int
+    seconds: float
+
+
+@dataclass
 class PandasRun:
     """The pandas baseline: building the frame once, then each to_sql method."""
 
@@ -174,12 +191,21 @@ class Figures:
     floor: float = 0.0
     floor_runs: list[float] = field(default_factory=list)
     syncs: list[SyncRun] = field(default_factory=list)
+    write_floor: list[TableWrite] = field(default_factory=list)
     pandas: PandasRun | None = None
     readers: list[ReaderWait] = field(default_factory=list)
     rss_before_mib: float = 0.0
 
     def sync(self, name: str) -> SyncRun:
         return next(run for run in self.syncs if run.name == name)
+
+    @property
+    def write_floor_total(self) -> TableWrite:
+        return TableWrite(
+            "TOTAL",
+            sum(w.rows for w in self.write_floor),
+            sum(w.seconds for w in self.write_floor),
+        )
 
     @property
     def reader_max_wait(self) -> float | None:
@@ -291,6 +317,27 @@ def copy_floor(conn: psycopg.Connection, path: Path) -> float:
     seconds = time.perf_counter() - started
     conn.execute("DROP TABLE bench_floor")
     return seconds
+
+
+def write_copy(conn: psycopg.Connection, table: str) -> TableWrite:
+    """Seconds to INSERT the table's rows into a logged copy with its indexes, then drop it."""
+    schema, name = table.split(".")
+    source = sql.Identifier(schema, name)
+    copy = sql.Identifier(f"bench_copy_{name}")
+    conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(copy, source))
+    always = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = %s::regclass"
+        " AND attidentity = 'a' AND NOT attisdropped)",
+        [table],
+    ).fetchone()
+    overriding = sql.SQL("OVERRIDING SYSTEM VALUE" if always and always[0] else "")
+    started = time.perf_counter()
+    cur = conn.execute(
+        sql.SQL("INSERT INTO {} {} SELECT * FROM {}").format(copy, overriding, source)
+    )
+    seconds = time.perf_counter() - started  # autocommit: the COMMIT is inside
+    conn.execute(sql.SQL("DROP TABLE {}").format(copy))
+    return TableWrite(table, cur.rowcount, seconds)
 
 
 def _resident_bytes() -> int:
@@ -553,6 +600,8 @@ def measure(admin: str, rows: int, work: Path) -> Figures:
         figures.floor_runs = [copy_floor(base, day1) for _ in range(FLOOR_RUNS)]
         figures.floor = statistics.median(figures.floor_runs)
         figures.syncs.append(sync_once(conn, "first sync", day1, root))
+        say("write floor: the first sync's tables into logged copies with their indexes")
+        figures.write_floor = [write_copy(conn, table) for table in WRITE_FLOOR_TABLES]
         figures.syncs.append(sync_once(conn, "unchanged re-sync", day1, root, force=True))
         probe = ReaderProbe(fmw_url, READER_QUERIES)
         figures.syncs.append(
@@ -641,6 +690,10 @@ def pandas_rows(run: PandasRun) -> list[tuple[str, float, str]]:
     return rows
 
 
+def stage_line(figures: Figures, stage: str, seconds: float, note: str) -> str:
+    return f"{stage:<44} {seconds:>9.2f} {seconds / figures.floor:>7.1f}x  {note}"
+
+
 def report(figures: Figures) -> str:
     info = figures.machine
     lines = [
@@ -655,8 +708,20 @@ def report(figures: Figures) -> str:
         "",
         f"{'stage':<44} {'seconds':>9} {'x floor':>8}  note",
     ]
-    for stage, seconds, note in stage_rows(figures):
-        lines.append(f"{stage:<44} {seconds:>9.2f} {seconds / figures.floor:>7.1f}x  {note}")
+    lines += [stage_line(figures, *row) for row in stage_rows(figures)]
+    lines += [
+        "",
+        f"{'write floor (right after the first sync)':<44} {'seconds':>9} {'x floor':>8}  rows",
+    ]
+    lines += [
+        stage_line(figures, w.table, w.seconds, f"{w.rows:,}")
+        for w in [*figures.write_floor, figures.write_floor_total]
+    ]
+    total = figures.write_floor_total.seconds
+    lines.append(
+        "writing the rows a first sync keeps, with their indexes, no normalization: "
+        f"{total:.2f} s = {total / figures.floor:.1f}x floor"
+    )
     lines += [
         "",
         f"{'reader (during the 1%-changed refresh)':<50} {'queries':>7} {'idle':>7} "
@@ -677,6 +742,9 @@ def as_json(figures: Figures) -> dict[str, Any]:
     doc = asdict(figures)
     for run, raw in zip(figures.syncs, doc["syncs"], strict=True):
         raw["total"] = run.total
+    doc["write_floor_total"] = asdict(figures.write_floor_total)
+    for raw in [*doc["write_floor"], doc["write_floor_total"]]:
+        raw["x_floor"] = raw["seconds"] / figures.floor
     doc["targets"] = [{"target": t, "measured": m, "pass": ok} for t, m, ok in targets(figures)]
     return doc
 

@@ -416,6 +416,11 @@ def test_identity_hash_keeps_non_ascii_case(sql_conn: psycopg.Connection) -> Non
     )
 
 
+def test_ascii_lower_changes_a_to_z_only(sql_conn: psycopg.Connection) -> None:
+    got = sql_conn.execute("SELECT core.ascii_lower('ÉÀÇ ABC Ǆ Ⅻ ＡＢ ÄZ')").fetchone()[0]
+    assert got == "ÉÀÇ abc Ǆ Ⅻ ＡＢ Äz", "accented, full-width and Roman-numeral letters stay"
+
+
 # ----- core.parse_date -----------------------------------------------------------------
 
 

@@ -264,6 +264,79 @@ def test_first_load_writes_inserted_history(conn: psycopg.Connection, tmp_path: 
     assert after["owner"] == "김민준" and after["status"] == "enabled"
 
 
+def test_inserted_history_holds_what_users_see_of_the_record(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, [rec("PAY-001", status="보류")])
+
+    [(_, _, _, after)] = history(conn, "PAY-001")
+    shown = record(conn, "PAY-001")
+    visible = {key: value for key, value in shown.items() if key in after}
+    visible.update(effective_from=str(shown["effective_from"]), effective_to=None)
+    assert after == visible, "the history holds what users see of the record"
+    assert set(after) == {
+        "source",
+        "feature_code",
+        "feature_name",
+        "policy_code",
+        "policy_name",
+        "status",
+        "status_raw",
+        "region",
+        "platform",
+        "owner",
+        "team",
+        "effective_from",
+        "effective_to",
+        "note",
+        "is_active",
+    }, "every field users see and no bookkeeping"
+    assert (after["source"], after["status"], after["status_raw"], after["is_active"]) == (
+        SOURCE,
+        "unknown",
+        "보류",
+        True,
+    )
+
+
+def test_an_identity_new_to_a_source_but_known_to_another_is_resolved(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, [rec("PAY-001", owner="이서연")], source="service_team", priority=20)
+
+    load(conn, tmp_path, [rec("PAY-001")], source=SOURCE, priority=10)
+
+    shown = record(conn, "PAY-001")
+    assert (shown["source"], shown["owner"], shown["source_count"], shown["has_conflict"]) == (
+        SOURCE,
+        "김민준",
+        2,
+        True,
+    ), "the higher-priority source is shown and the disagreement is kept"
+    assert [change for change, *_ in history(conn, "PAY-001")] == ["inserted", "updated"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["A" * 64, "a" * 63, "a" * 65, "g" * 64, "a" * 63 + "\n", ""],
+    ids=["upper", "short", "long", "not-hex", "newline", "empty"],
+)
+def test_record_refuses_an_identity_hash_that_is_not_64_lowercase_hex(
+    conn: psycopg.Connection, tmp_path: Path, key: str
+) -> None:
+    load(conn, tmp_path, [rec("PAY-001")])
+    copy = (
+        "INSERT INTO core.record SELECT %s, feature_code, feature_name, policy_code, "
+        "policy_name, status, status_raw, region, platform, owner, team, effective_from, "
+        "effective_to, note, source, source_row, content_hash, is_active, first_seen_at, "
+        "last_changed_at, last_batch_id, source_count, has_conflict FROM core.record"
+    )
+
+    conn.execute(copy, ["0123456789abcdef" * 4])  # the rule admits a well-formed key
+    with pytest.raises(psycopg.errors.CheckViolation, match="record_identity_hash_check"):
+        conn.execute(copy + " LIMIT 1", [key])
+
+
 # --- rejects and row issues -------------------------------------------------------------
 
 
