@@ -370,7 +370,10 @@ BEGIN
         -- No key: an index maintained row by row costs more than the whole insert.
         CREATE TEMP TABLE fmw_touched (identity_hash text NOT NULL) ON COMMIT DROP;
 
-        -- New identities: a plain INSERT (cheaper than ON CONFLICT at a million rows).
+        -- New identities: a plain INSERT (cheaper than ON CONFLICT at a million rows), in key
+        -- order. Keys are hashes: inserted as they come, every row lands on another index
+        -- page; sorted, each page fills in turn (a million rows: 12.5 s unsorted, 5.2 s with
+        -- the sort). core.record and its history below are inserted in key order too.
         INSERT INTO core.source_record (
             source, identity_hash, feature_code, feature_name, policy_code, policy_name,
             status, status_raw, region, platform, owner, team, effective_from,
@@ -384,7 +387,8 @@ BEGIN
             v_now, v_now, p_batch_id, p_batch_id, x.raw_print, x.effective_from_raw,
             x.effective_to_raw
         FROM fmw_stage AS x
-        WHERE x.old_hash IS NULL;
+        WHERE x.old_hash IS NULL
+        ORDER BY x.identity_hash;
 
         -- Changed or returning identities.
         UPDATE core.source_record AS sr SET
@@ -427,6 +431,7 @@ BEGIN
             WHERE x.old_hash IS NULL
               AND NOT EXISTS (SELECT FROM core.record AS r
                               WHERE r.identity_hash = x.identity_hash)
+            ORDER BY x.identity_hash
             RETURNING identity_hash, source, feature_code, feature_name, policy_code,
                       policy_name, status, status_raw, region, platform, owner, team,
                       effective_from, effective_to, note, is_active
