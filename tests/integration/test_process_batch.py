@@ -643,6 +643,32 @@ def test_record_reappearing_is_reactivated(conn: psycopg.Connection, tmp_path: P
     ]
 
 
+def test_a_record_returning_unchanged_at_another_row_is_reactivated_there(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, THREE)
+    load(conn, tmp_path, THREE[1:])
+
+    third = load(conn, tmp_path, [*THREE[1:], THREE[0]])
+
+    assert counts(third) == {**no_changes(2), "updated": 1}
+    shown = record(conn, "PAY-001")
+    assert (shown["is_active"], shown["source_row"], shown["owner"], shown["status"]) == (
+        True,
+        4,
+        "김민준",
+        "enabled",
+    ), "known by its print, it keeps its values and takes its new row"
+    source_row, batch_id = conn.execute(
+        "SELECT source_row, last_changed_batch_id FROM core.source_record "
+        "WHERE feature_code = 'PAY-001'"
+    ).fetchone()
+    assert (source_row, batch_id) == (4, third.batch_id)
+    change, _, before, after = history(conn, "PAY-001")[-1]
+    assert change == "reactivated"
+    assert {key for key in after if before[key] != after[key]} == {"is_active"}
+
+
 def test_what_changed_since_a_time_is_a_history_query(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
