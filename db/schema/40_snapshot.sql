@@ -97,12 +97,15 @@ SELECT
     h.batch_id,
     h.batch_source
 FROM snapshot.record_history AS h
-JOIN (
-    SELECT b.source, min(b.batch_id) AS first_batch_id FROM ops.batch AS b GROUP BY b.source
-) AS f ON f.source = h.batch_source
-WHERE h.change <> 'inserted' OR h.batch_id <> f.first_batch_id;
+-- A filter on history's own columns, applied before the join to core.record: a batch id is
+-- its own source's first processed batch exactly when it is any source's.
+WHERE h.change <> 'inserted'
+   OR h.batch_id NOT IN (
+       SELECT min(b.batch_id) FROM ops.batch AS b WHERE b.status = 'processed' GROUP BY b.source
+   );
 COMMENT ON VIEW snapshot.recent_changes IS
-    'Changes users care about: every history row except the initial load of each source.';
+    'Changes users care about: every history row except the records each source''s first '
+    'processed batch inserted (its initial load).';
 
 CREATE VIEW snapshot.conflicts AS
 SELECT

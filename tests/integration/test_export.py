@@ -162,3 +162,21 @@ def test_the_second_export_connection_reads_the_first_ones_snapshot(
     assert seen == (["first"], 1), "both connections export the same moment"
     after = conn.execute("SELECT array_agg(note) FROM snapshot.current_records").fetchone()
     assert after == (["changed"],), "the change was committed meanwhile"
+
+
+def test_export_sorts_in_memory_without_changing_the_callers_session(
+    conn: psycopg.Connection, tmp_path: Path
+):
+    load(conn, tmp_path, "a.csv", "PAY-1,P1,KR,iOS,on,kim,first\n")
+    conn.execute("SET work_mem = '4MB'")
+    with conn.transaction():
+        conn.execute(export.READ_ONLY_SNAPSHOT)
+        snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        with export._same_snapshot(conn, snapshot_id) as second:
+            assert second.execute("SHOW work_mem").fetchone() == ("256MB",)
+
+    conn.execute("REFRESH MATERIALIZED VIEW snapshot.home_summary")
+    generation = export.export_generation(conn, tmp_path / "snapshots", keep=2)
+
+    assert generation.files["current_records.csv"].rows == 1
+    assert conn.execute("SHOW work_mem").fetchone() == ("4MB",), "SET LOCAL ends with the export"

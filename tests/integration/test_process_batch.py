@@ -689,6 +689,42 @@ def test_what_changed_since_a_time_is_a_history_query(
     ], "only what the later batch changed is listed"
 
 
+def recent_changes(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    return conn.execute(
+        "SELECT feature_code, change, batch_source FROM snapshot.recent_changes ORDER BY 1"
+    ).fetchall()
+
+
+def test_recent_changes_leave_out_each_sources_initial_load(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, THREE)
+    load(conn, tmp_path, [rec("PAY-001", owner="이서연")], source="service_team", priority=20)
+
+    load(conn, tmp_path, [rec("PAY-001", status="off"), THREE[1], rec("PAY-004")])
+
+    assert recent_changes(conn) == [
+        ("PAY-001", "updated", SOURCE),
+        ("PAY-003", "deactivated", SOURCE),
+        ("PAY-004", "inserted", SOURCE),
+    ], "a later batch's changes are listed; no source's first load is"
+
+
+def test_after_a_failed_first_try_the_next_batch_is_the_initial_load(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute(
+        "ALTER TABLE core.source_record "
+        "ADD CONSTRAINT test_boom CHECK (owner IS DISTINCT FROM 'boom')"
+    )
+    assert load(conn, tmp_path, [rec("PAY-001", owner="boom")]).status == "failed"
+    conn.execute("ALTER TABLE core.source_record DROP CONSTRAINT test_boom")
+
+    assert load(conn, tmp_path, THREE).status == "processed"
+
+    assert recent_changes(conn) == [], "the first batch that changed anything is the initial load"
+
+
 # --- the mass-deactivation guard ------------------------------------------------------------
 
 
