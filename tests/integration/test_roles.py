@@ -146,6 +146,13 @@ def test_loader_lands_processes_and_refreshes(sql_conn: psycopg.Connection) -> N
     ).fetchall()
     assert totals == [("disabled", 1), ("enabled", 1)], "fmw_loader refreshes the summary"
     assert refreshed == {"home_summary": 8}, "the one materialized view; 4 grouping sets x 2"
+    sizes = sql_conn.execute(
+        "SELECT relname, reltuples FROM pg_class WHERE relnamespace = 'core'::regnamespace"
+        " AND relname IN ('source_record', 'record', 'record_history') ORDER BY 1"
+    ).fetchall()
+    assert sizes == [("record", 2), ("record_history", 2), ("source_record", 2)], (
+        "a first load ANALYZEs the core tables even when fmw_loader runs it"
+    )
 
 
 @pytest.mark.pg15
