@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pytest
 
 from fmw.ui import search
@@ -160,7 +161,8 @@ def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard:
     page.get_by_text(f"{expected:,}건 중 1–50").wait_for()
 
     # A record's timeline (a demo record that changed on day 2).
-    changed = snapshot.changes["identity_hash"][0].as_py()
+    updates = snapshot.changes.filter(pc.equal(snapshot.changes["change"], "updated"))
+    changed = updates["identity_hash"][0].as_py()
     entries = snapshot.history(changed).num_rows
     page.goto(f"{dashboard}/record?id={changed}")
     page.get_by_test_id("stExpander").first.wait_for()
