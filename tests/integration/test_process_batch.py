@@ -8,11 +8,12 @@ all-or-nothing failure, source priorities and snapshot refresh bookkeeping.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -676,6 +677,17 @@ def test_what_changed_since_a_time_is_a_history_query(
     ], "only what the later batch changed is listed"
 
 
+@contextlib.contextmanager
+def boom_owner_fails(conn: psycopg.Connection) -> Iterator[None]:
+    """While inside, a batch that writes a source record with owner 'boom' fails."""
+    conn.execute(
+        "ALTER TABLE core.source_record "
+        "ADD CONSTRAINT test_boom CHECK (owner IS DISTINCT FROM 'boom')"
+    )
+    yield
+    conn.execute("ALTER TABLE core.source_record DROP CONSTRAINT test_boom")
+
+
 def recent_changes(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
     return conn.execute(
         "SELECT feature_code, change, batch_source FROM snapshot.recent_changes ORDER BY 1"
@@ -700,12 +712,8 @@ def test_recent_changes_leave_out_each_sources_initial_load(
 def test_after_a_failed_first_try_the_next_batch_is_the_initial_load(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    conn.execute(
-        "ALTER TABLE core.source_record "
-        "ADD CONSTRAINT test_boom CHECK (owner IS DISTINCT FROM 'boom')"
-    )
-    assert load(conn, tmp_path, [rec("PAY-001", owner="boom")]).status == "failed"
-    conn.execute("ALTER TABLE core.source_record DROP CONSTRAINT test_boom")
+    with boom_owner_fails(conn):
+        assert load(conn, tmp_path, [rec("PAY-001", owner="boom")]).status == "failed"
 
     assert load(conn, tmp_path, THREE).status == "processed"
 
@@ -768,24 +776,21 @@ def test_failed_batch_changes_nothing_and_can_be_rerun(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
     load(conn, tmp_path, THREE)
-    conn.execute(
-        "ALTER TABLE core.source_record "
-        "ADD CONSTRAINT test_boom CHECK (owner IS DISTINCT FROM 'boom')"
-    )
     before = dump_core(conn)
     rows = [rec("PAY-001", status="off"), THREE[1], rec("PAY-009", owner="boom")]
 
-    failed = load(conn, tmp_path, rows)
+    with boom_owner_fails(conn):
+        failed = load(conn, tmp_path, rows)
+        after = dump_core(conn)
 
     assert failed.status == "failed"
     assert (failed.message or "").startswith("failed, no record changed: "), failed.message
     assert "test_boom" in (failed.message or ""), "the message carries the database's reason"
-    assert dump_core(conn) == before, "a failed batch changes no record, source record or history"
+    assert after == before, "a failed batch changes no record, source record or history"
     assert conn.execute(
         "SELECT status, message FROM ops.batch WHERE batch_id = %s", [failed.batch_id]
     ).fetchone() == ("failed", failed.message), "ops.batch is marked failed with the message"
 
-    conn.execute("ALTER TABLE core.source_record DROP CONSTRAINT test_boom")
     rerun = process(conn, failed.batch_id)
 
     assert rerun["status"] == "processed", "a failed batch can be re-run once the cause is gone"
