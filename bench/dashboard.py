@@ -8,7 +8,7 @@ Run it (not a test; nothing here is collected by pytest)::
 
 The snapshot: by default the bench writes one itself, in exactly the files
 ``fmw export`` writes (the five CSV files, UTF-8 with BOM, PostgreSQL's CSV
-conventions, plus the Parquet twins from ``fmw.snapshot_columnar``), with
+conventions, plus the Parquet twins from ``fmw.snapshot.columnar``), with
 ``--rows`` records of realistic Korean text, one ``inserted`` history row per
 record and 1% ``updated`` ones. ``--snapshot ROOT`` takes the current
 generation of an existing snapshot root instead (e.g. one ``fmw sync``
@@ -16,7 +16,7 @@ exported from ``write_scaled_csv`` data); its files are hard-linked (or
 copied) into a temporary root, never changed.
 
 Two servers run side by side, each ``python -m streamlit run`` with the flags
-``fmw ui`` uses (``fmw.dashboard.command``), 127.0.0.1 only:
+``fmw ui`` uses (``fmw.services.dashboard.command``), 127.0.0.1 only:
 
 FLOOR
     an almost empty Streamlit page: one ``st.text_input`` and one ``st.metric``
@@ -94,9 +94,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-from fmw import dashboard
-from fmw.snapshot_columnar import read_csv, write_parquet_twins
-from fmw.snapshot_files import latest_good_generation, publish_generation
+from fmw.services import dashboard
+from fmw.snapshot.columnar import read_csv, write_parquet_twins
+from fmw.snapshot.generations import latest_good_generation, publish_generation
 from fmw.ui.overview import CONFLICT_FIELDS
 
 CHROMIUM = "/usr/bin/chromium"

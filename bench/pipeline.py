@@ -9,7 +9,7 @@ Run it (not a test; nothing here is collected by pytest)::
 It starts a throwaway embedded PostgreSQL in a temporary folder (or uses the
 admin URL in ``FMW_BENCH_DATABASE_URL``, where it creates and drops its own
 databases), migrates a fresh database, writes two CSV files with
-``fmw.sample_data.write_scaled_csv`` (day 1, and day 2 = the same identities
+``fmw.demo.sample_data.write_scaled_csv`` (day 1, and day 2 = the same identities
 with about 1% of them changed; writing them is not timed) and measures:
 
 FLOOR
@@ -84,11 +84,11 @@ from psycopg import sql
 
 from fmw import migrations
 from fmw.database import with_database
-from fmw.export import export_generation
+from fmw.demo.sample_data import write_scaled_csv
 from fmw.loader.landing import BatchResult, SourceSpec, load_file
-from fmw.refresh import refresh_views
-from fmw.sample_data import write_scaled_csv
-from fmw.snapshot_files import current_pointer
+from fmw.snapshot.export import export_generation
+from fmw.snapshot.generations import current_pointer
+from fmw.snapshot.refresh import refresh_views
 
 URL_ENV = "FMW_BENCH_DATABASE_URL"
 SOURCE = SourceSpec("bench")

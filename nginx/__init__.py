@@ -3,8 +3,8 @@
 ``nginx.conf.template`` is the site that ``fmw nginx render`` fills in from the
 settings (``{{ name }}`` placeholders); ``fmw/*.conf`` and ``fmw/mime.types``
 are static parts copied as they are into ``PREFIX/conf/fmw/``. This package only
-locates the files; it must never render or run anything (``fmw.edge`` and
-``fmw.edge_install`` do).
+locates the files; it must never render or run anything (``fmw.edge.config`` and
+``fmw.edge.install`` do).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``python -m fmw``: the same as the ``fmw`` command (used by services, never a .bat)."""
 
-from fmw.cli import main
+from fmw.cli.app import main
 
 main()

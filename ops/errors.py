@@ -67,6 +67,10 @@ class SyncBusyError(FmwError):
     """Another sync or export is publishing a snapshot right now; try again when it has finished."""
 
 
+class FileBusyError(FmwError):
+    """A file could not be replaced: another program kept it open for too long."""
+
+
 class SnapshotError(FmwError):
     """No valid snapshot generation could be written or read."""
 

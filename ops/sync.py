@@ -15,11 +15,11 @@ from pathlib import Path
 import psycopg
 
 from fmw.errors import FmwError, SourceFileError, SyncBusyError
-from fmw.export import export_generation
 from fmw.loader.landing import BatchResult, SourceSpec, load_file
-from fmw.refresh import ViewRefresh, refresh_views
 from fmw.settings import Settings, SourceSettings
-from fmw.snapshot_files import Generation, current_pointer
+from fmw.snapshot.export import export_generation
+from fmw.snapshot.generations import Generation, current_pointer
+from fmw.snapshot.refresh import ViewRefresh, refresh_views
 
 PUBLISH_LOCK_KEY = 0x464D575F50554253  # "FMW_PUBS"
 

@@ -12,7 +12,7 @@ says — as facts (``Freshness``), which pages turn into words:
   job, newer than the shown snapshot, failed, was interrupted or was missed
   (an error that still shows the data).
 
-The scheduler's status file (``fmw.scheduler_status``, format_version 1:
+The scheduler's status file (``fmw.scheduler.status``, format_version 1:
 ``scheduler-status.json`` next to ``CURRENT.json`` unless
 ``scheduler.status_file`` names another place) is read as plain JSON here, not
 through that module, which imports the database driver. When it is absent or
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fmw.snapshot_files import Generation
+from fmw.snapshot.generations import Generation
 
 SCHEDULER_STATUS_NAME = "scheduler-status.json"
 SYNC_COMMAND = "fmw:sync"

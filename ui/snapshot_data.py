@@ -1,12 +1,12 @@
 """Read one snapshot generation into memory, once, in the shape the dashboard needs.
 
 Its job: given the snapshot root, find the generation to show (the current
-one, or the newest older one that verifies: ``fmw.snapshot_files``), read its
+one, or the newest older one that verifies: ``fmw.snapshot.generations``), read its
 files into typed, read-only Arrow tables and build what every search needs
 exactly once per generation:
 
 * ``current_records`` comes from its Parquet twin when the generation has one
-  (``fmw.snapshot_columnar``: a fraction of a second for a million rows), else
+  (``fmw.snapshot.columnar``: a fraction of a second for a million rows), else
   from the CSV; both give the same table;
 * every text column (but the unique ``identity_hash``) is held as integer
   codes into its distinct values (``Coded``), with the CSV guard removed from
@@ -47,8 +47,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fmw.errors import NoSnapshotError, SnapshotError
-from fmw.snapshot_columnar import UNIQUE_TEXT, ColumnarError, read_csv, twin_of
-from fmw.snapshot_files import (
+from fmw.snapshot.columnar import UNIQUE_TEXT, ColumnarError, read_csv, twin_of
+from fmw.snapshot.generations import (
     Generation,
     current_pointer,
     latest_good_generation,

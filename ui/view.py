@@ -41,7 +41,7 @@ import streamlit as st
 
 from fmw.errors import FmwError, NoSnapshotError, SnapshotError
 from fmw.settings import Settings, load_settings
-from fmw.snapshot_files import read_generation
+from fmw.snapshot.generations import read_generation
 from fmw.ui import downloads, freshness, messages
 from fmw.ui.snapshot_data import Snapshot, parse, pointer, resolve
 
@@ -224,7 +224,7 @@ def freshness_of(shown: Shown) -> freshness.Freshness:
 
 
 def scheduler_status_path(config: Settings) -> Path:
-    """Where the scheduler publishes its status (see fmw.scheduler_status)."""
+    """Where the scheduler publishes its status (see fmw.scheduler.status)."""
     configured = getattr(getattr(config, "scheduler", None), "status_file", None)
     if configured:
         return config.resolve(configured)

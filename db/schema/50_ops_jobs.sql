@@ -4,7 +4,7 @@
 SET LOCAL ROLE fmw_owner;
 
 -- The schedule grammar, in SQL, so that no row can hold a schedule the scheduler
--- cannot run. fmw.cron.parse_schedule (Python) gives the same reasons word for word;
+-- cannot run. fmw.scheduler.cron.parse_schedule (Python) gives the same reasons word for word;
 -- tests/integration/test_jobs_sql.py keeps the two equal.
 CREATE FUNCTION ops.schedule_problem(p_schedule text)
 RETURNS text

@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fmw.backup_schedule import command_line
+from fmw.backup.schedule import command_line
 from fmw.database import start_embedded, with_database
-from tests.acceptance.support import run
+from tests.support.commands import run
 
 
 @pytest.fixture(scope="module")

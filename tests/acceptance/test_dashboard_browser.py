@@ -27,7 +27,7 @@ import pytest
 
 from fmw.ui import search
 from fmw.ui.snapshot_data import load_snapshot
-from tests.acceptance.support import (
+from tests.support.commands import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FMW,

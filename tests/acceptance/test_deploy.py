@@ -1,6 +1,6 @@
 """The deploy for real on Linux: bundles built from this checkout, rollback of a broken release.
 
-Two bundles are built with ``fmw.wheelhouse.build_bundle`` from copies of this
+Two bundles are built with ``fmw.deploy.bundle.build_bundle`` from copies of this
 checkout: release A (1.0.0) and release B (1.1.0), whose dashboard exits at
 once. Each deploy builds its own release venv and installs fmw's wheel from
 the bundle's wheelhouse with ``--no-index --require-hashes``. To keep CI fast
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import pytest
 
-from fmw.deploy import probe
-from fmw.deploy_processes import ProcessBackend
-from fmw.deploy_release import Layout, read_current, read_state, release_ids
-from fmw.wheelhouse import build_bundle
+from fmw.deploy.bundle import build_bundle
+from fmw.deploy.processes import ProcessBackend
+from fmw.deploy.release import Layout, read_current, read_state, release_ids
+from fmw.deploy.step import probe
 
 pytestmark = pytest.mark.slow
 
@@ -78,8 +78,10 @@ def copy_source(into: Path, version: str, *, broken: bool = False) -> Path:
     text = re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject.read_text())
     pyproject.write_text(text)
     if broken:
-        with (into / "ops" / "dashboard.py").open("a") as dashboard:
-            dashboard.write(BROKEN_DASHBOARD)
+        dashboard = into / "ops" / "services" / "dashboard.py"
+        assert dashboard.is_file(), "the dashboard's launcher moved: break release B elsewhere"
+        with dashboard.open("a") as module:
+            module.write(BROKEN_DASHBOARD)
     return into
 
 
@@ -155,14 +157,14 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     assert upgrade.returncode == 0, upgrade.stderr
     layout = Layout(root)
     try:
-        a_first = run([str(a_folder / "ops" / "deploy.py"), *options], root)
+        a_first = run([str(a_folder / "ops" / "deploy"), *options], root)
         assert a_first.returncode == 0, a_first.stdout + a_first.stderr
         a_first_pid = int(str(dashboard_record(layout)["pid"]))
         restore = "--restore-db-on-rollback"
         b = run(["-m", "fmw.deploy", str(b_zip), "--root", str(root), restore, *options], work)
         b_pid = int(str(dashboard_record(layout)["pid"]))
         folders = release_ids(layout)
-        a_again = run([str(a_folder / "ops" / "deploy.py"), str(a_zip), *options], root)
+        a_again = run([str(a_folder / "ops" / "deploy"), str(a_zip), *options], root)
         current = read_current(layout)
         assert current is not None and current.release is not None
         yield Deployed(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fmw.deploy_release import Current, Layout, write_current, write_state
+from fmw.deploy.release import Current, Layout, write_current, write_state
 
 FMW = [sys.executable, "-m", "fmw"]
 ROOT = Path(__file__).resolve().parents[2]

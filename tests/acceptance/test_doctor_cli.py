@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.support import run
+from tests.support.commands import run
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_edge_logs import SAMPLE, line
+from tests.support.nginx_log import SAMPLE, line
 
 FMW = [sys.executable, "-m", "fmw"]
 COMMANDS = [["nginx", "render"], ["report", "security"], ["report", "usage"]]

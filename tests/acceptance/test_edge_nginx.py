@@ -1,6 +1,6 @@
 """The edge against real nginx: Debian's nginx on loopback in front of two real dashboards.
 
-One site for the module (``tests/edge_support.running_site``): nginx on a high
+One site for the module (``tests/support/edge.running_site``): nginx on a high
 loopback port with its own prefix in a temporary folder, rendered by
 ``fmw nginx render`` (which ran ``nginx -t``), two ``fmw ui`` processes behind
 one sticky upstream. 127.0.0.1 is a user ("tester"), 127.0.0.3 an admin
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from fmw.edge import edge_plan
-from fmw.edge_install import STAGING_NAME, install
+from fmw.edge.config import edge_plan
+from fmw.edge.install import STAGING_NAME, install
 from fmw.errors import EdgeError
 from fmw.settings import Settings, load_settings
-from tests.acceptance.support import CHROMIUM, CHROMIUM_ARGS
-from tests.edge_support import (
+from tests.support.commands import CHROMIUM, CHROMIUM_ARGS
+from tests.support.edge import (
     ADMIN,
     FLOOD,
     NGINX,

@@ -4,7 +4,7 @@ The dashboard (``fmw ui``, whose Streamlit child holds the socket), the
 scheduler (``fmw scheduler run``: it listens on nothing at all) and the test
 PostgreSQL (the embedded server unless a URL or Docker is configured: a Unix
 socket on Linux) are started for real and their listening sockets read with
-psutil, as ``fmw doctor`` reads them through ``fmw.listening``.
+psutil, as ``fmw doctor`` reads them through ``fmw.doctor.listening``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fmw.listening import (
+from fmw.doctor.listening import (
     deployment_problems,
     listening_addresses,
     loopback_only_problems,
     postmaster_pid,
 )
 from fmw.settings import Settings
-from tests.acceptance.support import FMW, clean_env, free_port, start_ui, stop, wait_for_health
+from tests.support.commands import FMW, clean_env, free_port, start_ui, stop, wait_for_health
 
 SCHEDULER_ENV = {
     "FMW_SCHEDULER__TIME_ZONE": "UTC",

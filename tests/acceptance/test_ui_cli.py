@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.support import FMW, clean_env, free_port, start_ui, stop, wait_for_health
+from tests.support.commands import FMW, clean_env, free_port, start_ui, stop, wait_for_health
 
 
 @pytest.fixture

@@ -16,9 +16,12 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from fmw import backup_files
-from fmw.backup import BACKUP_LOCK_KEY, BackupResult, run_backup, verify_backup
+from fmw.backup import files as backup_files
+from fmw.backup.dump import BACKUP_LOCK_KEY, BackupResult, run_backup, verify_backup
+from fmw.backup.pg_tools import bundled_bin_dirs
+from fmw.backup.restore import restore_backup, table_counts
 from fmw.database import with_database
+from fmw.demo.sample_data import SAMPLE_SOURCES, write_sample_sources
 from fmw.errors import (
     BackupBusyError,
     BackupError,
@@ -27,13 +30,10 @@ from fmw.errors import (
     RestoreError,
 )
 from fmw.loader.landing import load_file
-from fmw.pg_tools import bundled_bin_dirs
-from fmw.restore import restore_backup, table_counts
-from fmw.sample_data import SAMPLE_SOURCES, write_sample_sources
 from fmw.settings import Settings, SourceSettings
-from fmw.snapshot_files import MANIFEST_NAME
+from fmw.snapshot.generations import MANIFEST_NAME
 from fmw.sync import SyncReport, publish_snapshot, spec_for
-from tests.conftest import PG15_BIN, Server, drop_database, new_database
+from tests.support.postgres import PG15_BIN, Server, drop_database, new_database
 
 _names = itertools.count(1)
 

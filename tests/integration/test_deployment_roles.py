@@ -25,7 +25,7 @@ from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from fmw import migrations
-from tests.conftest import Server
+from tests.support.postgres import Server
 
 BOOTSTRAP = Path(__file__).resolve().parents[2] / "db" / "bootstrap" / "roles.sql"
 FMW = [sys.executable, "-m", "fmw"]

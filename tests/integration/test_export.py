@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fmw import export
 from fmw.errors import SyncBusyError
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.settings import Settings, SourceSettings
-from fmw.snapshot_files import latest_good_generation
+from fmw.snapshot import export
+from fmw.snapshot.generations import latest_good_generation
 from fmw.sync import SyncReport, publish_snapshot, publisher_lock, run_sync
 
 HEADER = "Feature Code,Policy Code,market,platform,Status,owner,비고\n"

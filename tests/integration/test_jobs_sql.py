@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import errors, sql
 
-from fmw.cron import schedule_problem
-from tests.unit.test_cron import schedules
+from fmw.scheduler.cron import schedule_problem
+from tests.support.cron_strategies import schedules
 
 DEFAULT_JOBS = [
     ("daily-sync", "0 6 * * *", "fmw:sync"),

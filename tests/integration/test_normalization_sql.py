@@ -2,7 +2,7 @@
 
 Every test runs on the default server and on Debian's PostgreSQL 15 (``sql_conn``), so
 "the same text" and the record key are proven to mean the same thing on both. The
-expected identity hashes come from ``tests/identity_reference.py``, an independent
+expected identity hashes come from ``tests/support/identity_reference.py``, an independent
 Python rendering of the documented formulas.
 
 The generated text is limited to characters assigned in Python's Unicode version
@@ -20,7 +20,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import identity_reference as ref
+from tests.support import identity_reference as ref
 
 Key = tuple[str | None, str | None, str | None, str | None]
 

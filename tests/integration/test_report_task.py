@@ -8,10 +8,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fmw.job_tasks import TASKS, TaskContext, TaskFailedError
-from fmw.jobs import Job
+from fmw.scheduler.jobs import Job
+from fmw.scheduler.tasks import TASKS, TaskContext, TaskFailedError
 from fmw.settings import Settings
-from tests.unit.test_edge_logs import line
+from tests.support.nginx_log import line
 
 
 def context(tmp_path: Path, conn: psycopg.Connection) -> TaskContext:

@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from fmw import jobs
-from fmw.cron import parse_schedule
 from fmw.errors import JobBusyError
-from fmw.job_runner import JobRunner, plan_catch_up
-from fmw.job_tasks import TaskContext, TaskFailedError
-from fmw.jobs import LOCK_CLASS, Job
-from fmw.scheduler import PgCronTrigger, SchedulerService, fire_for
-from fmw.scheduler_status import read_status
+from fmw.scheduler import jobs
+from fmw.scheduler.cron import parse_schedule
+from fmw.scheduler.jobs import LOCK_CLASS, Job
+from fmw.scheduler.loop import PgCronTrigger, SchedulerService, fire_for
+from fmw.scheduler.runner import JobRunner, plan_catch_up
+from fmw.scheduler.status import read_status
+from fmw.scheduler.tasks import TaskContext, TaskFailedError
 from fmw.settings import SchedulerSettings, Settings, SourceSettings
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -228,17 +228,17 @@ def bundled_pg_bin() -> Path:
 def _missing_backup(ctx: TaskContext) -> str:
     import sys
 
-    from fmw.job_tasks import task_backup
+    from fmw.scheduler.tasks import task_backup
 
-    saved = sys.modules.get("fmw.backup")
-    sys.modules["fmw.backup"] = None  # type: ignore[assignment]  # import now raises
+    saved = sys.modules.get("fmw.backup.dump")
+    sys.modules["fmw.backup.dump"] = None  # type: ignore[assignment]  # import now raises
     try:
         return task_backup(ctx)
     finally:
         if saved is None:
-            sys.modules.pop("fmw.backup", None)
+            sys.modules.pop("fmw.backup.dump", None)
         else:
-            sys.modules["fmw.backup"] = saved
+            sys.modules["fmw.backup.dump"] = saved
 
 
 # --- retries ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.settings import Settings
-from fmw.snapshot_columnar import read_csv
+from fmw.snapshot.columnar import read_csv
 from fmw.sync import SyncReport, publish_snapshot
 from fmw.ui import search
 from fmw.ui.snapshot_data import load_snapshot

@@ -14,7 +14,7 @@ import pytest
 from fmw import migrations
 from fmw.db import MIGRATIONS_DIR
 from fmw.errors import MigrationDriftError, MigrationError, MigrationLockedError
-from tests.conftest import Server, drop_database, new_database
+from tests.support.postgres import Server, drop_database, new_database
 
 
 def pg_dump_binary() -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fmw import backup_files
-from fmw.backup_files import apply_retention, claim_stem, latest_verified, list_backups
+from fmw.backup import files as backup_files
+from fmw.backup.files import apply_retention, claim_stem, latest_verified, list_backups
 from fmw.settings import Settings
 
 NOW = datetime(2026, 11, 27, 2, 30, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fmw.backup_schedule import TR_LIMIT, command_line, schtasks_create, task_command
+from fmw.backup.schedule import TR_LIMIT, command_line, schtasks_create, task_command
 from fmw.errors import ScheduledTaskError
 
 PYTHON = r"C:\fmw\.venv\Scripts\python.exe"

@@ -13,8 +13,9 @@ from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fmw.cron import CronSchedule, IntervalSchedule, fire_times, parse_schedule
 from fmw.errors import InvalidScheduleError
+from fmw.scheduler.cron import CronSchedule, IntervalSchedule, fire_times, parse_schedule
+from tests.support.cron_strategies import field, schedules
 
 SEOUL = ZoneInfo("Asia/Seoul")  # a real zone without daylight saving (since 1988)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -202,7 +203,7 @@ def test_forms_pg_cron_accepts_are_accepted(text: str, kind: type, value: int | 
         ("0 $ * * *", "$ (the last day of the month) must be the whole day-of-month field"),
         ("", "it is empty"),
         ("x" * 1000, "longer than 999 characters"),
-        # accepted by pg_cron, refused here (see fmw.cron's docstring)
+        # accepted by pg_cron, refused here (see fmw.scheduler.cron's docstring)
         ("0 0 * * * *", "has 5 fields"),
         ("5; * * * *", "unexpected character ';'"),
         ("0 0 * * fri-sun", "the range fri-sun runs backwards"),
@@ -277,45 +278,6 @@ def test_dst_transitions_match_pg_cron_minute_by_minute(text: str, start: dateti
 # --- properties ----------------------------------------------------------------------------
 
 
-def _value(low: int, high: int, names: tuple[str, ...]) -> st.SearchStrategy[str]:
-    numbers = st.integers(low, high).map(str)
-    if not names:
-        return numbers
-    return st.one_of(numbers, st.sampled_from(names).map(lambda n: n.capitalize()))
-
-
-def _item(low: int, high: int, names: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
-    def ranged(pair: tuple[int, int], step: int | None) -> str:
-        a, b = sorted(pair)
-        text = f"{a}-{b}"
-        return text + (f"/{step}" if step else "")
-
-    return st.one_of(
-        st.just("*"),
-        st.integers(1, high - low + 1).map(lambda s: f"*/{s}"),
-        _value(low, high, names),
-        st.builds(
-            ranged,
-            st.tuples(st.integers(low, high), st.integers(low, high)),
-            st.one_of(st.none(), st.integers(1, 10)),
-        ),
-    )
-
-
-def _field(low: int, high: int, names: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
-    return st.lists(_item(low, high, names), min_size=1, max_size=3).map(",".join)
-
-
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-schedules = st.tuples(
-    _field(0, 59),
-    _field(0, 23),
-    st.one_of(_field(1, 31), st.just("$")),
-    _field(1, 12, MONTHS),
-    _field(0, 7, DAYS),
-).map(" ".join)
 starts = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
 )
@@ -348,8 +310,8 @@ def test_generated_schedules_fire_when_croniter_says_in_seoul(text: str, start: 
 
 
 frequent = st.tuples(
-    _field(0, 59),
-    _field(0, 23),
+    field(0, 59),
+    field(0, 23),
     st.sampled_from(["*", "$", "1-15", "*/3"]),
     st.just("*"),
     st.sampled_from(["*", "1-5", "sun", "0,6"]),

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fmw.wheelhouse import DEPLOY_FILES
+from fmw.deploy.bundle import DEPLOY_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 BAT = ROOT / "deploy.bat"
@@ -38,16 +38,16 @@ def test_deploy_bat_only_finds_python_and_runs_the_deploy_step():
     ]
     assert commands == [
         "if defined FMW_DEPLOY_PYTHON goto configured_python",
-        'py -3.11 "%~dp0ops\\deploy.py" %*',
+        'py -3.11 "%~dp0ops\\deploy" %*',
         "exit /b %ERRORLEVEL%",
-        '"%FMW_DEPLOY_PYTHON%" "%~dp0ops\\deploy.py" %*',
+        '"%FMW_DEPLOY_PYTHON%" "%~dp0ops\\deploy" %*',
         "exit /b %ERRORLEVEL%",
     ]
 
 
 def test_the_deploy_step_runs_on_a_bare_python_without_site_packages():
     result = subprocess.run(
-        [sys.executable, "-S", "-I", str(ROOT / "ops" / "deploy.py"), "--help"],
+        [sys.executable, "-S", "-I", str(ROOT / "ops" / "deploy"), "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -57,9 +57,15 @@ def test_the_deploy_step_runs_on_a_bare_python_without_site_packages():
 
 
 def test_the_bundle_carries_every_module_the_deploy_step_imports():
-    carried = {Path(name).stem for name in DEPLOY_FILES if name.startswith("ops/")}
-    for name in sorted(carried):
-        tree = ast.parse((ROOT / "ops" / f"{name}.py").read_text(encoding="utf-8"))
+    carried = {
+        ".".join(("fmw", *Path(name).relative_to("ops").with_suffix("").parts)).removesuffix(
+            ".__init__"
+        ): name
+        for name in DEPLOY_FILES
+        if name.startswith("ops/")
+    }
+    for name in sorted(carried.values()):
+        tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:
                 modules = [node.module]
@@ -68,8 +74,9 @@ def test_the_bundle_carries_every_module_the_deploy_step_imports():
             else:
                 continue
             for module in modules:
-                top, _, rest = module.partition(".")
-                if top == "fmw":
-                    assert rest in carried, f"ops/{name}.py imports {module}, not in the bundle"
+                if module.partition(".")[0] == "fmw":
+                    assert module in carried, f"{name} imports {module}, not in the bundle"
                 else:
-                    assert top in sys.stdlib_module_names, f"ops/{name}.py imports {module}"
+                    assert module.partition(".")[0] in sys.stdlib_module_names, (
+                        f"{name} imports {module}"
+                    )

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from fmw import deploy
-from fmw.deploy_plan import Command, DeployOptions, DeployPlan
-from fmw.deploy_release import Current, Layout, read_release, this_platform
-from tests.deploy_bundles import make_bundle
+from fmw.deploy import step as deploy
+from fmw.deploy.plan import Command, DeployOptions, DeployPlan
+from fmw.deploy.release import Current, Layout, read_release, this_platform
+from tests.support.deploy_bundles import make_bundle
 
 PY = "/srv/py311/bin/python3"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fmw.deploy_release import (
+from fmw.deploy.release import (
     Current,
     Layout,
     new_release_id,
@@ -22,7 +22,7 @@ from fmw.deploy_release import (
     write_current,
 )
 from fmw.errors import DeployError
-from tests.deploy_bundles import make_bundle
+from tests.support.deploy_bundles import make_bundle
 
 
 def quiet(_line: str) -> None:

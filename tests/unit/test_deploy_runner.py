@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from fmw import deploy
-from fmw.deploy import (
+from fmw.deploy import step as deploy
+from fmw.deploy.plan import Command, DeployOptions
+from fmw.deploy.processes import START_MARK, ProcessBackend, ServiceProcess
+from fmw.deploy.release import Layout, read_current, read_state
+from fmw.deploy.step import (
     EXIT_ATTENTION,
     EXIT_FAILED,
     Deployer,
@@ -27,11 +30,8 @@ from fmw.deploy import (
     run_command,
     wait_healthy,
 )
-from fmw.deploy_plan import Command, DeployOptions
-from fmw.deploy_processes import START_MARK, ProcessBackend, ServiceProcess
-from fmw.deploy_release import Layout, read_current, read_state
 from fmw.errors import DeployBusyError, DeployError
-from tests.deploy_bundles import make_bundle
+from tests.support.deploy_bundles import make_bundle
 
 
 def logged() -> tuple[DeployLog, io.StringIO]:

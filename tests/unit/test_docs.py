@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer.main
 
-from fmw.cli import app
+from fmw.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fmw.cli_doctor import format_check
-from fmw.doctor import Check, Context, check_scheduler, check_snapshot
-from fmw.scheduler_status import FORMAT_VERSION, status_path, write_status
+from fmw.cli.doctor import format_check
+from fmw.doctor.checks import Check, Context, check_scheduler, check_snapshot
+from fmw.scheduler.status import FORMAT_VERSION, status_path, write_status
 from fmw.settings import Settings
-from fmw.snapshot_files import publish_generation
+from fmw.snapshot.generations import publish_generation
 
 NOW = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
 MARKS = {True: "OK", False: "BAD", None: "--"}

@@ -1,4 +1,4 @@
-"""fmw.edge_logs: nginx's fmw_json lines read as they are, hostile ones counted, never fatal.
+"""fmw.edge.logs: nginx's fmw_json lines read as they are, hostile ones counted, never fatal.
 
 ``tests/data/nginx/access.log`` holds real lines written by Debian's nginx 1.22
 with FMW's rendered configuration (the same requests the nginx tests make: a
@@ -16,43 +16,17 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fmw.edge_logs import (
+from fmw.edge.logs import (
     MAX_LINE_BYTES,
     log_files,
     normalized_path,
     parse_line,
     read_logs,
 )
-
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "nginx" / "access.log"
-SAMPLE_LINES = 35
-
-
-def line(**fields: Any) -> bytes:
-    doc = {
-        "fmw": 1,
-        "time": "2026-11-27T05:27:42+00:00",
-        "msec": 1795757262.217,
-        "addr": "127.0.0.1",
-        "user": "tester",
-        "admin": "",
-        "deny": "",
-        "method": "GET",
-        "path": "/",
-        "uri": "/",
-        "status": 200,
-        "bytes": 10,
-        "request_time": 0.003,
-        "upstream": "127.0.0.1:8501",
-        "xff": "",
-        "agent": "test",
-    }
-    doc.update(fields)
-    return (json.dumps(doc) + "\n").encode()
+from tests.support.nginx_log import SAMPLE, SAMPLE_LINES, line
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""fmw.edge: settings checked and turned into nginx's files (no nginx here: see the nginx tests)."""
+"""fmw.edge.config: settings checked and rendered as nginx files (nginx runs in the nginx tests)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fmw import edge
+from fmw.edge import config as edge
 from fmw.errors import EdgeError
 from fmw.settings import Settings
 

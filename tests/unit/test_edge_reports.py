@@ -1,4 +1,4 @@
-"""fmw.edge_reports: the security and usage bars counted from real and hand-made nginx lines."""
+"""fmw.edge.reports: the security and usage bars counted from real and hand-made nginx lines."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fmw.edge_logs import read_logs
-from fmw.edge_pages import security_html
-from fmw.edge_reports import (
+from fmw.edge.logs import read_logs
+from fmw.edge.pages import security_html
+from fmw.edge.reports import (
     iso_weeks,
     peak_concurrent,
     run_security,
@@ -21,7 +21,7 @@ from fmw.edge_reports import (
 )
 from fmw.errors import ReportError
 from fmw.settings import Settings
-from tests.unit.test_edge_logs import SAMPLE, line
+from tests.support.nginx_log import SAMPLE, line
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()

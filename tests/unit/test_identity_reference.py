@@ -1,6 +1,6 @@
 """The Python identity reference itself computes the documented formulas (no database).
 
-tests/identity_reference.py is what the SQL is checked against, so here its answers are
+tests/support/identity_reference.py is what the SQL is checked against, so here its answers are
 pinned to hashes and keys worked out by hand from the specification.
 """
 
@@ -11,7 +11,7 @@ import unicodedata
 
 import pytest
 
-from tests import identity_reference as ref
+from tests.support import identity_reference as ref
 
 PINNED = [
     (

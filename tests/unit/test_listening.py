@@ -1,4 +1,4 @@
-"""fmw.listening: which sockets a process tree listens on, and which are not loopback."""
+"""fmw.doctor.listening: which sockets a process tree listens on, and which are not loopback."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fmw.listening import Listener, listening_addresses, loopback_only_problems
+from fmw.doctor.listening import Listener, listening_addresses, loopback_only_problems
 
 # A parent that starts a child listening on 127.0.0.1 (like `fmw ui` starting Streamlit).
 CHILD = (

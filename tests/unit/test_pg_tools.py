@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fmw.errors import PgToolError
-from fmw.pg_tools import (
+from fmw.backup.pg_tools import (
     _count_copy_rows,
     archive_header,
     bundled_bin_dirs,
@@ -17,6 +16,7 @@ from fmw.pg_tools import (
     libpq_target,
     stderr_tail,
 )
+from fmw.errors import PgToolError
 from fmw.settings import Settings
 
 BUNDLED = bundled_bin_dirs()

@@ -18,8 +18,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from fmw import sample_data
-from fmw.sample_data import SAMPLE_SOURCES, write_sample_sources, write_scaled_csv
+from fmw.demo import sample_data
+from fmw.demo.sample_data import SAMPLE_SOURCES, write_sample_sources, write_scaled_csv
 
 ROWS = 120
 FIELDS = (

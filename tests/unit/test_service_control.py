@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from fmw import service_control
 from fmw.errors import ServiceCommandError, ServiceError
-from fmw.service_control import (
+from fmw.services import control as service_control
+from fmw.services.control import (
     CommandResult,
     ServiceState,
     carry_out,
@@ -25,7 +25,8 @@ from fmw.service_control import (
     run_command,
     service_states,
 )
-from fmw.services import ServicePlan, describe_services, systemd_unit
+from fmw.services.model import ServicePlan, describe_services
+from fmw.services.systemd import systemd_unit
 from fmw.settings import Settings
 
 SECRET = "correct horse battery staple"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fmw.service_logs import DAY, prune_logs, prune_service_logs
+from fmw.services.logs import DAY, prune_logs, prune_service_logs
 from fmw.settings import Settings
 
 NOW = 1_750_000_000.0

@@ -12,20 +12,9 @@ from typing import Any
 import pytest
 
 from fmw.errors import ServiceError
-from fmw.services import (
-    Secret,
-    ServicePlan,
-    Step,
-    When,
-    decode_nssm_output,
-    describe_services,
-    needs_password,
-    nssm_service_steps,
-    nssm_steps,
-    ordered,
-    systemd_steps,
-    systemd_unit,
-)
+from fmw.services.model import Secret, ServicePlan, Step, When, describe_services, ordered
+from fmw.services.nssm import decode_nssm_output, needs_password, nssm_service_steps, nssm_steps
+from fmw.services.systemd import systemd_steps, systemd_unit
 from fmw.settings import Settings
 
 PYTHON = r"C:\Program Files\FMW\.venv\Scripts\python.exe"

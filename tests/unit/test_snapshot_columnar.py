@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from fmw import snapshot_columnar as sc
+from fmw.snapshot import columnar as sc
 
 ROWS = 5_000
 

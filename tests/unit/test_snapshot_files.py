@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from fmw import snapshot_files as sf
+from fmw import files
 from fmw.errors import SnapshotError
-from fmw.snapshot_files import (
+from fmw.snapshot import generations as sf
+from fmw.snapshot.generations import (
     Generation,
     current_pointer,
     latest_good_generation,
@@ -476,7 +477,7 @@ def _flaky_replace(monkeypatch: pytest.MonkeyPatch, failures: int | None) -> lis
                 raise PermissionError(13, "Access is denied", str(target))
         real_replace(source, target)
 
-    monkeypatch.setattr(sf.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     return attempts
 
 
@@ -496,7 +497,7 @@ def test_publish_gives_up_on_a_pointer_held_open_for_long(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (previous,) = _publish(tmp_path)
-    monkeypatch.setattr(sf, "REPLACE_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(files, "REPLACE_RETRY_SECONDS", 0.2)
     attempts = _flaky_replace(monkeypatch, failures=None)
     started = time.monotonic()
 

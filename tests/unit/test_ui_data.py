@@ -1,6 +1,6 @@
 """The dashboard's plain modules (no Streamlit): normalization, the CSV guard, loading, search.
 
-The snapshot comes from tests/ui_snapshot.py, published into a temporary folder.
+The snapshot comes from tests/support/ui_snapshot.py, published into a temporary folder.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fmw.errors import NoSnapshotError, SnapshotError
-from fmw.snapshot_files import publish_generation
+from fmw.snapshot.generations import publish_generation
 from fmw.ui import cells, normalize, search
 from fmw.ui.snapshot_data import Snapshot, field_changes, load_snapshot
-from tests import identity_reference as ref
-from tests.ui_snapshot import default_fixture, identity, publish_fixture
+from tests.support import identity_reference as ref
+from tests.support.ui_snapshot import default_fixture, identity, publish_fixture
 
 text = st.text(
     alphabet=st.characters(exclude_categories=("Cs", "Cn"), include_characters="\u200b\ufeff"),

@@ -1,4 +1,4 @@
-"""One AppTest per dashboard page against the fixture snapshot (tests/ui_snapshot.py).
+"""One AppTest per dashboard page against the fixture snapshot (tests/support/ui_snapshot.py).
 
 Each test runs the real entry point (ui/streamlit_app.py with st.navigation),
 switches to a page, and asserts on values: counts, filtered rows, Korean
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmw.snapshot_files import GENERATIONS_DIR
-from tests.ui_snapshot import default_fixture, identity, metric_cards, publish_fixture
+from fmw.snapshot.generations import GENERATIONS_DIR
+from tests.support.ui_snapshot import default_fixture, identity, metric_cards, publish_fixture
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "streamlit_app.py"
 TIMEOUT = 30

@@ -14,7 +14,7 @@ import openpyxl
 import pyarrow as pa
 import pytest
 
-from fmw.snapshot_files import Generation
+from fmw.snapshot.generations import Generation
 from fmw.ui import downloads, freshness, messages
 
 UI = Path(__file__).resolve().parents[2] / "ui"

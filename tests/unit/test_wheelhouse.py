@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fmw.errors import DeployError
-from fmw.wheelhouse import (
+from fmw.deploy.bundle import (
     DEFAULT_LOCK,
     LOCK_COMMAND,
     Target,
@@ -19,6 +18,7 @@ from fmw.wheelhouse import (
     missing_from_lock,
     unhashed_lines,
 )
+from fmw.errors import DeployError
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / DEFAULT_LOCK

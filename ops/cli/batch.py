@@ -1,0 +1,137 @@
+"""``fmw batch …``: what each load did, its rejected rows and issues; approve and retry.
+
+Parses options and prints; processing a batch again is ``fmw.loader.landing``'s
+``reprocess_batch`` (which calls SQL). It must never decide about records.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from fmw.cli.support import clean_errors, console, open_database
+from fmw.errors import FmwError
+from fmw.loader.landing import BatchResult, reprocess_batch
+from fmw.settings import load_settings
+
+batch_app = typer.Typer(
+    help="Loaded batches: list, inspect, approve held ones.", no_args_is_help=True
+)
+
+
+def print_batch(result: BatchResult) -> None:
+    colour = {"processed": "green", "skipped": "yellow", "held": "yellow"}.get(result.status, "red")
+    console.print(
+        f"[{colour}]{result.status}[/{colour}] {escape(result.source)} ← {escape(result.path.name)}"
+        + (f" (batch {result.batch_id}, {result.encoding})" if result.batch_id else "")
+    )
+    if result.status in ("processed", "held"):
+        console.print(
+            f"  rows {result.rows or 0:,} · inserted {result.inserted or 0:,} · "
+            f"updated {result.updated or 0:,} · unchanged {result.unchanged or 0:,} · "
+            f"deactivated {result.deactivated or 0:,} · rejected {result.rejected or 0:,} · "
+            f"issues {result.issues or 0:,}"
+        )
+    if result.message:
+        console.print(f"  {escape(result.message)}")
+    if result.rejected or result.issues:
+        console.print(f"  details: fmw batch show {result.batch_id}")
+
+
+@batch_app.command("list")
+@clean_errors
+def batch_list(
+    limit: Annotated[int, typer.Option(help="How many of the newest batches.")] = 20,
+) -> None:
+    """List the newest batches with their status and counts.
+
+    Example: fmw batch list --limit 5
+    """
+    settings = load_settings()
+    with open_database(settings) as conn:
+        rows = conn.execute(
+            "SELECT batch_id, source, file_name, status, row_count, inserted, updated, "
+            "unchanged, deactivated, rejected, issues, created_at::timestamp(0)::text "
+            "FROM ops.batch ORDER BY batch_id DESC LIMIT %s",
+            [limit],
+        ).fetchall()
+    table = Table(
+        "batch",
+        "source",
+        "file",
+        "status",
+        "rows",
+        "ins",
+        "upd",
+        "same",
+        "deact",
+        "rej",
+        "issues",
+        "at",
+    )
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+@batch_app.command("show")
+@clean_errors
+def batch_show(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
+    """Show a batch's rejected rows and row issues, each with file, row and column.
+
+    Example: fmw batch show 12
+    """
+    settings = load_settings()
+    with open_database(settings) as conn:
+        head = conn.execute(
+            "SELECT file_name, status, message FROM ops.batch WHERE batch_id = %s", [batch_id]
+        ).fetchone()
+        if head is None:
+            raise FmwError(f"batch {batch_id} does not exist (see `fmw batch list`)")
+        lines = conn.execute(
+            "SELECT source_row, NULL, 'rejected: ' || reason, NULL FROM core.rejected_row "
+            "WHERE batch_id = %s UNION ALL "
+            "SELECT source_row, column_name, issue, raw_value FROM core.row_issue "
+            "WHERE batch_id = %s ORDER BY 1, 2",
+            [batch_id, batch_id],
+        ).fetchall()
+    file_name, status, message = head
+    console.print(
+        f"batch {batch_id}: {file_name} ({status})" + (f": {escape(message)}" if message else "")
+    )
+    for row, column, issue, value in lines:
+        where = f"{file_name}, row {row}" + (f", column {column}" if column else "")
+        shown = f" [dim](value {escape(repr(value))})[/dim]" if value is not None else ""
+        console.print(f"{escape(where)}: {escape(issue)}{shown}")
+
+
+@batch_app.command("approve")
+@clean_errors
+def batch_approve(batch_id: Annotated[int, typer.Argument(help="A held batch's id.")]) -> None:
+    """Apply a held batch that deactivates more than half of its source.
+
+    Example: fmw batch approve 12
+    """
+    _reprocess(batch_id, approve=True)
+
+
+@batch_app.command("retry")
+@clean_errors
+def batch_retry(batch_id: Annotated[int, typer.Argument(help="A failed batch's id.")]) -> None:
+    """Process a failed batch again after the cause was fixed (e.g. an alias was added).
+
+    Example: fmw batch retry 12
+    """
+    _reprocess(batch_id, approve=False)
+
+
+def _reprocess(batch_id: int, *, approve: bool) -> None:
+    settings = load_settings()
+    with open_database(settings) as conn:
+        result = reprocess_batch(conn, batch_id, approve=approve)
+    print_batch(result)
+    if result.status != "processed":
+        raise typer.Exit(1)
