@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from fmw.edge.logs import read_logs
-from fmw.edge.pages import security_html
 from fmw.edge.reports import (
     iso_weeks,
     peak_concurrent,
@@ -156,15 +155,6 @@ def test_malformed_lines_are_reported_not_fatal(logs: Path):
 def test_since_after_today_is_refused(logs: Path):
     with pytest.raises(ReportError, match="after today"):
         security(logs, since=TODAY + timedelta(days=1))
-
-
-def test_the_security_page_escapes_what_strangers_wrote(logs: Path):
-    (logs / "access.log").write_bytes(
-        line(addr="10.6.6.6", user="", path="/<script>alert(1)</script>", **at(TODAY))
-    )
-    page = security_html(security(logs))
-    assert "<script>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 # --- usage ------------------------------------------------------------------------------------
