@@ -45,6 +45,93 @@ def test_readme_has_the_install_and_demo_command():
     assert any("pip install -e . && .venv/bin/fmw demo" in b for b in shell_blocks(README))
 
 
+def test_the_readme_stays_short():
+    """The README says what FMW is and where to read on; the manual lives in docs/."""
+    assert len(README.splitlines()) <= 160
+
+
+# --- links and anchors --------------------------------------------------------------------
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", flags=re.S | re.M)
+LINK = re.compile(r"\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(([^)\s]+)\)")  # [text](target)
+
+
+def prose(markdown: str) -> str:
+    """Markdown without its fenced code blocks (a `# comment` in one is not a heading)."""
+    return FENCE.sub("", markdown)
+
+
+def anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a file's headings: lower case, punctuation dropped, spaces
+    to hyphens, a repeated heading numbered -1, -2 …"""
+    seen: dict[str, int] = {}
+    out = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", prose(markdown), flags=re.M):
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link keeps its text
+        slug = re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        out.add(slug if count == 0 else f"{slug}-{count}")
+    return out
+
+
+def broken_links(path: Path) -> list[str]:
+    broken = []
+    for target in LINK.findall(prose(path.read_text(encoding="utf-8"))):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto: …: not ours to check
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif (
+            anchor
+            and linked.suffix == ".md"
+            and anchor not in anchors(linked.read_text(encoding="utf-8"))
+        ):
+            broken.append(f"{target}: no heading has the anchor #{anchor}")
+    return broken
+
+
+def test_the_anchor_rules_match_github():
+    markdown = (
+        "# The edge (nginx)\n## `[service.nginx]`\n## A batch's life\n"
+        "## What deploy.bat does\n## Notes\n## Notes\n```sh\n# not a heading\n```\n"
+    )
+    assert anchors(markdown) == {
+        "the-edge-nginx",
+        "servicenginx",
+        "a-batchs-life",
+        "what-deploybat-does",
+        "notes",
+        "notes-1",
+    }
+
+
+def test_a_broken_link_or_anchor_is_found(tmp_path: Path):
+    (tmp_path / "other.md").write_text("# Other\n\n## Has an anchor\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "[ok](other.md#has-an-anchor) [ok](#page) [web](https://example.org/x#y)\n"
+        "[`[nested]`](other.md#other) ![img](other.md) [`[nested]`](other.md#gone)\n"
+        "[gone](missing.md) [bad](other.md#nope) [self](#nope-either)\n\n# Page\n"
+        "```sh\necho [not a link](nowhere.md)\n```\n",
+        encoding="utf-8",
+    )
+    assert broken_links(page) == [
+        "other.md#gone: no heading has the anchor #gone",
+        "missing.md: no such file",
+        "other.md#nope: no heading has the anchor #nope",
+        "#nope-either: no heading has the anchor #nope-either",
+    ]
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_relative_link_or_anchor_is_broken(path: Path):
+    assert broken_links(path) == []
+
+
 # --- the generated reference --------------------------------------------------------------
 
 
