@@ -1,6 +1,6 @@
 @echo off
 rem deploy.bat: find Python 3.11 and run FMW's deploy step, ops\deploy, with these arguments.
-rem Everything else is Python (standard library only): README.md, "Deploying to a Windows server".
+rem Everything else is Python (standard library only): docs/deploy.md, "What deploy.bat does".
 rem Python: the python.exe FMW_DEPLOY_PYTHON names when it is set, else "py -3.11".
 
 if defined FMW_DEPLOY_PYTHON goto configured_python

@@ -33,9 +33,15 @@ class SourceSettings(BaseModel):
     """One configured source: where its files are and how much it is trusted."""
 
     path: str = Field(description="A file path or glob; the newest matching file is loaded.")
-    format: Literal["auto", "csv", "xlsx"] = "auto"
+    format: Literal["auto", "csv", "xlsx"] = Field(
+        "auto",
+        description="auto: by the file's extension (.csv, .xlsx …), else by its first bytes; "
+        "or csv, xlsx.",
+    )
     encoding: str = Field(
-        "auto", description="'auto' detects UTF-8 (with or without BOM) or CP949."
+        "auto",
+        description="'auto' detects UTF-8 (with or without BOM) or CP949; or name one "
+        "(utf-8, cp949 …).",
     )
     sheet: str | None = Field(None, description="XLSX sheet name; the first sheet when empty.")
     priority: int = Field(100, description="Lower wins when sources disagree on a record.")
@@ -92,7 +98,8 @@ class ServiceSettings(BaseModel):
     account: str = Field(
         "",
         description="Run as this account; empty: LocalSystem (Windows) / root (Linux); "
-        "'virtual' (Windows): NT SERVICE\\<service name>.",
+        "'virtual' (Windows): NT SERVICE\\<service name>; or .\\user (its password from "
+        "password_env, never stored).",
     )
     password_env: str = Field(
         "FMW_SERVICE_PASSWORD",
@@ -106,7 +113,11 @@ class ServiceSettings(BaseModel):
         "journal", description="Linux: logs to journald or appended to files in log_dir."
     )
     nssm: str = Field("nssm", description="nssm.exe (2.24-101 or later): a path or a name on PATH.")
-    nginx: NginxServiceSettings = Field(default_factory=NginxServiceSettings)
+    nginx: NginxServiceSettings = Field(
+        default_factory=NginxServiceSettings,
+        description="How the FMW-Nginx service launches nginx (the configuration itself is "
+        "fmw nginx render's).",
+    )
 
 
 class SchedulerSettings(BaseModel):
@@ -197,7 +208,10 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = Field(
-        None, description="PostgreSQL URL; empty starts the embedded server under var_dir."
+        None,
+        description="PostgreSQL URL (e.g. postgresql://fmw_sync@localhost/fmw); empty starts "
+        "the embedded server under var_dir. Never put the password here: use PGPASSWORD or a "
+        "pgpass file.",
     )
     var_dir: Path = Field(Path("var"), description="Embedded database, logs and runtime state.")
     snapshot_dir: Path | None = Field(None, description="Snapshot generations; var_dir/snapshots.")
@@ -229,10 +243,25 @@ class Settings(BaseSettings):
     pg_bin_dir: Path | None = Field(
         None, description="Folder of pg_dump/pg_restore; default: bundled (embedded) or PATH."
     )
-    sources: dict[str, SourceSettings] = Field(default_factory=dict)
-    service: ServiceSettings = Field(default_factory=ServiceSettings)
-    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
-    edge: EdgeSettings = Field(default_factory=EdgeSettings)
+    sources: dict[str, SourceSettings] = Field(
+        default_factory=dict,
+        description="The team files fmw sync loads, one [sources.NAME] table each: where its "
+        "files are and how much it is trusted.",
+    )
+    service: ServiceSettings = Field(
+        default_factory=ServiceSettings,
+        description="The dashboard, scheduler and nginx as Windows (NSSM) or Linux (systemd) "
+        "services (fmw service install).",
+    )
+    scheduler: SchedulerSettings = Field(
+        default_factory=SchedulerSettings,
+        description="fmw scheduler run: time zone, catch-up, retries, status file.",
+    )
+    edge: EdgeSettings = Field(
+        default_factory=EdgeSettings,
+        description="nginx in front (fmw nginx render): allowlists, listen addresses, limits, "
+        "logs, reports.",
+    )
     base_dir: Path = Field(Path(), exclude=True, description="Folder relative paths start from.")
 
     @classmethod

@@ -98,7 +98,9 @@ def publisher_lock(conn: psycopg.Connection) -> Iterator[None]:
 def require_sources(settings: Settings) -> None:
     """Raise FmwError, saying how to fix it, when no source is configured."""
     if not settings.sources:
-        raise FmwError("no sources are configured: add [sources.NAME] to fmw.toml (see README)")
+        raise FmwError(
+            "no sources are configured: add [sources.NAME] to fmw.toml (see docs/sources.md)"
+        )
 
 
 def run_sync(

@@ -7,7 +7,7 @@ argv and the environment variables it adds) and/or actions the deploy does
 itself (unpacking, process control, HTTP health checks, pointer writes), in
 words. Everything from the ``services`` step on is undone by the rollback
 steps when it fails (the database migration is not: migrations are
-forward-only, see README "Deploying to a Windows server").
+forward-only, see docs/deploy.md, "The database is not rolled back").
 
 This module is pure: it must never run anything, read or write a file, or
 import anything beyond the standard library.

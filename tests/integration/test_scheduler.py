@@ -484,7 +484,7 @@ def test_the_status_file_tells_the_dashboard_what_failed(
     assert doc is not None
     assert doc["banner"] == (
         "the 2024-05-02 06:00 sync failed: no sources are configured: add [sources.NAME] "
-        "to fmw.toml (see README)"
+        "to fmw.toml (see docs/sources.md)"
     )
     (entry,) = [j for j in doc["jobs"] if j["jobname"] == "daily-sync"]
     assert entry["last_run"]["status"] == "failed"
