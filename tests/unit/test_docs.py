@@ -32,7 +32,7 @@ def test_readme_has_the_install_and_demo_command():
 def _command_paths(group: typer.Typer) -> list[str]:
     click_group = typer.main.get_command(group)
     paths = []
-    for name, command in click_group.commands.items():  # type: ignore[attr-defined]
+    for name, command in click_group.commands.items():  # type: ignore[attr-defined]  # typer's Group has .commands at runtime
         sub = getattr(command, "commands", None)
         paths += [f"{name} {child}" for child in sub] if sub else [name]
     return paths
