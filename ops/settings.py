@@ -34,19 +34,21 @@ class SourceSettings(BaseModel):
 
     path: str = Field(description="A file path or glob; the newest matching file is loaded.")
     format: Literal["auto", "csv", "xlsx"] = Field(
-        "auto",
+        default="auto",
         description="auto: by the file's extension (.csv, .xlsx …), else by its first bytes; "
         "or csv, xlsx.",
     )
     encoding: str = Field(
-        "auto",
+        default="auto",
         description="'auto' detects UTF-8 (with or without BOM) or CP949; or name one "
         "(utf-8, cp949 …).",
     )
-    sheet: str | None = Field(None, description="XLSX sheet name; the first sheet when empty.")
-    priority: int = Field(100, description="Lower wins when sources disagree on a record.")
+    sheet: str | None = Field(
+        default=None, description="XLSX sheet name; the first sheet when empty."
+    )
+    priority: int = Field(default=100, description="Lower wins when sources disagree on a record.")
     mode: Literal["full", "delta"] = Field(
-        "full",
+        default="full",
         description="full: each file lists every record (missing ones are deactivated); "
         "delta: files carry changes only.",
     )
@@ -57,12 +59,17 @@ class NginxServiceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Register nginx as an FMW service.")
+    enabled: bool = Field(default=True, description="Register nginx as an FMW service.")
     executable: str = Field(
-        "", description="nginx binary; empty: PREFIX/nginx.exe (Windows), /usr/sbin/nginx (Linux)."
+        default="",
+        description="nginx binary; empty: PREFIX/nginx.exe (Windows), /usr/sbin/nginx (Linux).",
     )
-    prefix: str = Field("nginx", description="nginx -p PREFIX (relative: to the settings file).")
-    conf: str = Field("conf/nginx.conf", description="nginx -c CONF (relative: to the prefix).")
+    prefix: str = Field(
+        default="nginx", description="nginx -p PREFIX (relative: to the settings file)."
+    )
+    conf: str = Field(
+        default="conf/nginx.conf", description="nginx -c CONF (relative: to the prefix)."
+    )
 
 
 class ServiceSettings(BaseModel):
@@ -70,12 +77,16 @@ class ServiceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name_prefix: str = Field("FMW-", description="Names: PREFIX + Dashboard, Scheduler, Nginx.")
-    python: str = Field("", description="The venv's python(.exe); empty: the running one.")
-    working_dir: str = Field("", description="Working folder; empty: the settings file's folder.")
-    log_dir: str = Field("", description="Service logs; empty: var_dir/logs.")
+    name_prefix: str = Field(
+        default="FMW-", description="Names: PREFIX + Dashboard, Scheduler, Nginx."
+    )
+    python: str = Field(default="", description="The venv's python(.exe); empty: the running one.")
+    working_dir: str = Field(
+        default="", description="Working folder; empty: the settings file's folder."
+    )
+    log_dir: str = Field(default="", description="Service logs; empty: var_dir/logs.")
     postgresql_service: str = Field(
-        "",
+        default="",
         description="PostgreSQL service the scheduler depends on (e.g. postgresql-x64-16, "
         "postgresql); empty for the embedded server.",
     )
@@ -84,35 +95,45 @@ class ServiceSettings(BaseModel):
         min_length=1,
         description="One dashboard service per port (127.0.0.1 only).",
     )
-    restart_delay_seconds: int = Field(10, ge=0, description="Pause before a crashed app restarts.")
+    restart_delay_seconds: int = Field(
+        default=10, ge=0, description="Pause before a crashed app restarts."
+    )
     throttle_seconds: int = Field(
-        30, ge=1, description="An app that dies sooner than this is restarted with growing pauses."
+        default=30,
+        ge=1,
+        description="An app that dies sooner than this is restarted with growing pauses.",
     )
     stop_grace_seconds: int = Field(
-        30, ge=1, description="Time to finish after Ctrl-C / SIGINT before being killed."
+        default=30, ge=1, description="Time to finish after Ctrl-C / SIGINT before being killed."
     )
     log_rotate_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="Rotate a service log when it reaches this size."
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Rotate a service log when it reaches this size.",
     )
-    log_retention_days: int = Field(30, ge=1, description="Rotated service logs older are deleted.")
+    log_retention_days: int = Field(
+        default=30, ge=1, description="Rotated service logs older are deleted."
+    )
     account: str = Field(
-        "",
+        default="",
         description="Run as this account; empty: LocalSystem (Windows) / root (Linux); "
         "'virtual' (Windows): NT SERVICE\\<service name>; or .\\user (its password from "
         "password_env, never stored).",
     )
     password_env: str = Field(
-        "FMW_SERVICE_PASSWORD",
+        default="FMW_SERVICE_PASSWORD",
         description="Environment variable holding the account's password at install time.",
     )
     environment: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables for every service."
     )
-    environment_file: str = Field("", description="Linux only: a systemd EnvironmentFile.")
+    environment_file: str = Field(default="", description="Linux only: a systemd EnvironmentFile.")
     linux_logs: Literal["journal", "file"] = Field(
-        "journal", description="Linux: logs to journald or appended to files in log_dir."
+        default="journal", description="Linux: logs to journald or appended to files in log_dir."
     )
-    nssm: str = Field("nssm", description="nssm.exe (2.24-101 or later): a path or a name on PATH.")
+    nssm: str = Field(
+        default="nssm", description="nssm.exe (2.24-101 or later): a path or a name on PATH."
+    )
     nginx: NginxServiceSettings = Field(
         default_factory=NginxServiceSettings,
         description="How the FMW-Nginx service launches nginx (the configuration itself is "
@@ -126,32 +147,39 @@ class SchedulerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     time_zone: str | None = Field(
-        None,
+        default=None,
         description="IANA time zone schedules are read in (e.g. Asia/Seoul); empty: this "
         "computer's time zone.",
     )
     catch_up_grace_seconds: float | None = Field(
-        None,
+        default=None,
         ge=0,
         description="A run missed while the scheduler was down still runs at start-up when at "
         "most this old; empty: half the time to the job's next run (12 h for a daily job); "
         "0: never catch up.",
     )
-    sync_attempts: int = Field(3, ge=1, description="Tries of a failing fmw:sync job run.")
+    sync_attempts: int = Field(default=3, ge=1, description="Tries of a failing fmw:sync job run.")
     retry_delay_seconds: float = Field(
-        600, ge=0, description="Wait before the 2nd try; doubles each try (10 + 20 min)."
+        default=600, ge=0, description="Wait before the 2nd try; doubles each try (10 + 20 min)."
     )
     keep_run_history_days: int = Field(
-        90, ge=1, description="fmw:prune deletes job runs older than this."
+        default=90, ge=1, description="fmw:prune deletes job runs older than this."
     )
-    poll_seconds: float = Field(10, gt=0, description="How often job changes are picked up.")
-    heartbeat_seconds: float = Field(30, gt=0, description="How often the status file is written.")
+    poll_seconds: float = Field(
+        default=10, gt=0, description="How often job changes are picked up."
+    )
+    heartbeat_seconds: float = Field(
+        default=30, gt=0, description="How often the status file is written."
+    )
     stop_timeout_seconds: float = Field(
-        15, ge=0, description="On stop, a running job may finish this long, then is rolled back."
+        default=15,
+        ge=0,
+        description="On stop, a running job may finish this long, then is rolled back.",
     )
-    success_rate_days: int = Field(30, ge=1, description="Window of the sync success rate.")
+    success_rate_days: int = Field(default=30, ge=1, description="Window of the sync success rate.")
     status_file: Path | None = Field(
-        None, description="Status JSON for the dashboard; snapshot_dir/scheduler-status.json."
+        default=None,
+        description="Status JSON for the dashboard; snapshot_dir/scheduler-status.json.",
     )
 
 
@@ -165,7 +193,7 @@ class EdgeSettings(BaseModel):
         min_length=1,
         description="nginx listen values: PORT, ADDRESS:PORT or [IPv6]:PORT.",
     )
-    server_name: str = Field("_", description="nginx server_name; _ answers any host name.")
+    server_name: str = Field(default="_", description="nginx server_name; _ answers any host name.")
     users: dict[str, str | list[str]] = Field(
         default_factory=dict,
         description="Users allowlist: name = address or CIDR (or a list of them).",
@@ -175,25 +203,32 @@ class EdgeSettings(BaseModel):
         description="Admins allowlist (the only addresses let into /api/dev/): name = address.",
     )
     local_name: str = Field(
-        "local",
+        default="local",
         description="127.0.0.1 and ::1 (this server: health checks) are let in under this "
         "name unless listed; empty: not let in.",
     )
     admin_dir: Path | None = Field(
-        None, description="Reports served under /api/dev/; var_dir/admin."
+        default=None, description="Reports served under /api/dev/; var_dir/admin."
     )
-    log_dir: Path | None = Field(None, description="nginx access and denial logs; PREFIX/logs.")
-    rate_per_second: int = Field(20, ge=1, description="Requests per second per address.")
-    rate_burst: int = Field(200, ge=0, description="Requests an address may burst above the rate.")
-    max_body: str = Field("1m", description="client_max_body_size (nginx size: 512k, 1m).")
+    log_dir: Path | None = Field(
+        default=None, description="nginx access and denial logs; PREFIX/logs."
+    )
+    rate_per_second: int = Field(default=20, ge=1, description="Requests per second per address.")
+    rate_burst: int = Field(
+        default=200, ge=0, description="Requests an address may burst above the rate."
+    )
+    max_body: str = Field(default="1m", description="client_max_body_size (nginx size: 512k, 1m).")
     session_timeout_seconds: int = Field(
-        86400, ge=60, description="An idle dashboard WebSocket is closed after this long."
+        default=86400, ge=60, description="An idle dashboard WebSocket is closed after this long."
     )
     worker_connections: int = Field(
-        1024, ge=64, le=1024, description="Connections per worker (Windows nginx: 1024 at most)."
+        default=1024,
+        ge=64,
+        le=1024,
+        description="Connections per worker (Windows nginx: 1024 at most).",
     )
     nginx_user: str = Field(
-        "", description="Linux only: the account nginx's workers run as (nginx `user`)."
+        default="", description="Linux only: the account nginx's workers run as (nginx `user`)."
     )
 
 
@@ -208,40 +243,51 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = Field(
-        None,
+        default=None,
         description="PostgreSQL URL (e.g. postgresql://fmw_sync@localhost/fmw); empty starts "
         "the embedded server under var_dir. Never put the password here: use PGPASSWORD or a "
         "pgpass file.",
     )
-    var_dir: Path = Field(Path("var"), description="Embedded database, logs and runtime state.")
-    snapshot_dir: Path | None = Field(None, description="Snapshot generations; var_dir/snapshots.")
-    keep_generations: int = Field(5, ge=2, description="Snapshot generations kept on disk.")
+    var_dir: Path = Field(
+        default=Path("var"), description="Embedded database, logs and runtime state."
+    )
+    snapshot_dir: Path | None = Field(
+        default=None, description="Snapshot generations; var_dir/snapshots."
+    )
+    keep_generations: int = Field(default=5, ge=2, description="Snapshot generations kept on disk.")
     sync_every_hours: float = Field(
-        24, gt=0, description="How often a sync publishes a snapshot (the schedule), in hours."
+        default=24,
+        gt=0,
+        description="How often a sync publishes a snapshot (the schedule), in hours.",
     )
     freshness_grace_hours: float = Field(
-        2,
+        default=2,
         ge=0,
         description="The dashboard warns when the snapshot is older than sync_every_hours plus "
         "this many hours.",
     )
-    backup_dir: Path | None = Field(None, description="Backups (fmw backup); var_dir/backups.")
+    backup_dir: Path | None = Field(
+        default=None, description="Backups (fmw backup); var_dir/backups."
+    )
     backup_database_url: str | None = Field(
-        None,
+        default=None,
         description="The URL fmw backup dumps with: a login that reads every table (the "
         "owner's; password from PGPASSWORD or pgpass). Empty: database_url. The scheduler "
         "runs as the loader, which cannot read everything.",
     )
     backup_keep_days: int = Field(
-        14, ge=1, description="Backups older are deleted; the newest verified one always stays."
+        default=14,
+        ge=1,
+        description="Backups older are deleted; the newest verified one always stays.",
     )
     backup_verify: Literal["restore", "read"] = Field(
-        "restore",
+        default="restore",
         description="restore: each backup is restored into a scratch database (needs CREATEDB); "
         "read: pg_restore reads the whole archive and counts its rows.",
     )
     pg_bin_dir: Path | None = Field(
-        None, description="Folder of pg_dump/pg_restore; default: bundled (embedded) or PATH."
+        default=None,
+        description="Folder of pg_dump/pg_restore; default: bundled (embedded) or PATH.",
     )
     sources: dict[str, SourceSettings] = Field(
         default_factory=dict,
@@ -262,7 +308,9 @@ class Settings(BaseSettings):
         description="nginx in front (fmw nginx render): allowlists, listen addresses, limits, "
         "logs, reports.",
     )
-    base_dir: Path = Field(Path(), exclude=True, description="Folder relative paths start from.")
+    base_dir: Path = Field(
+        default=Path(), exclude=True, description="Folder relative paths start from."
+    )
 
     @classmethod
     def settings_customise_sources(

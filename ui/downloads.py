@@ -97,7 +97,7 @@ def xlsx_bytes(
                 if value is None:
                     continue
                 if is_date[col] and isinstance(value, dt.date):
-                    worksheet.write_datetime(row, col, value, date_format)
+                    worksheet.write_datetime(row, col, value, date_format)  # pyright: ignore[reportArgumentType]  # xlsxwriter takes a date too
                 elif isinstance(value, str):
                     worksheet.write_string(row, col, value)
                 else:

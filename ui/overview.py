@@ -89,16 +89,16 @@ def breakdown(snapshot: Snapshot, dimension: str) -> list[dict[str, object]]:
     summary = snapshot.summary
     rows = summary.filter(pc.equal(summary["dimension"], dimension)).to_pylist()
     statuses = ordered_statuses(list({r["status"] or "" for r in rows}))
-    table: dict[str, dict[str, object]] = {}
+    totals: dict[str, dict[str, int]] = {}  # value -> records, active_records, per status
     for r in rows:
-        value = r["value"] or ""
-        entry = table.setdefault(
-            value, {"value": value, "records": 0, "active_records": 0, **dict.fromkeys(statuses, 0)}
+        counts = totals.setdefault(
+            r["value"] or "", {"records": 0, "active_records": 0, **dict.fromkeys(statuses, 0)}
         )
-        entry["records"] = int(entry["records"]) + r["records"]  # type: ignore[call-overload]
-        entry["active_records"] = int(entry["active_records"]) + r["active_records"]  # type: ignore[call-overload]
-        entry[r["status"] or ""] = r["records"]
-    return sorted(table.values(), key=lambda e: (-int(e["records"]), str(e["value"])))  # type: ignore[call-overload]
+        counts["records"] += r["records"]
+        counts["active_records"] += r["active_records"]
+        counts[r["status"] or ""] = r["records"]
+    ordered = sorted(totals.items(), key=lambda item: (-item[1]["records"], item[0]))
+    return [{"value": value, **counts} for value, counts in ordered]
 
 
 def latest_changes(snapshot: Snapshot) -> pa.Table:

@@ -122,7 +122,7 @@ class Query:
         """A copy with some fields changed; any change but the page goes back to page 1."""
         if "page" not in changes:
             changes["page"] = 1
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
 
 def _positive_int(text: str) -> int | None:

@@ -314,6 +314,13 @@ def when(moment: dt.datetime | None) -> str:
     return moment.astimezone(zone()).strftime("%Y-%m-%d %H:%M")
 
 
+def when_cell(value: object) -> str:
+    """A timestamp cell of a snapshot row (a datetime, None when null) as ``when`` shows it."""
+    if value is not None and not isinstance(value, dt.datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return when(value)
+
+
 def age(delta: dt.timedelta) -> str:
     unit, amount = freshness.humanize_age(delta)
     return tr(f"age.{unit}", n=amount)

@@ -115,7 +115,7 @@ def libpq_target(url: str, *, application_name: str = "fmw") -> tuple[str, dict[
     password = params.pop("password", None)
     params.setdefault("application_name", application_name)
     env = {"PGPASSWORD": str(password)} if password else {}
-    return make_conninfo(**params), env
+    return make_conninfo("", **params), env
 
 
 def command_text(argv: list[str]) -> str:

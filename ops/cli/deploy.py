@@ -41,7 +41,8 @@ def database_name(settings: Settings) -> str | None:
     if not url:
         return EMBEDDED_DATABASE
     params = conninfo_to_dict(url)
-    return params.get("dbname") or params.get("user")
+    name = params.get("dbname") or params.get("user")
+    return None if name is None else str(name)
 
 
 def description(settings: Settings, plan: ServicePlan) -> dict[str, Any]:

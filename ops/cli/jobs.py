@@ -8,7 +8,7 @@ This module parses arguments and prints; it must never hold schedule grammar
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated
 
 import typer
@@ -31,8 +31,8 @@ scheduler_app = typer.Typer(help="The job scheduler service.", no_args_is_help=T
 _STATUS_COLOUR = {"succeeded": "green", "running": "cyan", "skipped": "yellow"}
 
 
-def _when(moment: datetime | None, zone: object) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""  # type: ignore[arg-type]
+def _when(moment: datetime | None, zone: tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 @job_app.command("schedule")

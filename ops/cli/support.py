@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import psycopg
 import typer
@@ -24,14 +24,15 @@ from fmw.settings import Settings
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def clean_errors(func: F) -> F:
+def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn FMW's own errors into one clear line and a non-zero exit."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except FmwError as exc:
@@ -41,7 +42,7 @@ def clean_errors(func: F) -> F:
             err.print(f"[red]database error:[/red] {escape(str(exc).strip().splitlines()[0])}")
             raise typer.Exit(2) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def note(line: str) -> None:

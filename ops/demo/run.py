@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
 from fmw import database, migrations
 from fmw.demo.sample_data import SAMPLE_SOURCES, write_sample_sources
 from fmw.errors import FmwError
@@ -29,20 +31,20 @@ class DemoSummary:
     text: str = ""
 
 
-def _demo_settings(settings: Settings, paths: dict[str, object]) -> Settings:
+def _demo_settings(settings: Settings, paths: dict[str, Path]) -> Settings:
     sources = {
         name: SourceSettings(
             path=str(paths[name]),
-            format=str(SAMPLE_SOURCES[name]["format"]),  # type: ignore[arg-type]
-            priority=int(SAMPLE_SOURCES[name]["priority"]),  # type: ignore[call-overload]
+            format=SAMPLE_SOURCES[name]["format"],
+            priority=SAMPLE_SOURCES[name]["priority"],
         )
         for name in SAMPLE_SOURCES
     }
     return settings.model_copy(update={"sources": sources})
 
 
-def _summary(conn, settings: Settings) -> str:  # type: ignore[no-untyped-def]
-    total, active, conflicts = conn.execute(
+def _summary(conn: psycopg.Connection, settings: Settings) -> str:
+    counts = conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE is_active), count(*) FILTER (WHERE has_conflict) "
         "FROM snapshot.current_records"
     ).fetchone()
@@ -50,8 +52,11 @@ def _summary(conn, settings: Settings) -> str:  # type: ignore[no-untyped-def]
         "SELECT status, records FROM snapshot.home_summary WHERE dimension = 'total' "
         "ORDER BY records DESC"
     ).fetchall()
-    changes = conn.execute("SELECT count(*) FROM snapshot.recent_changes").fetchone()[0]
+    changed = conn.execute("SELECT count(*) FROM snapshot.recent_changes").fetchone()
     issues = conn.execute("SELECT sum(issues), sum(rejected) FROM ops.batch").fetchone()
+    assert counts is not None and changed is not None and issues is not None  # aggregates
+    total, active, conflicts = counts
+    changes = changed[0]
     statuses = ", ".join(f"{status} {count}" for status, count in by_status)
     return (
         f"\n[bold]FMW demo[/bold]: {total:,} records ({active:,} active; {statuses})\n"
@@ -77,13 +82,14 @@ def run_demo(
         )
     summary = DemoSummary()
     url = database.database_url(settings, announce=progress)
+    paths: dict[str, Path] = {}  # the last day's files
     with database.connect(url, autocommit=True) as conn:
         migrations.upgrade(conn, progress=progress)
         for day in range(1, DAYS + 1):
             folder = settings.var_path / "demo" / f"day{day}"
             paths = write_sample_sources(folder, rows_per_source=rows_per_source, day=day)
             progress(f"day {day}: sample sources written to {folder}")
-            day_settings = _demo_settings(settings, paths)  # type: ignore[arg-type]
+            day_settings = _demo_settings(settings, paths)
             summary.reports.append(run_sync(conn, day_settings, progress=progress))
         summary.text = _summary(conn, settings)
     if settings_file() is None:
@@ -103,7 +109,7 @@ def write_demo_settings(target: Path, paths: dict[str, Path]) -> Path:
         lines += [
             f"[sources.{name}]",
             f"path = {json.dumps(path.resolve().as_posix())}",
-            f"format = {json.dumps(str(meta['format']))}",
+            f"format = {json.dumps(meta['format'])}",
             f"priority = {meta['priority']}",
             "",
         ]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from random import Random
-from typing import Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple, TypedDict, TypeVar
 
 from openpyxl import Workbook
 
@@ -173,6 +173,14 @@ def _excel_serial(day: date) -> int:
     return (day - _EXCEL_EPOCH).days
 
 
+class SampleSource(TypedDict):
+    """A sample source as a ``[sources.<name>]`` table of fmw.toml holds it."""
+
+    path: str
+    format: Literal["csv", "xlsx"]
+    priority: int
+
+
 @dataclass(frozen=True)
 class SourceStyle:
     """Everything that makes one source's file look like that team's file."""
@@ -194,7 +202,7 @@ class SourceStyle:
     sheet: str = "Sheet1"
 
     @property
-    def settings(self) -> dict[str, object]:
+    def settings(self) -> SampleSource:
         """This source's entry in ``SAMPLE_SOURCES``."""
         return {"path": self.file_name, "format": self.format, "priority": self.priority}
 
@@ -327,9 +335,7 @@ _SCALED = SourceStyle(
 
 _SAMPLE_STYLES = (_PLATFORM_TEAM, _SERVICE_TEAM, _OPS_TEAM)
 
-SAMPLE_SOURCES: dict[str, dict[str, object]] = {
-    style.name: style.settings for style in _SAMPLE_STYLES
-}
+SAMPLE_SOURCES: dict[str, SampleSource] = {style.name: style.settings for style in _SAMPLE_STYLES}
 """Source name -> settings for it, as a ``[sources.<name>]`` table would hold them."""
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -57,6 +58,7 @@ from fmw.deploy.processes import START_MARK, ProcessBackend, from_description
 from fmw.deploy.release import (
     Current,
     Layout,
+    State,
     check_compatible,
     new_release_id,
     now_text,
@@ -469,9 +471,9 @@ class Deployer:
         write_current(self.layout, replace(current, pending=self.plan.release_id))
         write_state(self.plan.release_dir, "switching")
 
-    def _mark_release(self, state: str, detail: str) -> None:
+    def _mark_release(self, state: State, detail: str) -> None:
         if self.plan.release_dir.is_dir():
-            write_state(self.plan.release_dir, state, detail)  # type: ignore[arg-type]
+            write_state(self.plan.release_dir, state, detail)
 
     # -- rollback -----------------------------------------------------------------------
 
@@ -669,8 +671,9 @@ def make_plan(options: DeployOptions, *, now: datetime | None = None) -> DeployP
 
 def main(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int:
     """deploy.bat's entry point; returns the exit code."""
-    with contextlib.suppress(AttributeError, ValueError):
-        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a stand-in (StringIO) has no reconfigure
+        with contextlib.suppress(ValueError):
+            sys.stdout.reconfigure(errors="replace")
     log = DeployLog(stream)
     options = parse_arguments(argv)
     try:

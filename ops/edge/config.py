@@ -192,14 +192,15 @@ def parse_listen(value: str, where: str) -> Listen:
     if _PORT_ONLY.match(text):
         port_text = text
     elif match := _HOST_PORT.match(text):
-        host, port_text = match["host"], match["port"]
-        if host != "*":
+        address, port_text = match["host"], match["port"]
+        if address != "*":
             try:
-                ipaddress.ip_address(host.strip("[]"))
+                ipaddress.ip_address(address.strip("[]"))
             except ValueError:
                 raise EdgeError(f"{where}: {value!r} is not an IP address: {hint}") from None
-            if host.startswith("[") != (":" in host):
+            if address.startswith("[") != (":" in address):
                 raise EdgeError(f"{where}: {value!r}: write IPv6 addresses in brackets: {hint}")
+        host = address
     else:
         raise EdgeError(f"{where}: {value!r}: {hint}")
     port = int(port_text)
@@ -357,13 +358,18 @@ def _local_entries(
                 candidates.append(ipaddress.ip_network(address))
     chosen: list[AllowEntry] = []
     for network in dict.fromkeys(candidates):
-        covered = any(
-            e.network.version == network.version and network.subnet_of(e.network)  # type: ignore[arg-type]
-            for e in listed
-        )
-        if not covered:
+        if not any(_within(network, e.network) for e in listed):
             chosen.append(AllowEntry(network, name))
     return tuple(chosen)
+
+
+def _within(inner: Network, outer: Network) -> bool:
+    """``inner`` lies inside ``outer``; an IPv4 network never lies inside an IPv6 one."""
+    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return inner.subnet_of(outer)
+    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return inner.subnet_of(outer)
+    return False
 
 
 def _settings_file_label() -> str:

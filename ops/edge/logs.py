@@ -15,6 +15,7 @@ This module must never write anything nor know about reports or HTML.
 from __future__ import annotations
 
 import gzip
+import io
 import ipaddress
 import json
 import posixpath
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 MAX_LINE_BYTES = 64 * 1024
 EXAMPLES_KEPT = 10
@@ -171,7 +172,7 @@ def _lines(path: Path, result: LogRead) -> Iterator[tuple[int, bytes | None]]:
     try:
         with path.open("rb") as raw:
             gzipped = raw.read(2) == GZIP_MAGIC
-        handle: IO[bytes] = gzip.open(path, "rb") if gzipped else path.open("rb")  # noqa: SIM115
+        handle: io.BufferedIOBase = gzip.open(path, "rb") if gzipped else path.open("rb")  # noqa: SIM115
     except OSError as exc:
         result.problems.append(f"{path}: cannot be read: {exc}")
         return

@@ -60,7 +60,7 @@ class PgCronTrigger(BaseTrigger):
         self.schedule = schedule
         self.zone = zone
 
-    def get_next_fire_time(
+    def get_next_fire_time(  # pyright: ignore[reportIncompatibleMethodOverride]  # APScheduler 3 is unannotated: its abstract body "returns None"
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         if previous_fire_time is None and self.schedule.every_seconds:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from fmw.database import connect, with_database
 from fmw.errors import FmwError, JobBusyError
@@ -317,10 +318,10 @@ class JobRunner:
         deadline = time.monotonic() + _CANCEL_WAIT_SECONDS
         while self.busy() and time.monotonic() < deadline:
             with self._lock:
-                running = [a for a in self._active.values() if a.conn is not None]
-            for active in running:
+                running = [a.conn for a in self._active.values() if a.conn is not None]
+            for conn in running:
                 with contextlib.suppress(Exception):
-                    _cancel(active.conn)  # type: ignore[arg-type]
+                    _cancel(conn)
             time.sleep(0.1)
         with self._lock:
             leftovers = [a.runid for a in self._active.values() if a.runid is not None]
@@ -342,7 +343,7 @@ def _cancel(conn: psycopg.Connection) -> None:
 
 
 def _dbname(url: str) -> str:
-    return psycopg.conninfo.conninfo_to_dict(url).get("dbname", "") or ""
+    return str(conninfo_to_dict(url).get("dbname") or "")
 
 
 def _first_line(exc: BaseException) -> str:

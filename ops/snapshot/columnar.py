@@ -101,7 +101,7 @@ def _csv_options(path: Path, block_size: int = 8 << 20) -> dict[str, object]:
 def read_csv(path: Path) -> pa.Table:
     """A snapshot CSV as typed columns, text exactly as written (NULL: null, empty: "")."""
     try:
-        return pv.read_csv(path, **_csv_options(path))  # type: ignore[arg-type]
+        return pv.read_csv(path, **_csv_options(path))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise ColumnarError(f"{Path(path).name}: {exc}") from exc
 
@@ -148,18 +148,19 @@ def write_parquet_twin(folder: Path, csv_name: str) -> tuple[str, int]:
 
 def _writer(target: Path, schema: pa.Schema) -> pq.ParquetWriter:
     names = schema.names
+    # ParquetWriter is unannotated, so pyright types each parameter by its default value.
     return pq.ParquetWriter(
         target,
         schema,
-        compression={n: ("none" if n in UNCOMPRESSED else "zstd") for n in names},  # type: ignore[arg-type]
-        use_dictionary=[n for n in names if n not in UNIQUE_TEXT],
+        compression={n: ("none" if n in UNCOMPRESSED else "zstd") for n in names},  # pyright: ignore[reportArgumentType]  # not only str
+        use_dictionary=[n for n in names if n not in UNIQUE_TEXT],  # pyright: ignore[reportArgumentType]  # not only bool
         write_statistics=True,
     )
 
 
 def _write_streamed(source: Path, target: Path, row_group: int) -> int:
     """Copy the CSV into Parquet row groups of ``row_group`` rows, in CSV order."""
-    reader = pv.open_csv(source, **_csv_options(source, _STREAM_BLOCK))  # type: ignore[arg-type]
+    reader = pv.open_csv(source, **_csv_options(source, _STREAM_BLOCK))
     rows = pending_rows = 0
     pending: list[pa.RecordBatch] = []
     with _writer(target, reader.schema) as writer:

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from fmw.errors import FileBusyError, SnapshotError
 from fmw.files import fsync_dir, read_small_file, replace_with_retry, write_durably
@@ -492,14 +492,16 @@ def latest_good_generation(
     hashed (a dashboard that reads Parquet twins need not hash the big CSVs).
     """
     root = Path(root)
-    for _ in range(_POINTER_ATTEMPTS):
+    attempts = 0
+    while True:
+        attempts += 1
         pointer, pointer_problem = _read_pointer(root)
         generation, problems = _first_good(root, pointer, verify=verify, verify_only=verify_only)
         if pointer_problem:
             problems.insert(0, pointer_problem)
         # Problems seen while a publish moved the pointer may be that publish's
         # retention at work, not damage: look again from the new pointer.
-        if not problems or _read_pointer(root)[0] == pointer:
+        if not problems or attempts == _POINTER_ATTEMPTS or _read_pointer(root)[0] == pointer:
             break
     if generation is not None:
         return generation, problems
@@ -636,12 +638,12 @@ def _parse_files(value: object) -> dict[str, SnapshotFile]:
     return files
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_count(value: object) -> bool:
-    return _is_int(value) and value >= 0  # type: ignore[operator]
+    return _is_int(value) and value >= 0
 
 
 def _parse_batches(value: object) -> list[int]:

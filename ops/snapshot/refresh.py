@@ -36,8 +36,11 @@ def refresh_views(
     for view, concurrently in plan.fetchall():
         started = time.perf_counter()
         with conn.transaction():
-            row = conn.execute("SELECT snapshot.refresh_view(%s, %s)", [view, concurrently])
-            rows = row.fetchone()[0]  # type: ignore[index]
+            row = conn.execute(
+                "SELECT snapshot.refresh_view(%s, %s)", [view, concurrently]
+            ).fetchone()
+            assert row is not None  # one row per function call
+            rows = row[0]
         seconds = time.perf_counter() - started
         progress(f"refreshed snapshot.{view}: {rows:,} rows in {seconds:.1f} s")
         done.append(ViewRefresh(view, concurrently, rows, seconds))

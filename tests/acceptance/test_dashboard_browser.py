@@ -92,7 +92,7 @@ def dashboard(demo: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def page(dashboard: str, chromium_path: Path):  # type: ignore[no-untyped-def]
+def page(dashboard: str, chromium_path: Path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -107,13 +107,13 @@ def page(dashboard: str, chromium_path: Path):  # type: ignore[no-untyped-def]
         browser.close()
 
 
-def metric(page, label: str) -> str:  # type: ignore[no-untyped-def]
+def metric(page, label: str) -> str:
     """One of Home's numbers (a card in its HTML block) as shown."""
     box = page.locator(".fmw-metric").filter(has_text=label).first
     return box.locator(".fmw-metric-value").inner_text().strip()
 
 
-def wait_for_metric(page, label: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+def wait_for_metric(page, label: str, expected: str) -> None:
     deadline = time.monotonic() + WAIT_MS / 1000
     while time.monotonic() < deadline:
         try:
@@ -125,7 +125,7 @@ def wait_for_metric(page, label: str, expected: str) -> None:  # type: ignore[no
     raise AssertionError(f"{label} never became {expected} (last: {metric(page, label)})")
 
 
-def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard: str, page):  # type: ignore[no-untyped-def]
+def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard: str, page):
     root = demo / "var" / "snapshots"
     snapshot, _ = load_snapshot(root)
     total = snapshot.records.num_rows

@@ -74,7 +74,7 @@ def test_status_shows_the_active_release_and_the_last_failure(tmp_path: Path):
         ("1.1.0-20261127T110000Z", "rolled back"),
     ):
         layout.release_dir(name).mkdir(parents=True)
-        write_state(layout.release_dir(name), state)  # type: ignore[arg-type]
+        write_state(layout.release_dir(name), state)  # type: ignore[arg-type]  # both are States
     failed = {"release": "1.1.0-20261127T110000Z", "reason": "health: timed out", "at": "t"}
     write_current(
         layout,

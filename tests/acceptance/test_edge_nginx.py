@@ -314,7 +314,7 @@ def test_the_reports_read_the_logs_this_nginx_wrote(site: Site):
 
 
 @pytest.fixture
-def render(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def render(monkeypatch: pytest.MonkeyPatch):
     """Write settings into a folder and load them as `fmw` would."""
 
     def settings_in(folder: Path, **edge: object) -> Settings:
@@ -336,7 +336,7 @@ def render(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     ],
     ids=["default", "ipv6", "names", "folders-with-spaces", "empty", "user"],
 )
-def test_nginx_accepts_what_render_writes(nginx_binary: Path, render, edge: dict):  # type: ignore[no-untyped-def]
+def test_nginx_accepts_what_render_writes(nginx_binary: Path, render, edge: dict):
     folder = new_folder()
     try:
         result = install(edge_plan(render(folder, **edge)), nginx=nginx_binary)
@@ -348,7 +348,7 @@ def test_nginx_accepts_what_render_writes(nginx_binary: Path, render, edge: dict
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="nginx checks `user` only when run as root")
-def test_a_configuration_nginx_refuses_changes_nothing_live(nginx_binary: Path, render):  # type: ignore[no-untyped-def]
+def test_a_configuration_nginx_refuses_changes_nothing_live(nginx_binary: Path, render):
     folder = new_folder()
     try:
         settings = render(folder)
@@ -367,7 +367,7 @@ def test_a_configuration_nginx_refuses_changes_nothing_live(nginx_binary: Path, 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_render_keeps_a_main_file_fmw_did_not_write(nginx_binary: Path, render):  # type: ignore[no-untyped-def]
+def test_render_keeps_a_main_file_fmw_did_not_write(nginx_binary: Path, render):
     folder = new_folder()
     try:
         settings = render(folder)

@@ -50,7 +50,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
         stop(process)
 
 
-def test_the_dashboard_listens_on_loopback_only(dashboard):  # type: ignore[no-untyped-def]
+def test_the_dashboard_listens_on_loopback_only(dashboard):
     process, port = dashboard
     listeners = listening_addresses([process.pid])
     assert [(x.kind, x.address, x.port) for x in listeners if x.kind == "tcp"] == [
@@ -100,7 +100,7 @@ def test_postgresql_listens_on_loopback_or_a_unix_socket_only(conn: psycopg.Conn
 
 def test_the_doctor_check_passes_a_loopback_deployment(
     tmp_path: Path, dashboard, conn: psycopg.Connection
-):  # type: ignore[no-untyped-def]
+):
     _, port = dashboard
     settings = Settings(base_dir=tmp_path, service={"dashboard_ports": [port]})
     problems, notes = deployment_problems(settings, conn)

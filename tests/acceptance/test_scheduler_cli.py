@@ -124,7 +124,7 @@ def _start_scheduler(folder: Path, **popen: object) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        **popen,  # type: ignore[arg-type]
+        **popen,  # type: ignore[arg-type]  # Popen options the caller names
     )
 
 
@@ -135,7 +135,7 @@ def _run_until_ticks_then_stop(folder: Path, proc: subprocess.Popen[str], stop: 
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "the scheduler recorded no runs"
             time.sleep(0.5)
-        proc.send_signal(stop)  # type: ignore[arg-type]
+        proc.send_signal(stop)  # type: ignore[arg-type]  # a signal number
         _, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -172,8 +172,8 @@ def test_the_scheduler_runs_seconds_jobs_and_stops_cleanly_on_sigterm(folder: Pa
 @pytest.mark.skipif(sys.platform != "win32", reason="CTRL_BREAK_EVENT exists on Windows only")
 def test_the_scheduler_stops_cleanly_on_ctrl_break(folder: Path):  # pragma: no cover - Windows
     assert run(folder, "job", "schedule", "tick", "1 seconds", "SELECT 1").returncode == 0
-    proc = _start_scheduler(folder, creationflags=subprocess.CREATE_NEW_PROCESS_GROUP)  # type: ignore[attr-defined]
-    stderr = _run_until_ticks_then_stop(folder, proc, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+    proc = _start_scheduler(folder, creationflags=subprocess.CREATE_NEW_PROCESS_GROUP)  # type: ignore[attr-defined]  # Windows only
+    stderr = _run_until_ticks_then_stop(folder, proc, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]  # Windows only
     assert proc.returncode == 0, stderr
     assert "the scheduler received SIGBREAK" in stderr
     run(folder, "job", "unschedule", "tick")

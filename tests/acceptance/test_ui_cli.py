@@ -25,7 +25,7 @@ def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]
 
 
 @pytest.mark.slow
-def test_fmw_ui_serves_on_loopback_only_and_stops_on_ctrl_c(running):  # type: ignore[no-untyped-def]
+def test_fmw_ui_serves_on_loopback_only_and_stops_on_ctrl_c(running):
     process, port, log = running
     assert wait_for_health(f"http://127.0.0.1:{port}/fmw/_stcore/health", process) == "ok"
     with socket.socket() as other:  # another loopback address: nothing listens there
@@ -39,7 +39,7 @@ def test_fmw_ui_serves_on_loopback_only_and_stops_on_ctrl_c(running):  # type: i
 
 
 @pytest.mark.slow
-def test_a_port_in_use_is_refused_with_the_next_step(running, tmp_path: Path):  # type: ignore[no-untyped-def]
+def test_a_port_in_use_is_refused_with_the_next_step(running, tmp_path: Path):
     process, port, _ = running
     wait_for_health(f"http://127.0.0.1:{port}/fmw/_stcore/health", process)
     result = subprocess.run(

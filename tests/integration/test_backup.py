@@ -81,8 +81,8 @@ def loaded(pg_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Itera
             for name, path in paths.items():
                 source = SourceSettings(
                     path=str(path),
-                    format=str(SAMPLE_SOURCES[name]["format"]),  # type: ignore[arg-type]
-                    priority=int(SAMPLE_SOURCES[name]["priority"]),  # type: ignore[call-overload]
+                    format=SAMPLE_SOURCES[name]["format"],
+                    priority=SAMPLE_SOURCES[name]["priority"],
                 )
                 load_file(conn, spec_for(name, source), path)
         publish_snapshot(conn, settings, SyncReport(), force=True, progress=lambda _line: None)
@@ -207,7 +207,7 @@ def test_a_truncated_archive_fails_verification(loaded: Loaded, tmp_path: Path, 
     broken = tmp_path / "truncated.dump"
     broken.write_bytes(loaded.backup.path.read_bytes()[: loaded.backup.bytes * 3 // 4])
     with pytest.raises(BackupVerificationError, match="pg_restore failed"):
-        verify_backup(loaded.settings, broken, method=method)  # type: ignore[arg-type]
+        verify_backup(loaded.settings, broken, method=method)  # type: ignore[arg-type]  # "restore" or "read"
 
 
 def test_a_failed_restore_verification_drops_its_scratch_database(
@@ -230,7 +230,7 @@ def test_damaged_table_data_fails_verification(loaded: Loaded, tmp_path: Path, m
     shutil.copy(loaded.backup.path, broken)
     _damage(broken, fractions=(0.85, 0.9, 0.95))
     with pytest.raises(BackupVerificationError, match="could not uncompress data"):
-        verify_backup(loaded.settings, broken, method=method)  # type: ignore[arg-type]
+        verify_backup(loaded.settings, broken, method=method)  # type: ignore[arg-type]  # "restore" or "read"
 
 
 def test_a_backup_changed_after_it_was_made_fails_and_its_sidecar_says_so(

@@ -134,7 +134,7 @@ def test_csv_safe_equals_the_regex_guard_and_is_inlined(conn: psycopg.Connection
         " array_agg(v) FILTER (WHERE snapshot.csv_safe(v) IS DISTINCT FROM v)"
         " FROM unnest(%s::text[]) AS u (v)",
         [values],
-    ).fetchone()  # type: ignore[misc]
+    ).fetchone()  # type: ignore[misc]  # two aggregates: always one row
     assert differ is None, f"csv_safe differs from the regex guard on {differ!r}"
     assert sorted(guarded) == sorted(f"{c}{rest}" for c in "\t\n\r+-=@" for rest in ("", "=1+2"))
     plan = conn.execute(
@@ -150,7 +150,7 @@ def test_the_second_export_connection_reads_the_first_ones_snapshot(
     load(conn, tmp_path, "a.csv", "PAY-1,P1,KR,iOS,on,kim,first\n")
     with conn.transaction():
         conn.execute(export.READ_ONLY_SNAPSHOT)
-        snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]  # one row
         with psycopg.connect(db_url, autocommit=True) as writer:  # commits after the snapshot
             writer.execute("UPDATE core.record SET note = 'changed'")
             writer.execute("DELETE FROM core.record_history")
@@ -171,7 +171,7 @@ def test_export_sorts_in_memory_without_changing_the_callers_session(
     conn.execute("SET work_mem = '4MB'")
     with conn.transaction():
         conn.execute(export.READ_ONLY_SNAPSHOT)
-        snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]  # one row
         with export._same_snapshot(conn, snapshot_id) as second:
             assert second.execute("SHOW work_mem").fetchone() == ("256MB",)
 

@@ -41,7 +41,7 @@ def scalar(conn: psycopg.Connection, query: str, *params: object) -> object:
 
 
 def norm_text(conn: psycopg.Connection, value: str | None) -> str | None:
-    return scalar(conn, "SELECT core.norm_text(%s::text)", value)  # type: ignore[return-value]
+    return scalar(conn, "SELECT core.norm_text(%s::text)", value)  # type: ignore[return-value]  # text or NULL
 
 
 def sql_hashes(conn: psycopg.Connection, keys: Sequence[Key]) -> list[str]:
@@ -395,7 +395,7 @@ def test_identity_hash_ignores_nfd_versus_nfc(
 ) -> None:
     def form(name: str) -> list[Key]:
         return [
-            tuple(None if p is None else unicodedata.normalize(name, p) for p in key)  # type: ignore[misc]
+            tuple(None if p is None else unicodedata.normalize(name, p) for p in key)  # type: ignore[misc]  # as long as key
             for key in batch
         ]
 

@@ -1026,7 +1026,7 @@ def test_an_old_held_batch_cannot_overwrite_a_newer_processed_one(
     newer = write_csv(tmp_path / "v3.csv", [rec(f"F-{i}", status="off") for i in range(4)])
     assert load_file(conn, spec, newer).status == "processed"
     with pytest.raises(BatchError, match=r"older than batch \d+, already processed"):
-        reprocess_batch(conn, held.batch_id, approve=True)  # type: ignore[arg-type]
+        reprocess_batch(conn, held.batch_id, approve=True)  # type: ignore[arg-type]  # a held batch has an id
     statuses = conn.execute("SELECT DISTINCT status FROM core.record").fetchall()
     assert statuses == [("disabled",)], "the newest file's values stay"
 

@@ -43,7 +43,7 @@ TEXT = st.text(
 )
 
 
-def sql_map(conn: psycopg.Connection, expression: str, values: Sequence[str | None]) -> list:  # type: ignore[type-arg]
+def sql_map(conn: psycopg.Connection, expression: str, values: Sequence[str | None]) -> list:
     rows = conn.execute(
         f"SELECT {expression} FROM unnest(%s::text[]) WITH ORDINALITY AS v (value, n) ORDER BY v.n",
         [list(values)],

@@ -195,6 +195,7 @@ def streamlit_session(port: int, source: str, timeout: float = 30) -> list[Any]:
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
     from websockets.sync.client import connect
+    from websockets.typing import Subprotocol
 
     sock = socket.create_connection(
         ("127.0.0.1", port), timeout=timeout, source_address=(source, 0)
@@ -203,7 +204,7 @@ def streamlit_session(port: int, source: str, timeout: float = 30) -> list[Any]:
     with connect(
         f"ws://127.0.0.1:{port}/_stcore/stream",
         sock=sock,
-        subprotocols=["streamlit"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("streamlit")],
         open_timeout=timeout,
     ) as ws:
         hello = BackMsg()

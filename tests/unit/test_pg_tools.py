@@ -23,7 +23,7 @@ BUNDLED = bundled_bin_dirs()
 
 
 def settings(tmp_path: Path, **values: object) -> Settings:
-    return Settings(base_dir=tmp_path, **values)  # type: ignore[arg-type]
+    return Settings(base_dir=tmp_path, **values)  # type: ignore[arg-type]  # pydantic checks them
 
 
 def test_the_password_travels_in_the_environment_not_the_command_line():

@@ -300,7 +300,7 @@ def test_unusable_settings_are_refused_naming_the_setting(
     service: dict[str, Any], platform: str, message: str
 ):
     with pytest.raises(ServiceError, match=message.replace("(", r"\(")):
-        describe_services(settings(**service), platform)  # type: ignore[arg-type]
+        describe_services(settings(**service), platform)  # type: ignore[arg-type]  # "windows" or "linux"
 
 
 def test_nssm_output_in_utf16_is_decoded():

@@ -23,7 +23,7 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
 
 
 def read(path: Path, **options: object) -> tuple[SourceTable, list[tuple[int, list[str | None]]]]:
-    with open_source(path, **options) as table:  # type: ignore[arg-type]
+    with open_source(path, **options) as table:  # type: ignore[arg-type]  # the options a test names
         return table, list(table.rows)
 
 

@@ -67,7 +67,7 @@ def table_column(at: AppTest, label: str, index: int = 0) -> list[object]:
     return list(at.dataframe[index].value[label])
 
 
-def frames(at: AppTest, column: str) -> list:  # type: ignore[type-arg]
+def frames(at: AppTest, column: str) -> list:
     """The values (pandas frames) of the data grids that have ``column``, in page order."""
     return [d.value for d in at.dataframe if column in d.value.columns]
 

@@ -143,7 +143,7 @@ def test_only_a_failed_sync_newer_than_the_snapshot_is_reported(tmp_path: Path):
         generation(made), [], now=made, sync_every_hours=24, grace_hours=2, sync_status=older
     )
     assert fact.failed_sync is None, "the snapshot is newer than that failure"
-    assert status("2026-01-02T06:00:00+09:00", "succeeded").ok  # type: ignore[union-attr]
+    assert status("2026-01-02T06:00:00+09:00", "succeeded").ok  # type: ignore[union-attr]  # None fails
 
 
 def test_an_unreadable_scheduler_status_claims_nothing(tmp_path: Path):

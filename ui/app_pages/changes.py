@@ -100,7 +100,9 @@ def _filters(snapshot: Snapshot, lang: str) -> None:
 def _table(rows: list[dict[str, object]], lang: str) -> None:
     frame = pd.DataFrame(
         {
-            messages.field_label("changed_at", lang): [view.when(r["changed_at"]) for r in rows],  # type: ignore[arg-type]
+            messages.field_label("changed_at", lang): [
+                view.when_cell(r["changed_at"]) for r in rows
+            ],
             messages.field_label("change", lang): [
                 messages.value_label("change", r["change"], lang) for r in rows
             ],

@@ -11,6 +11,7 @@ clicked (``fmw.ui.downloads``), from the query, never kept per session.
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from fmw.ui import downloads, messages, search, view
@@ -104,7 +105,7 @@ def _cell(name: str, value: object, lang: str) -> object:
     if name == "status":
         return messages.value_label("status", value, lang)
     if name == "last_changed_at":
-        return view.when(value)  # type: ignore[arg-type]
+        return view.when_cell(value)
     return value
 
 
@@ -112,7 +113,7 @@ def _downloads(snapshot: Snapshot, query: search.Query, total: int) -> None:
     lang = view.lang()
     headers = {name: messages.field_label(name, lang) for name in snapshot.records.column_names}
 
-    def matching():  # type: ignore[no-untyped-def]
+    def matching() -> pa.Table:
         order = search.run_search(snapshot, query.with_changes(page=1)).order
         return snapshot.records.take(order)
 
@@ -129,7 +130,7 @@ def render() -> None:
     snapshot = shown.snapshot
     url = view.url_params()
     if st.session_state.get(WRITTEN) != url:
-        _set_widgets(search.Query.from_params(url))  # type: ignore[arg-type]
+        _set_widgets(search.Query.from_params(url))
         st.session_state.pop(LAST_QUERY, None)
     query = _query_from_widgets()
     result = search.run_search(snapshot, query)

@@ -7,10 +7,13 @@ when, what kind, which batch (source and file), and each field before -> after.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import streamlit as st
 
 from fmw.ui import messages, overview, view
+from fmw.ui.snapshot_data import Snapshot
 
 FIELD_ORDER = (
     "feature_code",
@@ -45,8 +48,8 @@ def _shown(name: str, value: object, lang: str) -> str:
         return messages.value_label("change", value, lang)
     if isinstance(value, bool):
         return messages.value_label("bool", value, lang)
-    if hasattr(value, "astimezone"):
-        return view.when(value)  # type: ignore[arg-type]
+    if isinstance(value, dt.datetime):
+        return view.when(value)
     if value is None or value == "":
         return messages.t("value.empty", lang)
     return str(value)
@@ -64,7 +67,7 @@ def _fields(record: dict[str, object], lang: str) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", key="record_fields", height="content")
 
 
-def _sources(snapshot, record: dict[str, object], lang: str) -> None:  # type: ignore[no-untyped-def]
+def _sources(snapshot: Snapshot, record: dict[str, object], lang: str) -> None:
     st.subheader(view.tr("record.sources"))
     st.markdown(
         view.tr(
@@ -91,7 +94,7 @@ def _sources(snapshot, record: dict[str, object], lang: str) -> None:  # type: i
     st.dataframe(frame, hide_index=True, width="stretch", key="record_sources")
 
 
-def _timeline(snapshot, identity: str, lang: str) -> None:  # type: ignore[no-untyped-def]
+def _timeline(snapshot: Snapshot, identity: str, lang: str) -> None:
     st.subheader(view.tr("record.timeline"))
     entries = overview.timeline(snapshot, identity)
     if not entries:
