@@ -64,7 +64,8 @@ DECLARE
 BEGIN
     SELECT * INTO STRICT b FROM ops.batch WHERE batch_id = p_batch_id;
     c := core.field_columns_of(b.headers);
-    DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_touched;  -- an earlier try, same session
+    -- Left by a batch processed earlier in the same transaction (ON COMMIT DROP otherwise).
+    DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_touched;
 
     PERFORM core.stage_raw_rows(p_batch_id, b.source, c::text || core.row_print_context());
     PERFORM core.stage_normalize(c);
@@ -82,9 +83,9 @@ COMMENT ON FUNCTION core.stage_batch(bigint) IS
     'Internal to core.process_batch: stages a batch''s raw rows into pg_temp.fmw_stage (rows '
     'known by their print taken from core.source_record, the others normalized), each with '
     'what the source said of its identity before; records rejects, row issues and in-batch '
-    'duplicates. Writes pg_temp.fmw_stage (and drops a pg_temp.fmw_touched of an earlier '
-    'try); the steps it calls use pg_temp.fmw_raw, fmw_norm, fmw_date and fmw_status, and drop '
-    'them.';
+    'duplicates. Writes pg_temp.fmw_stage (first dropping the fmw_stage and fmw_touched of a '
+    'batch processed earlier in the transaction); the steps it calls use pg_temp.fmw_raw, '
+    'fmw_norm, fmw_date and fmw_status, and drop them.';
 
 CREATE OR REPLACE FUNCTION core.stage_raw_rows(p_batch_id bigint, p_source text, p_context text)
 RETURNS void
@@ -125,26 +126,24 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    c core.field_columns := p_columns;
 BEGIN
     CREATE TEMP TABLE fmw_norm ON COMMIT DROP AS
     SELECT
         r.source_row,
         r.raw_print,
         r.cells,
-        core.norm_cell(r.cells[c.feature_code], r.clean) AS feature_code,
-        core.norm_cell(r.cells[c.feature_name], r.clean) AS feature_name,
-        core.norm_cell(r.cells[c.policy_code], r.clean) AS policy_code,
-        core.norm_cell(r.cells[c.policy_name], r.clean) AS policy_name,
-        core.norm_cell(r.cells[c.status], r.clean) AS status_text,
-        core.norm_cell(r.cells[c.region], r.clean) AS region,
-        core.norm_cell(r.cells[c.platform], r.clean) AS platform,
-        core.norm_cell(r.cells[c.owner], r.clean) AS owner,
-        core.norm_cell(r.cells[c.team], r.clean) AS team,
-        core.norm_cell(r.cells[c.effective_from], r.clean) AS from_text,
-        core.norm_cell(r.cells[c.effective_to], r.clean) AS to_text,
-        core.norm_cell(r.cells[c.note], r.clean) AS note
+        core.norm_cell(r.cells[p_columns.feature_code], r.clean) AS feature_code,
+        core.norm_cell(r.cells[p_columns.feature_name], r.clean) AS feature_name,
+        core.norm_cell(r.cells[p_columns.policy_code], r.clean) AS policy_code,
+        core.norm_cell(r.cells[p_columns.policy_name], r.clean) AS policy_name,
+        core.norm_cell(r.cells[p_columns.status], r.clean) AS status_text,
+        core.norm_cell(r.cells[p_columns.region], r.clean) AS region,
+        core.norm_cell(r.cells[p_columns.platform], r.clean) AS platform,
+        core.norm_cell(r.cells[p_columns.owner], r.clean) AS owner,
+        core.norm_cell(r.cells[p_columns.team], r.clean) AS team,
+        core.norm_cell(r.cells[p_columns.effective_from], r.clean) AS from_text,
+        core.norm_cell(r.cells[p_columns.effective_to], r.clean) AS to_text,
+        core.norm_cell(r.cells[p_columns.note], r.clean) AS note
     FROM (
         SELECT fr.source_row, fr.raw_print, fr.cells, core.is_clean_row(fr.cells) AS clean
         FROM fmw_raw AS fr
