@@ -2,6 +2,10 @@
 -- values. Everything here is IMMUTABLE and independent of the server's locale: lower-casing
 -- is ASCII-only (A-Z) and white space is an explicit set, so identity_hash is the same on
 -- every PostgreSQL server (see docs/identity-hash.md).
+--
+-- Each rule is written once: the two character sets below, the key part, the identity
+-- formula. The character sets are functions without arguments, so the planner folds them
+-- into constants wherever they are used (the regex patterns below stay fixed strings).
 
 CREATE OR REPLACE FUNCTION core.removed_characters()
 RETURNS text
@@ -15,9 +19,19 @@ COMMENT ON FUNCTION core.removed_characters() IS
     'BOM (U+200B-U+200D, U+FEFF), and control characters that are not white space '
     '(U+0001-U+0008, U+000E-U+001F, U+007F; U+001F would otherwise fake the key separator).';
 
+CREATE OR REPLACE FUNCTION core.white_space_characters()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN U&' \0009\000A\000B\000C\000D\0085\1680\2028\2029';
+COMMENT ON FUNCTION core.white_space_characters() IS
+    'The white space core.norm_text collapses to one space: space, tab, LF, VT, FF, CR, '
+    'U+0085, U+1680, U+2028 and U+2029 (after NFKC every other Unicode space, such as NBSP '
+    'or U+3000, is a plain space already).';
+
 -- Not STRICT on purpose (NULL still gives NULL: every step passes NULL through): PostgreSQL
 -- inlines a non-strict SQL function into the calling query, but never this one when STRICT
--- (NULLIF is not strict), and a call per cell cost a third more at a million rows.
+-- (NULLIF is not strict), and a function call per cell is much slower than the inlined
+-- expression (docs/benchmarks.md, "Why the SQL is shaped as it is"). A test keeps it inlined.
 CREATE OR REPLACE FUNCTION core.norm_text(value text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -25,24 +39,26 @@ RETURN nullif(
     btrim(
         regexp_replace(
             normalize(translate(value, core.removed_characters(), ''), NFKC),
-            '[ \t\n\r\f\v\u0085\u1680\u2028\u2029]+', ' ', 'g'
+            '[' || core.white_space_characters() || ']+', ' ', 'g'
         ),
         ' '
     ),
     ''
 );
 COMMENT ON FUNCTION core.norm_text(text) IS
-    'core.removed_characters() (zero-width and control characters) deleted, then NFKC; '
-    'white-space runs (space, \t \n \v \f \r, U+0085, U+1680, U+2028, U+2029) collapsed to '
-    'one space; trimmed; empty becomes NULL.';
+    'core.removed_characters() (zero-width and control characters) deleted, then NFKC; runs '
+    'of core.white_space_characters() collapsed to one space; trimmed; empty becomes NULL.';
 
 CREATE OR REPLACE FUNCTION core.is_clean_row(cells text[])
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+-- The cells joined by U+E000 (private use: no source writes it), so that one regex checks
+-- them all for a removed character, white space other than a space, and a space that is
+-- doubled or at either end of a cell.
 RETURN array_to_string(cells, U&'\E000') IS NFKC NORMALIZED
     AND array_to_string(cells, U&'\E000') !~ (
-        '[\t\n\v\f\r\u0085\u1680\u2028\u2029\u200B\u200C\u200D\uFEFF'
-        || '\u0001-\u0008\u000E-\u001F\u007F]|  |^ | $| \uE000|\uE000 '
+        '[' || core.removed_characters() || replace(core.white_space_characters(), ' ', '')
+        || ']|  |^ | $| \uE000|\uE000 '
     )
     AND array_position(cells, '') IS NULL;
 COMMENT ON FUNCTION core.is_clean_row(text[]) IS
@@ -60,34 +76,65 @@ COMMENT ON FUNCTION core.norm_cell(text, boolean) IS
 CREATE OR REPLACE FUNCTION core.ascii_lower(value text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
--- Under the C collation lower() changes A-Z only, byte by byte: 4x faster than translate().
+-- Under the C collation lower() changes A-Z only, byte by byte: the rule of
+-- translate(value, 'A..Z', 'a..z'), at a fraction of its cost (docs/benchmarks.md).
 RETURN lower(value COLLATE "C");
 COMMENT ON FUNCTION core.ascii_lower(text) IS
     'Lower-cases A-Z only: the same result under every collation and server locale.';
 
+CREATE OR REPLACE FUNCTION core.normalized_key_part(normalized text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(core.ascii_lower(normalized), '');
+COMMENT ON FUNCTION core.normalized_key_part(text) IS
+    'core.key_part of a value that is already core.norm_text''s result: ASCII lower-cased, '
+    'NULL becomes ''''.';
+
 CREATE OR REPLACE FUNCTION core.key_part(value text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN coalesce(core.ascii_lower(core.norm_text(value)), '');
+RETURN core.normalized_key_part(core.norm_text(value));
 COMMENT ON FUNCTION core.key_part(text) IS
     'One identity key part: core.norm_text, ASCII lower-cased; NULL and blank become ''''.';
+
+-- The identity formula, written once. core.identity_hash calls it for any text, the stage
+-- for cells it has normalized already (normalizing them twice would cost a second pass).
+-- STABLE, not IMMUTABLE, because convert_to is STABLE: PostgreSQL inlines a SQL function
+-- only when its body is no more volatile than its declaration, and the stage calls this one
+-- for every row. A test keeps it inlined.
+CREATE OR REPLACE FUNCTION core.normalized_identity_hash(
+    feature_code text, policy_code text, region text, platform text
+)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN encode(
+    sha256(convert_to(
+        core.normalized_key_part(feature_code) || chr(31)
+        || core.normalized_key_part(policy_code) || chr(31)
+        || core.normalized_key_part(region) || chr(31)
+        || core.normalized_key_part(platform),
+        'UTF8'
+    )),
+    'hex'
+);
+COMMENT ON FUNCTION core.normalized_identity_hash(text, text, text, text) IS
+    'The identity formula, for key values that are already core.norm_text''s result: '
+    'lowercase hex SHA-256 of the UTF-8 bytes of the four key parts joined by U+001F. '
+    'core.identity_hash normalizes, then calls it.';
 
 CREATE OR REPLACE FUNCTION core.identity_hash(
     feature_code text, policy_code text, region text, platform text
 )
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN encode(
-    sha256(convert_to(
-        core.key_part(feature_code) || chr(31) || core.key_part(policy_code) || chr(31)
-        || core.key_part(region) || chr(31) || core.key_part(platform),
-        'UTF8'
-    )),
-    'hex'
+RETURN core.normalized_identity_hash(
+    core.norm_text(feature_code), core.norm_text(policy_code), core.norm_text(region),
+    core.norm_text(platform)
 );
 COMMENT ON FUNCTION core.identity_hash(text, text, text, text) IS
     'The record key: lowercase hex SHA-256 of the UTF-8 bytes of the four key parts '
-    '(core.key_part) joined by U+001F. Recomputable anywhere: see docs/identity-hash.md.';
+    '(core.key_part) joined by U+001F, i.e. core.normalized_identity_hash of the normalized '
+    'values. Recomputable anywhere: see docs/identity-hash.md.';
 
 CREATE OR REPLACE FUNCTION core.header_key(header text)
 RETURNS text
@@ -152,8 +199,10 @@ COMMENT ON FUNCTION core.parse_date(text) IS
     'numbers (5 digits). NULL when unparseable; process_batch records that as a row issue.';
 
 GRANT EXECUTE ON FUNCTION
-    core.removed_characters(), core.norm_text(text), core.is_clean_row(text[]),
-    core.norm_cell(text, boolean), core.ascii_lower(text), core.key_part(text),
+    core.removed_characters(), core.white_space_characters(), core.norm_text(text),
+    core.is_clean_row(text[]), core.norm_cell(text, boolean), core.ascii_lower(text),
+    core.normalized_key_part(text), core.key_part(text),
+    core.normalized_identity_hash(text, text, text, text),
     core.identity_hash(text, text, text, text), core.header_key(text), core.status_key(text),
     core.valid_date(integer, integer, integer), core.parse_date(text)
 TO fmw_loader;

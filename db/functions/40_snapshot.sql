@@ -58,8 +58,8 @@ COMMENT ON FUNCTION snapshot.mark_refreshed() IS
 
 -- Not STRICT, and no regex: PostgreSQL inlines this CASE into the export query (a STRICT
 -- function around a CASE is never inlined), and ascii() reads only the first character.
--- Called once per text cell of every exported row: the old regex version took more than half
--- of a 1M-row export. NULL gives NULL, as before (ascii(NULL) is NULL, so the ELSE branch).
+-- Called once per text cell of every exported row, so its cost is much of the export's
+-- (docs/benchmarks.md). NULL gives NULL (ascii(NULL) is NULL, so the ELSE branch).
 CREATE OR REPLACE FUNCTION snapshot.csv_safe(value text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

@@ -13,6 +13,26 @@ CREATE TABLE core.field (
 COMMENT ON TABLE core.field IS
     'Canonical record fields. is_key: part of identity_hash (feature_code, policy_code, region, platform).';
 
+-- A batch's column mapping, handed from core.stage_batch to its steps as one value whose
+-- fields are read by name (core.field_columns_of fills it from the file's headers).
+CREATE TYPE core.field_columns AS (
+    feature_code    integer,
+    feature_name    integer,
+    policy_code     integer,
+    policy_name     integer,
+    status          integer,
+    region          integer,
+    platform        integer,
+    owner           integer,
+    team            integer,
+    effective_from  integer,
+    effective_to    integer,
+    note            integer
+);
+COMMENT ON TYPE core.field_columns IS
+    'Which column (1-based, as in raw.row.cells) of a batch''s file feeds each record field; '
+    'NULL when the file has no column for it. One field per core.field row.';
+
 CREATE TABLE core.header_alias (
     alias_key   text PRIMARY KEY,
     field       text NOT NULL REFERENCES core.field (name),
@@ -91,7 +111,7 @@ CREATE INDEX source_record_identity_idx ON core.source_record (identity_hash);
 -- The record set users see: one row per identity, from the highest-priority active source.
 CREATE TABLE core.record (
     -- 64 lowercase hex digits. Not '{64}' in the pattern: PostgreSQL's regex engine runs a
-    -- bounded repeat slowly (7 us a row, most of a million-row insert).
+    -- bounded repeat slowly, and this check runs for every row inserted (docs/benchmarks.md).
     identity_hash       text    PRIMARY KEY
         CHECK (octet_length(identity_hash) = 64 AND identity_hash ~ '^[0-9a-f]+$'),
     feature_code        text    NOT NULL,

@@ -266,10 +266,11 @@ def fire_times(schedule: Schedule, after: datetime, zone: tzinfo, count: int) ->
 
 
 def schedule_problem(text: str) -> str | None:
-    """Why ``text`` is not a schedule FMW accepts, or None when it is one.
+    """Why ``text`` is not a schedule FMW accepts (parse_schedule's reason), or None.
 
-    The same reasons, word for word, come from the SQL function
-    ``ops.schedule_problem`` (a test keeps the two equal).
+    The same verdicts and reasons, word for word, come from the SQL function
+    ``ops.schedule_problem``: tests/integration/test_jobs_sql.py feeds both the corpus
+    in tests/support/cron_corpus.py and generated schedules.
     """
     try:
         parse_schedule(text)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from psycopg import errors, sql
 
 from fmw.scheduler.cron import schedule_problem
-from tests.support.cron_strategies import schedules
+from tests.support import cron_corpus
+from tests.support.cron_strategies import near_misses, schedules
 
 DEFAULT_JOBS = [
     ("daily-sync", "0 6 * * *", "fmw:sync"),
@@ -56,38 +57,36 @@ def rate(conn: psycopg.Connection, days: int | None = None) -> tuple:
     ).fetchone()
 
 
-# --- the schedule grammar in SQL --------------------------------------------------------------
+# --- the schedule grammar, in SQL and in Python -----------------------------------------------
 
-REASONS = [
-    "0 0 13 * 5",
-    "5 seconds",
-    "@daily",
-    "61 * * * *",
-    "5/15 * * * *",
-    "0 0 30 2 *",
-    "0 0 * * fri-sun",
-    "@reboot",
-    "@daily x",
-    "0 0 $,1 * *",
-    "0 0 * * monday",
-    "* * * *",
-    "60 seconds",
-    "# x",
-    "0 0 * * 0\n",
-    "1,,2 * * * *",
-    "*/0 * * * *",
-    "0 0 jan * *",
-    "",
-    "   ",
-    "x" * 1000,
-]
+
+def sql_problem(conn: psycopg.Connection, text: str) -> str | None:
+    """ops.schedule_problem's verdict: None when valid, else the reason."""
+    return conn.execute("SELECT ops.schedule_problem(%s)", [text]).fetchone()[0]
+
+
+def short(text: str) -> str:
+    return repr(text if len(text) <= 30 else text[:27] + "...")
 
 
 @pytest.mark.pg15
-@pytest.mark.parametrize("text", REASONS)
-def test_sql_and_python_give_the_same_reason(sql_conn: psycopg.Connection, text: str):
-    row = sql_conn.execute("SELECT ops.schedule_problem(%s)", [text]).fetchone()
-    assert row == (schedule_problem(text),)
+@pytest.mark.parametrize("text", cron_corpus.VALID, ids=short)
+def test_sql_and_python_accept_every_valid_schedule_of_the_corpus(
+    sql_conn: psycopg.Connection, text: str
+):
+    assert (schedule_problem(text), sql_problem(sql_conn, text)) == (None, None)
+
+
+@pytest.mark.pg15
+@pytest.mark.parametrize(
+    ("text", "reason"), cron_corpus.INVALID, ids=[short(t) for t, _ in cron_corpus.INVALID]
+)
+def test_sql_and_python_refuse_every_invalid_schedule_of_the_corpus_with_the_same_reason(
+    sql_conn: psycopg.Connection, text: str, reason: str
+):
+    python, sql = schedule_problem(text), sql_problem(sql_conn, text)
+    assert python is not None and reason in python, f"Python says {python!r}"
+    assert sql == python, "ops.schedule_problem gives fmw.scheduler.cron's reason word for word"
 
 
 @settings(
@@ -96,6 +95,7 @@ def test_sql_and_python_give_the_same_reason(sql_conn: psycopg.Connection, text:
 @given(
     st.one_of(
         schedules,
+        near_misses,
         st.text(alphabet="0123456789*/,-$@ abcdefjmnorstuy\t;", max_size=25),
         st.lists(
             st.sampled_from(["*", "*/5", "1-5", "0", "7", "$", "mon", "x/2", "3/4"]),
@@ -105,8 +105,19 @@ def test_sql_and_python_give_the_same_reason(sql_conn: psycopg.Connection, text:
     )
 )
 def test_sql_and_python_agree_on_generated_schedules(conn: psycopg.Connection, text: str):
-    row = conn.execute("SELECT ops.schedule_problem(%s)", [text]).fetchone()
-    assert row == (schedule_problem(text),)
+    assert sql_problem(conn, text) == schedule_problem(text)
+
+
+@given(schedules)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_generated_well_formed_schedules_are_valid_in_both_unless_they_never_fire(
+    conn: psycopg.Connection, text: str
+):
+    verdicts = {schedule_problem(text), sql_problem(conn, text)}
+    assert verdicts <= {None, "it never fires: none of its months has the days of month it names"}
+    assert len(verdicts) == 1
 
 
 @pytest.mark.pg15

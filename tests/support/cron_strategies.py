@@ -48,3 +48,34 @@ schedules = st.tuples(
     field(1, 12, MONTHS),
     field(0, 7, DAYS),
 ).map(" ".join)
+
+# Items that are wrong in some field (or in every field): out of range, backwards, a bad
+# step, an empty list item, a misplaced $ or shortcut, a name where a number belongs.
+BROKEN_ITEMS = (
+    "60",
+    "99999999999999999999",
+    "7-3",
+    "fri-sun",
+    "*/0",
+    "*/x",
+    "5/15",
+    "1,,2",
+    "2-",
+    "x",
+    "$",
+    "$,1",
+    "@daily",
+    "jan",
+    "monday",
+    "",
+)
+
+
+def _break(text: str, index: int, item: str) -> str:
+    words = text.split(" ")
+    words[index] = item
+    return " ".join(words)
+
+
+near_misses = st.builds(_break, schedules, st.integers(0, 4), st.sampled_from(BROKEN_ITEMS))
+"""A generated schedule with one field replaced by a likely mistake (some stay valid)."""

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from fmw.errors import InvalidScheduleError
 from fmw.scheduler.cron import CronSchedule, IntervalSchedule, fire_times, parse_schedule
+from tests.support import cron_corpus
 from tests.support.cron_strategies import field, schedules
 
 SEOUL = ZoneInfo("Asia/Seoul")  # a real zone without daylight saving (since 1988)
@@ -179,44 +180,12 @@ def test_forms_pg_cron_accepts_are_accepted(text: str, kind: type, value: int | 
         assert parsed.every_seconds == value
 
 
-@pytest.mark.parametrize(
-    ("text", "reason"),
-    [
-        # refused by pg_cron too
-        ("61 * * * *", "minute: 61 is out of range 0-59"),
-        ("* 24 * * *", "hour: 24 is out of range 0-23"),
-        ("* * 0 * *", "day of month: 0 is out of range 1-31"),
-        ("* * * 13 *", "month: 13 is out of range 1-12"),
-        ("* * * * 8", "day of week: 8 is out of range 0-7"),
-        ("5/15 * * * *", "a step needs a range or * before it (write 5-59/15, not 5/15)"),
-        ("*/0 * * * *", "the step in '*/0' must be a whole number of 1 or more"),
-        ("* * * * *extra", "day of week: cannot read '*extra'"),
-        ("* * * *", "has 5 fields"),
-        ("60 seconds", "an interval runs from 1 to 59 seconds"),
-        ("0 seconds", "an interval runs from 1 to 59 seconds"),
-        ("5 second ", "has 5 fields"),  # pg_cron's sscanf refuses the trailing blank too
-        ("@DAILY", "unknown shortcut @DAILY"),
-        ("@fortnightly", "unknown shortcut"),
-        ("0 0 * * monday", "day of week: 'monday' is not a number or a name (sun-sat)"),
-        ("0 0 jan * *", "day of month: 'jan' is not a number"),
-        ("0 0 $,1 * *", "$ (the last day of the month) must be the whole day-of-month field"),
-        ("0 $ * * *", "$ (the last day of the month) must be the whole day-of-month field"),
-        ("", "it is empty"),
-        ("x" * 1000, "longer than 999 characters"),
-        # accepted by pg_cron, refused here (see fmw.scheduler.cron's docstring)
-        ("0 0 * * * *", "has 5 fields"),
-        ("5; * * * *", "unexpected character ';'"),
-        ("0 0 * * fri-sun", "the range fri-sun runs backwards"),
-        ("50-3 * * * *", "the range 50-3 runs backwards"),
-        ("0 0 30 2 *", "it never fires"),
-        ("0 0 31 4,6,9,11 *", "it never fires"),
-        ("@reboot", "@reboot is not supported"),
-        ("@daily at six", "nothing may follow @daily"),
-        ("+5 seconds", "unexpected character '+'"),
-        ("# comment\n0 0 * * *", "unexpected character '#'"),
-        ("0 0 * * 0\n", "unexpected character U+000A"),
-    ],
-)
+@pytest.mark.parametrize("text", cron_corpus.VALID)
+def test_valid_schedules_of_the_shared_corpus_parse(text: str):
+    assert parse_schedule(text).text == text
+
+
+@pytest.mark.parametrize(("text", "reason"), cron_corpus.INVALID)
 def test_invalid_schedules_are_refused_with_the_reason(text: str, reason: str):
     with pytest.raises(InvalidScheduleError) as caught:
         parse_schedule(text)

@@ -1,0 +1,340 @@
+-- Staging, the first part of core.process_batch: one normalized row per raw row of a batch,
+-- in pg_temp.fmw_stage. core.stage_batch is the table of contents; each step below it says
+-- which temporary tables it reads and writes. Every temporary table is ON COMMIT DROP and is
+-- created inside process_batch's transaction, so a failed batch leaves none behind.
+--
+--   pg_temp.fmw_raw     the batch's raw rows, each with its print and, when the source
+--                       already holds a record with that print, that record's key and hash
+--   pg_temp.fmw_norm    the other raw rows, normalized cell by cell
+--   pg_temp.fmw_date    each distinct date text once, parsed
+--   pg_temp.fmw_status  each distinct status text once, looked up in core.status_synonym
+--   pg_temp.fmw_stage   every kept row: key, values, hashes and what the batch does with it
+
+CREATE OR REPLACE FUNCTION core.field_columns_of(headers text[])
+RETURNS core.field_columns
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    -- By name: jsonb_populate_record fills each field of the type from the key of that name.
+    SELECT jsonb_populate_record(
+        NULL::core.field_columns, coalesce(jsonb_object_agg(f.field, f.col), '{}'))
+    FROM (
+        SELECT m.field, min(m.col) AS col
+        FROM core.map_headers(headers) AS m
+        WHERE m.field IS NOT NULL
+        GROUP BY m.field
+    ) AS f;
+END;
+COMMENT ON FUNCTION core.field_columns_of(text[]) IS
+    'Internal to core.stage_batch: which column of a file with these headers feeds each field '
+    '(core.map_headers; the first such column), NULL for a field the file lacks.';
+
+CREATE OR REPLACE FUNCTION core.row_print_context()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (
+    SELECT md5(string_agg(pg_get_functiondef(p.oid), E'\n' ORDER BY p.proname))
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'core'::regnamespace
+      AND (p.proname IN ('removed_characters', 'white_space_characters', 'norm_text',
+                         'is_clean_row', 'norm_cell', 'ascii_lower', 'normalized_key_part',
+                         'key_part', 'normalized_identity_hash', 'status_key', 'valid_date',
+                         'parse_date')
+           OR p.proname LIKE 'stage\_%')  -- core.stage_batch and its steps
+) || (
+    SELECT md5(coalesce(string_agg(s.synonym_key || '=' || s.status, E'\n'
+                                   ORDER BY s.synonym_key), ''))
+    FROM core.status_synonym AS s
+);
+COMMENT ON FUNCTION core.row_print_context() IS
+    'Internal to core.stage_batch: a digest of what turns raw cells into a record (the code of '
+    'the normalization functions and of core.stage_batch''s steps, and the status vocabulary). '
+    'It is part of every raw row''s print, so a changed synonym or an upgraded function '
+    'normalizes every row again.';
+
+CREATE OR REPLACE FUNCTION core.stage_batch(p_batch_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b ops.batch;
+    c core.field_columns;
+BEGIN
+    SELECT * INTO STRICT b FROM ops.batch WHERE batch_id = p_batch_id;
+    c := core.field_columns_of(b.headers);
+    -- Left by a batch processed earlier in the same transaction (ON COMMIT DROP otherwise).
+    DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_touched;
+
+    PERFORM core.stage_raw_rows(p_batch_id, b.source, c::text || core.row_print_context());
+    PERFORM core.stage_normalize(c);
+    PERFORM core.stage_rejects(p_batch_id, b.headers[c.feature_code]);
+    PERFORM core.stage_lookups();
+    PERFORM core.stage_rows(b.source);
+    PERFORM core.stage_row_issues(p_batch_id, b.headers, c);
+    PERFORM core.stage_duplicates(p_batch_id, b.headers[c.feature_code]);
+    -- Statistics for the joins of the steps after staging; the counts of `change` let a
+    -- day's few changes be joined by index.
+    ANALYZE pg_temp.fmw_stage (identity_hash, source_row, change);
+END
+$$;
+COMMENT ON FUNCTION core.stage_batch(bigint) IS
+    'Internal to core.process_batch: stages a batch''s raw rows into pg_temp.fmw_stage (rows '
+    'known by their print taken from core.source_record, the others normalized), each with '
+    'what the source said of its identity before; records rejects, row issues and in-batch '
+    'duplicates. Writes pg_temp.fmw_stage (first dropping the fmw_stage and fmw_touched of a '
+    'batch processed earlier in the transaction); the steps it calls use pg_temp.fmw_raw, '
+    'fmw_norm, fmw_date and fmw_status, and drop them.';
+
+CREATE OR REPLACE FUNCTION core.stage_raw_rows(p_batch_id bigint, p_source text, p_context text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- The raw row's print: equal prints mean equal cells read with the same column mapping,
+    -- vocabulary and normalization code (p_context), so the row stages to exactly what the
+    -- source's record with that print already holds. Such rows (every unchanged row of a
+    -- daily re-load) are not normalized again; only new or edited rows are.
+    CREATE TEMP TABLE fmw_raw ON COMMIT DROP AS
+    SELECT
+        r.source_row,
+        r.raw_print,
+        CASE WHEN sr.identity_hash IS NULL THEN r.cells END AS cells,  -- only rows to normalize
+        -- Of a known row, only what the steps below read: its values stay in source_record.
+        sr.identity_hash, sr.status_raw, sr.effective_from_raw, sr.effective_to_raw,
+        sr.content_hash, sr.is_active, sr.source_row AS old_source_row
+    FROM (
+        SELECT rr.source_row, rr.cells, md5(p_context || rr.cells::text)::uuid AS raw_print
+        FROM raw.row AS rr
+        WHERE rr.batch_id = p_batch_id
+        OFFSET 0  -- a fence: the print is computed once per row
+    ) AS r
+    LEFT JOIN core.source_record AS sr
+        ON sr.source = p_source AND sr.raw_print = r.raw_print;
+END
+$$;
+COMMENT ON FUNCTION core.stage_raw_rows(bigint, text, text) IS
+    'Step 1 of core.stage_batch: prints each raw row of the batch (md5 of p_context and its '
+    'cells) and looks the print up among the source''s records. Reads raw.row and '
+    'core.source_record; writes pg_temp.fmw_raw (cells only for rows to normalize; key, hash '
+    'and issue texts for rows known by their print).';
+
+CREATE OR REPLACE FUNCTION core.stage_normalize(p_columns core.field_columns)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    CREATE TEMP TABLE fmw_norm ON COMMIT DROP AS
+    SELECT
+        r.source_row,
+        r.raw_print,
+        r.cells,
+        core.norm_cell(r.cells[p_columns.feature_code], r.clean) AS feature_code,
+        core.norm_cell(r.cells[p_columns.feature_name], r.clean) AS feature_name,
+        core.norm_cell(r.cells[p_columns.policy_code], r.clean) AS policy_code,
+        core.norm_cell(r.cells[p_columns.policy_name], r.clean) AS policy_name,
+        core.norm_cell(r.cells[p_columns.status], r.clean) AS status_text,
+        core.norm_cell(r.cells[p_columns.region], r.clean) AS region,
+        core.norm_cell(r.cells[p_columns.platform], r.clean) AS platform,
+        core.norm_cell(r.cells[p_columns.owner], r.clean) AS owner,
+        core.norm_cell(r.cells[p_columns.team], r.clean) AS team,
+        core.norm_cell(r.cells[p_columns.effective_from], r.clean) AS from_text,
+        core.norm_cell(r.cells[p_columns.effective_to], r.clean) AS to_text,
+        core.norm_cell(r.cells[p_columns.note], r.clean) AS note
+    FROM (
+        SELECT fr.source_row, fr.raw_print, fr.cells, core.is_clean_row(fr.cells) AS clean
+        FROM fmw_raw AS fr
+        WHERE fr.cells IS NOT NULL
+        OFFSET 0  -- a fence: is_clean_row runs once per row, not once per column
+    ) AS r;
+    -- Statistics only for what later plans join on: sampling the cells arrays and every
+    -- text column took longer than the joins they guide.
+    ANALYZE fmw_norm (feature_code, status_text, from_text, to_text);
+END
+$$;
+COMMENT ON FUNCTION core.stage_normalize(core.field_columns) IS
+    'Step 2 of core.stage_batch: normalizes each cell of the rows not known by their print '
+    '(core.norm_cell; a clean row, core.is_clean_row, is taken as it is). Reads '
+    'pg_temp.fmw_raw; writes pg_temp.fmw_norm (text still, dates and statuses unparsed).';
+
+CREATE OR REPLACE FUNCTION core.stage_rejects(p_batch_id bigint, p_code_header text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Rows without a feature_code are set aside with the reason; the rest proceeds.
+    INSERT INTO core.rejected_row (batch_id, source_row, reason, cells)
+    SELECT p_batch_id, n.source_row,
+           format('no feature_code (column %s)', coalesce(p_code_header, '?')),
+           n.cells
+    FROM fmw_norm AS n
+    WHERE n.feature_code IS NULL;
+END
+$$;
+COMMENT ON FUNCTION core.stage_rejects(bigint, text) IS
+    'Step 3 of core.stage_batch: sets aside the rows without a feature_code, naming the '
+    'column (p_code_header). Reads pg_temp.fmw_norm; writes core.rejected_row.';
+
+CREATE OR REPLACE FUNCTION core.stage_lookups()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Dates and statuses repeat: look each distinct text up once.
+    CREATE TEMP TABLE fmw_date ON COMMIT DROP AS
+    SELECT v.text, core.parse_date(v.text) AS day
+    FROM (SELECT from_text FROM fmw_norm UNION SELECT to_text FROM fmw_norm) AS v (text)
+    WHERE v.text IS NOT NULL;
+    CREATE TEMP TABLE fmw_status ON COMMIT DROP AS
+    SELECT v.text, syn.status
+    FROM (SELECT DISTINCT status_text FROM fmw_norm WHERE status_text IS NOT NULL) AS v (text)
+    LEFT JOIN core.status_synonym AS syn ON syn.synonym_key = core.status_key(v.text);
+    ANALYZE fmw_date, fmw_status;
+END
+$$;
+COMMENT ON FUNCTION core.stage_lookups() IS
+    'Step 4 of core.stage_batch: parses each distinct date text (core.parse_date) and looks '
+    'each distinct status text up in core.status_synonym (core.status_key), once each. Reads '
+    'pg_temp.fmw_norm; writes pg_temp.fmw_date and pg_temp.fmw_status.';
+
+CREATE OR REPLACE FUNCTION core.stage_rows(p_source text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Every kept row: the known ones with their key, hash and issue texts only (their values
+    -- are already in core.source_record), the others with their values; each with whether
+    -- this source reported its identity as active before (old_active: NULL when never) and
+    -- what the batch does with it (change: new, changed, moved, same).
+    CREATE TEMP TABLE fmw_stage ON COMMIT DROP AS
+    SELECT
+        source_row, raw_print, identity_hash, NULL AS feature_code, NULL AS feature_name,
+        NULL AS policy_code, NULL AS policy_name, NULL AS status, status_raw, NULL AS region,
+        NULL AS platform, NULL AS owner, NULL AS team, NULL::date AS effective_from,
+        NULL::date AS effective_to, effective_from_raw, effective_to_raw, NULL AS note,
+        content_hash, true AS is_known, is_active AS old_active,
+        CASE WHEN NOT is_active THEN 'changed'  -- returns as it was: reactivated in place
+             WHEN source_row <> old_source_row THEN 'moved'
+             ELSE 'same' END AS change
+    FROM fmw_raw
+    WHERE identity_hash IS NOT NULL
+    UNION ALL
+    SELECT
+        m.*, false, o.is_active,
+        CASE WHEN o.content_hash IS NULL THEN 'new'
+             WHEN NOT o.is_active OR o.content_hash <> m.content_hash THEN 'changed'
+             ELSE 'moved' END  -- same values, written differently: keep the new print
+    FROM (
+        SELECT
+            n.source_row, n.raw_print,
+            core.normalized_identity_hash(n.feature_code, n.policy_code, n.region, n.platform)
+                AS identity_hash,
+            n.feature_code, n.feature_name, n.policy_code, n.policy_name,
+            coalesce(st.status, 'unknown') AS status,
+            CASE WHEN st.status IS NULL THEN n.status_text END AS status_raw,
+            n.region, n.platform, n.owner, n.team, fd.day AS effective_from,
+            td.day AS effective_to,
+            CASE WHEN fd.day IS NULL THEN n.from_text END AS effective_from_raw,
+            CASE WHEN td.day IS NULL THEN n.to_text END AS effective_to_raw,
+            n.note,
+            md5(ROW(n.feature_code, n.feature_name, n.policy_code, n.policy_name,
+                    coalesce(st.status, 'unknown'),
+                    CASE WHEN st.status IS NULL THEN n.status_text END,
+                    n.region, n.platform, n.owner, n.team, fd.day, td.day, n.note)::text
+            )::uuid AS content_hash
+        FROM fmw_norm AS n
+        LEFT JOIN fmw_date AS fd ON fd.text = n.from_text
+        LEFT JOIN fmw_date AS td ON td.text = n.to_text
+        LEFT JOIN fmw_status AS st ON st.text = n.status_text
+        WHERE n.feature_code IS NOT NULL
+    ) AS m
+    LEFT JOIN core.source_record AS o
+        ON o.source = p_source AND o.identity_hash = m.identity_hash;
+    DROP TABLE fmw_raw, fmw_norm, fmw_date, fmw_status;
+END
+$$;
+COMMENT ON FUNCTION core.stage_rows(text) IS
+    'Step 5 of core.stage_batch: one row per kept raw row, with its identity_hash '
+    '(core.normalized_identity_hash), content_hash, parsed dates and status, and what the '
+    'batch does with it. Reads pg_temp.fmw_raw, fmw_norm, fmw_date, fmw_status and '
+    'core.source_record; writes pg_temp.fmw_stage; drops the four tables it read.';
+
+CREATE OR REPLACE FUNCTION core.stage_row_issues(
+    p_batch_id bigint, p_headers text[], p_columns core.field_columns
+)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Problems in rows that are kept.
+    INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
+    SELECT p_batch_id, s.source_row, i.column_name, i.issue, i.raw_value
+    FROM fmw_stage AS s
+    CROSS JOIN LATERAL (
+        VALUES
+            (p_headers[p_columns.status],
+             CASE WHEN s.status_raw IS NOT NULL THEN 'unknown status; shown as unknown' END,
+             s.status_raw),
+            (p_headers[p_columns.effective_from],
+             CASE WHEN s.effective_from_raw IS NOT NULL
+                  THEN 'unparseable date; effective_from left empty' END,
+             s.effective_from_raw),
+            (p_headers[p_columns.effective_to],
+             CASE WHEN s.effective_to_raw IS NOT NULL
+                  THEN 'unparseable date; effective_to left empty' END,
+             s.effective_to_raw)
+    ) AS i (column_name, issue, raw_value)
+    WHERE i.issue IS NOT NULL
+      AND (s.status_raw IS NOT NULL OR s.effective_from_raw IS NOT NULL
+           OR s.effective_to_raw IS NOT NULL);  -- skips the LATERAL for clean rows
+END
+$$;
+COMMENT ON FUNCTION core.stage_row_issues(bigint, text[], core.field_columns) IS
+    'Step 6 of core.stage_batch: an issue per unknown status and unparseable date of a kept '
+    'row, naming the column as the file heads it. Reads pg_temp.fmw_stage; writes '
+    'core.row_issue.';
+
+CREATE OR REPLACE FUNCTION core.stage_duplicates(p_batch_id bigint, p_code_header text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Several rows of one batch with one identity: the later row wins.
+    WITH repeated AS (
+        SELECT identity_hash, max(source_row) AS winner
+        FROM fmw_stage
+        GROUP BY identity_hash
+        HAVING count(*) > 1
+    ), losers AS (
+        INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
+        SELECT p_batch_id, s.source_row, p_code_header,
+               format('duplicate identity: row %s of this file wins', r.winner), NULL
+        FROM fmw_stage AS s
+        JOIN repeated AS r USING (identity_hash)
+        WHERE s.source_row < r.winner
+        ORDER BY s.source_row DESC
+        RETURNING source_row
+    )
+    DELETE FROM fmw_stage AS s USING losers AS l WHERE s.source_row = l.source_row;
+END
+$$;
+COMMENT ON FUNCTION core.stage_duplicates(bigint, text) IS
+    'Step 7 of core.stage_batch: of several rows with one identity, keeps the last and records '
+    'an issue for each earlier one (in column p_code_header). Reads and deletes from '
+    'pg_temp.fmw_stage; writes core.row_issue.';
+
+REVOKE EXECUTE ON FUNCTION
+    core.field_columns_of(text[]), core.row_print_context(), core.stage_batch(bigint),
+    core.stage_raw_rows(bigint, text, text), core.stage_normalize(core.field_columns),
+    core.stage_rejects(bigint, text), core.stage_lookups(), core.stage_rows(text),
+    core.stage_row_issues(bigint, text[], core.field_columns),
+    core.stage_duplicates(bigint, text)
+FROM PUBLIC;
