@@ -1,49 +1,89 @@
-"""Explore (검색): free-text search, facet filters with live counts, sorting, a paged table.
+"""Explore (검색): ranked search, filters, sorting, a paged table, a past day, downloads.
 
-A Streamlit page script. The whole view lives in the URL: on each run the
-page compares the URL with what it last wrote there; when they differ (a
-pasted link, Home's search box, the back button) the widgets are set from the
-URL, otherwise the widgets are the truth and the URL is rewritten from them.
-Only one page of rows reaches the browser; downloads are generated when
-clicked (``fmw.ui.downloads``), from the query, never kept per session.
+A Streamlit page script. The whole view lives in the URL (``search.Query``):
+on each run the page compares the URL with what it last wrote there; when
+they differ (a pasted link, Home's search box or numbers, the browser's Back)
+the widgets are set from the URL, otherwise the widgets are the truth and the
+URL is rewritten from them. Every widget holds a *value* (``enabled``, ``KR``);
+labels are only how it is drawn, and never carry live counts (a label that
+changed under a selection used to become the selection). The counts are a
+caption under each filter.
+
+The table is plain HTML (``view.table_html``): a header click sorts the whole
+result (a link to this view with another ``sort``), a code opens its record
+with this view as the record's way back, blanks are blank, the columns are the
+chosen ones (``cols=``), and no component offers a download of one page.
+Downloads hold every matching row with the chosen columns in the reader's
+words and time zone, plus the stored codes for programs.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+import datetime as dt
+import html
+
+import numpy as np
+import pyarrow as pa
 import streamlit as st
 
-from fmw.ui import downloads, messages, search, view
-from fmw.ui.snapshot_data import FACETS, Snapshot
+from fmw.ui import as_of, display, search, view
 
 K = "explore_"
 WRITTEN = f"{K}url_written"
 LAST_QUERY = f"{K}last_query"
+FACET_COUNTS_SHOWN = 6
+CELL_CLASSES = {
+    "feature_code": "code",
+    "policy_code": "code",
+    "region": "code",
+    "platform": "code",
+    "status": "code",
+    "effective_from": "day",
+    "effective_to": "day",
+    "first_seen_at": "time",
+    "last_changed_at": "time",
+}
 
 
 def _set_widgets(query: search.Query) -> None:
-    st.session_state[f"{K}q"] = query.text
-    for name in FACETS:
-        st.session_state[f"{K}f_{name}"] = list(query.filters.get(name, ()))
-    st.session_state[f"{K}sort"] = query.sort
-    st.session_state[f"{K}desc"] = query.descending
-    st.session_state[f"{K}size"] = query.page_size
-    st.session_state[f"{K}page"] = query.page
+    state = st.session_state
+    state[f"{K}q"] = query.text
+    for name in search.FILTERS:
+        state[f"{K}f_{name}"] = list(query.filters.get(name, ()))
+    state[f"{K}listed"] = query.listed
+    state[f"{K}sort"] = query.effective_sort
+    state[f"{K}desc"] = query.descending
+    state[f"{K}size"] = query.page_size
+    state[f"{K}page"] = query.page
+    state[f"{K}cols"] = list(query.columns)
+    state[f"{K}asof"] = query.as_of
+    state[f"{K}compare"] = query.compare
 
 
 def _query_from_widgets() -> search.Query:
     state = st.session_state
+    text = str(state.get(f"{K}q", "")).strip()[: search.MAX_QUERY_LENGTH]
+    sort = str(state.get(f"{K}sort") or "")
+    if sort == search.Query(text=text).effective_sort:
+        sort = ""  # the default for this text: keep the URL clean
+    day = state.get(f"{K}asof")
+    compare = state.get(f"{K}compare")
     query = search.Query(
-        text=str(state.get(f"{K}q", "")).strip()[: search.MAX_QUERY_LENGTH],
+        text=text,
         filters={
             name: tuple(state.get(f"{K}f_{name}", []))
-            for name in FACETS
+            for name in search.FILTERS
             if state.get(f"{K}f_{name}")
         },
-        sort=state.get(f"{K}sort", search.DEFAULT_SORT),
+        listed=state.get(f"{K}listed") or "yes",
+        sort=sort,
         descending=bool(state.get(f"{K}desc", False)),
         page=int(state.get(f"{K}page", 1) or 1),
         page_size=int(state.get(f"{K}size", search.DEFAULT_PAGE_SIZE)),
+        columns=tuple(c for c in search.TABLE_COLUMNS if c in (state.get(f"{K}cols") or []))
+        or search.DEFAULT_COLUMNS,
+        as_of=day if isinstance(day, dt.date) else None,
+        compare=compare if isinstance(compare, dt.date) else None,
     )
     without_page = query.to_params()
     without_page.pop("page", None)
@@ -54,139 +94,249 @@ def _query_from_widgets() -> search.Query:
 
 
 def _clear() -> None:
-    _set_widgets(search.Query())
+    kept = search.Query.from_params(view.url_params())  # type: ignore[arg-type]
+    _set_widgets(search.Query(columns=kept.columns, page_size=kept.page_size))
 
 
-def _filters(result: search.SearchResult) -> None:
-    lang = view.lang()
-    st.subheader(view.tr("explore.filters"))
-    for name in FACETS:
-        counts = {fc.value: fc.count for fc in result.facets.get(name, [])}
+def _search_row(reader: display.Reader) -> None:
+    text, listed = st.columns([3, 1], vertical_alignment="bottom")
+    text.text_input(
+        view.tr("explore.search"),
+        key=f"{K}q",
+        placeholder=view.tr("home.search.placeholder"),
+        max_chars=search.MAX_QUERY_LENGTH,
+        help=view.tr("explore.search.help"),
+    )
+    listed.segmented_control(
+        view.tr("explore.listed"),
+        options=list(search.LISTED),
+        format_func=lambda value: view.tr(f"listed.{value}"),
+        key=f"{K}listed",
+        required=True,
+    )
 
-        def label(value: str, name: str = name, counts: dict[str, int] = counts) -> str:
-            return f"{messages.facet_value_label(name, value, lang)} ({counts.get(value, 0):,})"
 
-        st.multiselect(
-            messages.field_label(name, lang),
-            options=list(counts),
-            format_func=label,
+def _filters(result: search.SearchResult, reader: display.Reader) -> None:
+    columns = st.columns(len(search.FILTERS))
+    for column, name in zip(columns, search.FILTERS, strict=True):
+        counts = result.facets.get(name, [])
+        column.multiselect(
+            reader.header(name),
+            options=[fc.value for fc in counts],
+            format_func=lambda value, name=name: _value_label(reader, name, value),
             key=f"{K}f_{name}",
             placeholder=view.tr("choose"),
+            select_all=False,
         )
-    st.button(view.tr("explore.clear"), on_click=_clear, key=f"{K}clear")
+        shown = " · ".join(
+            f"{_value_label(reader, name, fc.value)} {fc.count:,}"
+            for fc in counts[:FACET_COUNTS_SHOWN]
+        )
+        more = " …" if len(counts) > FACET_COUNTS_SHOWN else ""
+        column.caption(shown + more)
 
 
-def _table(snapshot: Snapshot, result: search.SearchResult) -> None:
-    lang = view.lang()
+def _value_label(reader: display.Reader, name: str, value: str) -> str:
+    """A filter value's label (stable: never a count) — blank values read "(빈 값)"."""
+    return reader.cell(name, value) or view.tr("value.blank")
+
+
+def _view_row(result: search.SearchResult, query: search.Query, reader: display.Reader) -> None:
+    sort, desc, size, page, columns, days = st.columns(
+        [2, 1, 1, 1, 1, 1], vertical_alignment="bottom"
+    )
+    sort.selectbox(
+        view.tr("explore.sort"),
+        options=[search.RELEVANCE, *search.SORTABLE],
+        format_func=lambda name: (
+            view.tr("sort.relevance") if name == search.RELEVANCE else reader.header(name)
+        ),
+        key=f"{K}sort",
+    )
+    desc.toggle(view.tr("explore.descending"), key=f"{K}desc")
+    size.selectbox(view.tr("explore.page_size"), options=list(search.PAGE_SIZES), key=f"{K}size")
+    page.number_input(
+        view.tr("explore.page", pages=view.number(result.pages)),
+        min_value=1,
+        max_value=result.pages,
+        step=1,
+        key=f"{K}page",
+    )
+    with columns.popover(view.tr("explore.columns"), icon=":material/view_column:"):
+        st.multiselect(
+            view.tr("explore.columns"),
+            options=list(search.TABLE_COLUMNS),
+            format_func=reader.header,
+            key=f"{K}cols",
+            help=view.tr("explore.columns.help"),
+            select_all=False,
+            placeholder=view.tr("choose"),
+        )
+    label = view.tr("explore.time")
+    if query.as_of or query.compare:
+        label += f": {query.as_of or view.tr('time.now')}"
+    with days.popover(label, icon=":material/history:"):
+        st.date_input(
+            view.tr("explore.as_of"),
+            value=None,
+            key=f"{K}asof",
+            format="YYYY-MM-DD",
+            help=view.tr("explore.as_of.help"),
+        )
+        st.date_input(
+            view.tr("explore.compare"),
+            value=None,
+            key=f"{K}compare",
+            format="YYYY-MM-DD",
+            help=view.tr("explore.compare.help"),
+        )
+
+
+def _header(name: str, query: search.Query, reader: display.Reader) -> str:
+    """A column title; a sortable one links to this view sorted by it (again: reversed)."""
+    label = reader.header(name)
+    if name not in search.SORTABLE:
+        return html.escape(label)
+    current = query.effective_sort == name
+    flipped = query.with_changes(sort=name, descending=not query.descending if current else False)
+    arrow = (" ▼" if query.descending else " ▲") if current else ""
+    return view.link(view.page_href("explore", view.as_lists(flipped.to_params())), label + arrow)
+
+
+def _cell(name: str, value: object, reader: display.Reader) -> str:
+    text = html.escape(reader.cell(name, value))
+    if name == "status" and value:
+        return view.status_badge(str(value), reader.cell(name, value))
+    return text
+
+
+def _table(
+    result: search.SearchResult,
+    query: search.Query,
+    reader: display.Reader,
+    timed: view.Timed,
+    back: str,
+) -> None:
+    columns = [c for c in query.columns if c in result.rows.column_names]
     rows = result.rows.to_pylist()
-    frame = pd.DataFrame(
-        {
-            messages.field_label(name, lang): [_cell(name, row.get(name), lang) for row in rows]
-            for name in result.rows.column_names
-            if name != "identity_hash"
-        }
+    changed: list[set[str]] = [set() for _ in rows]
+    before_rows: list[dict[str, object]] = [{} for _ in rows]
+    if timed.before is not None and rows:
+        changed = as_of.changed_columns(timed.before, timed.snapshot, result.row_numbers)
+        before_rows = (
+            timed.before.records.select(columns)
+            .take(pa.array(result.row_numbers, pa.int64()))
+            .to_pylist()
+        )
+    body = []
+    for row, differs, before in zip(rows, changed, before_rows, strict=True):
+        cells = []
+        for name in columns:
+            shown = _cell(name, row.get(name), reader)
+            if name in differs:
+                shown = (
+                    f'<span class="was">{_cell(name, before.get(name), reader)}</span> → '
+                    f'<span class="now">{shown}</span>'
+                )
+            if name in ("feature_code", "feature_name") and row.get(name):
+                href = view.record_href(str(row["identity_hash"]), back)
+                shown = f'<a href="{html.escape(href)}" target="_self">{shown}</a>'
+            css = CELL_CLASSES.get(name, "")
+            cells.append(f'<td class="{css}">{shown}</td>' if css else f"<td>{shown}</td>")
+        body.append(cells)
+    st.html(
+        view.TABLE_STYLE
+        + view.table_html(
+            [_header(c, query, reader) for c in columns],
+            body,
+            css="fmw-explore",
+            row_ids=[str(r["identity_hash"]) for r in rows],
+        )
     )
-    open_label = messages.field_label("open", lang)
-    frame[open_label] = [f"record?id={row['identity_hash']}" for row in rows]
-    view.record_table(
-        frame,
-        [row["identity_hash"] for row in rows],
-        key=f"{K}table",
-        column_config={
-            open_label: st.column_config.LinkColumn(
-                open_label, display_text=view.tr("explore.open")
-            )
-        },
-    )
 
 
-def _cell(name: str, value: object, lang: str) -> object:
-    if name == "status":
-        return messages.value_label("status", value, lang)
-    if name == "last_changed_at":
-        return view.when(value)  # type: ignore[arg-type]
-    return value
+def _downloads(timed: view.Timed, query: search.Query, reader: display.Reader, total: int) -> None:
+    snapshot = timed.snapshot
+    columns = [c for c in query.columns if c in snapshot.records.column_names]
 
+    def order() -> np.ndarray:
+        return search.run_search(snapshot, query.with_changes(page=1), only=timed.differs).order
 
-def _downloads(snapshot: Snapshot, query: search.Query, total: int) -> None:
-    lang = view.lang()
-    headers = {name: messages.field_label(name, lang) for name in snapshot.records.column_names}
+    def shown() -> pa.Table:
+        rows = pa.array(order(), pa.int64())
+        table = reader.table(snapshot.records.select(columns).take(rows))
+        if timed.before is None:
+            return table
+        before = reader.table(timed.before.records.select(columns).take(rows))
+        suffix = f" ({view.tr('record.before')})"
+        for name, column in zip(before.column_names, before.columns, strict=True):
+            table = table.append_column(name + suffix, column)
+        return table
 
-    def matching():  # type: ignore[no-untyped-def]
-        order = search.run_search(snapshot, query.with_changes(page=1)).order
-        return snapshot.records.take(order)
+    def codes() -> pa.Table:
+        return snapshot.records.take(pa.array(order(), pa.int64()))
 
-    left, right, note = st.columns([1, 1, 2])
-    view.download_buttons(
-        left, right, matching, total, headers, name=f"records-{snapshot.id}", key=K
-    )
-    if total > downloads.XLSX_MAX_ROWS:
-        note.caption(view.tr("download.xlsx_cut", rows=view.number(downloads.XLSX_MAX_ROWS)))
+    name = f"records-{snapshot.id}" + (f"-{query.as_of}" if query.as_of else "")
+    view.download_buttons(shown, codes, total, name=name, key=K)
 
 
 def render() -> None:
     shown = view.start_page("explore")
-    snapshot = shown.snapshot
+    reader = view.reader(shown.settings)
     url = view.url_params()
     if st.session_state.get(WRITTEN) != url:
         _set_widgets(search.Query.from_params(url))  # type: ignore[arg-type]
         st.session_state.pop(LAST_QUERY, None)
     query = _query_from_widgets()
-    result = search.run_search(snapshot, query)
+    timed = view.timed(shown.snapshot, query.as_of, query.compare)
+    result = search.run_search(timed.snapshot, query, only=timed.differs)
     query = query.with_changes(page=result.page)
     st.session_state[f"{K}page"] = result.page
-
-    st.text_input(
-        view.tr("explore.search"),
-        key=f"{K}q",
-        placeholder=view.tr("home.search.placeholder"),
-        max_chars=search.MAX_QUERY_LENGTH,
-    )
-    side, main = st.columns([1, 3], gap="medium")
-    with side:
-        _filters(result)
-    with main:
-        lang = view.lang()
-        sort_col, desc_col, size_col, page_col = st.columns(
-            [2, 1, 1, 1], vertical_alignment="bottom"
-        )
-        sort_col.selectbox(
-            view.tr("explore.sort"),
-            options=list(search.SORTABLE),
-            format_func=lambda name: messages.field_label(name, lang),
-            key=f"{K}sort",
-        )
-        desc_col.toggle(view.tr("explore.descending"), key=f"{K}desc")
-        size_col.selectbox(
-            view.tr("explore.page_size"), options=list(search.PAGE_SIZES), key=f"{K}size"
-        )
-        page_col.number_input(
-            view.tr("explore.page", pages=view.number(result.pages)),
-            min_value=1,
-            max_value=result.pages,
-            step=1,
-            key=f"{K}page",
-        )
-        if result.total == 0:
-            st.info(view.tr("explore.none"))
-        else:
-            first = (result.page - 1) * query.page_size + 1
-            st.caption(
-                view.tr(
-                    "explore.count",
-                    total=view.number(result.total),
-                    first=view.number(first),
-                    last=view.number(first + result.rows.num_rows - 1),
-                )
-                + " · "
-                + view.tr("explore.open_hint")
-            )
-            _table(snapshot, result)
-        _downloads(snapshot, query, result.total)
-
     params = view.as_lists(query.to_params())
+
+    _search_row(reader)
+    _filters(result, reader)
+    st.button(view.tr("explore.clear"), on_click=_clear, key=f"{K}clear", type="tertiary")
+    _view_row(result, query, reader)
+    _notes(query, result)
+    if result.total:
+        _table(result, query, reader, timed, back=view.page_href("explore", params))
+    _downloads(timed, query, reader, result.total)
+
     view.write_url(params, url)
     st.session_state[WRITTEN] = params
+
+
+def _notes(query: search.Query, result: search.SearchResult) -> None:
+    if query.compare is not None:
+        st.info(
+            view.tr(
+                "explore.compare.note",
+                before=query.compare.isoformat(),
+                after=query.as_of.isoformat() if query.as_of else view.tr("time.now"),
+            ),
+            icon=":material/compare_arrows:",
+        )
+    elif query.as_of is not None:
+        st.info(view.tr("explore.as_of.note", day=query.as_of.isoformat()), icon="🕰️")
+    if result.total == 0:
+        st.info(view.tr("explore.none"))
+    else:
+        first = (result.page - 1) * query.page_size + 1
+        st.caption(
+            view.tr(
+                "explore.count",
+                total=view.number(result.total),
+                first=view.number(first),
+                last=view.number(first + result.rows.num_rows - 1),
+            )
+            + " · "
+            + view.tr("explore.open_hint")
+            + " "
+            + view.tr("explore.sort_hint")
+        )
+    if result.hidden:
+        st.caption(view.tr("explore.hidden", n=view.number(result.hidden)))
 
 
 if __name__ == "__main__":
