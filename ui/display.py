@@ -12,7 +12,8 @@ the screen and the downloads say the same thing:
   blank, never ``None``;
 * ``Reader.table(table)``: a whole Arrow table the same way, vectorized (a
   million rows in a download): labelled columns, times as naive local
-  timestamps (XLSX writes real date-time cells; CSV ``YYYY-MM-DD HH:MM``).
+  timestamps (XLSX writes real date-time cells; CSV ``YYYY-MM-DD HH:MM``);
+  ``download_table``: the rows and columns of a view that way.
 
 This module must never import Streamlit, psycopg or SQLAlchemy.
 """
@@ -23,6 +24,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -98,3 +100,24 @@ class Reader:
             )
             return pc.fill_null(labels.take(encoded.indices), "")
         return column
+
+
+def download_table(
+    reader: Reader,
+    records: pa.Table,
+    rows: np.ndarray,
+    columns: list[str],
+    before: pa.Table | None = None,
+    before_suffix: str = "",
+) -> pa.Table:
+    """Rows ``rows`` of ``records`` with ``columns``, as ``reader`` reads them (a download
+    that matches the screen); with ``before`` (the same rows on an earlier day, for a
+    comparison) each column's earlier value follows, headed ``<label><before_suffix>``."""
+    taken = pa.array(rows, pa.int64())
+    table = reader.table(records.select(columns).take(taken))
+    if before is None:
+        return table
+    earlier = reader.table(before.select(columns).take(taken))
+    for name, column in zip(earlier.column_names, earlier.columns, strict=True):
+        table = table.append_column(name + before_suffix, column)
+    return table

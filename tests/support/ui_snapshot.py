@@ -351,7 +351,7 @@ def default_fixture() -> Fixture:
             "has_conflict": conflict,
         }
         fixture.records.append(record)
-        after = {k: record[k] for k in ("feature_code", "status", "owner", "team", "note")}
+        after = history_doc(record)
         first = dict(after, status="disabled", owner="이서연") if short == "a1" else after
         first = dict(first, is_active=True) if short == "a4" else first
         fixture.history.append(_history(number, record, T0, "inserted", None, first, 1))
@@ -379,6 +379,19 @@ def default_fixture() -> Fixture:
             }
         )
     return fixture
+
+
+DOC_FIELDS = (
+    "source", "feature_code", "feature_name", "policy_code", "policy_name", "status",
+    "status_raw", "region", "platform", "owner", "team", "effective_from", "effective_to",
+    "note", "is_active",
+)  # fmt: skip
+"""The keys of a history document (``core.history_doc``)."""
+
+
+def history_doc(record: dict[str, Any]) -> dict[str, Any]:
+    """``core.history_doc`` of a fixture record: every user-visible field."""
+    return {k: record[k] for k in DOC_FIELDS}
 
 
 def _history(

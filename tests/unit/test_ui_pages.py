@@ -104,6 +104,78 @@ class _Cells(HTMLParser):
             self._cell.append(data)
 
 
+class _Grid(HTMLParser):
+    """A page's result table (``<div class="fmw-grid CSS"><table>``): header texts, cell
+    texts, each row's ``data-row`` and each row's links."""
+
+    def __init__(self, css_class: str) -> None:
+        super().__init__()
+        self.css_class = css_class
+        self.headers: list[str] = []
+        self.rows: list[list[str]] = []
+        self.ids: list[str] = []
+        self.links: list[list[str]] = []
+        self.header_links: list[str] = []
+        self._depth = 0
+        self._cell: list[str] | None = None
+        self._in_head = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "div" and self.css_class in (found.get("class") or "").split():
+            self._depth = 1
+        elif not self._depth:
+            return
+        elif tag == "div":
+            self._depth += 1
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tbody":
+            self._in_head = False
+        elif tag == "tr" and not self._in_head:
+            self.rows.append([])
+            self.links.append([])
+            self.ids.append(found.get("data-row") or "")
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "a" and found.get("href"):
+            (self.header_links if self._in_head else self.links[-1]).append(found["href"] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self._depth:
+            return
+        if tag == "div":
+            self._depth -= 1
+        elif tag in ("td", "th") and self._cell is not None:
+            text = "".join(self._cell).strip()
+            if self._in_head:
+                self.headers.append(text.rstrip(" ▲▼"))  # the sort's arrow
+            else:
+                self.rows[-1].append(text)
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._depth and self._cell is not None:
+            self._cell.append(data)
+
+
+def grid(at: AppTest, css_class: str = "fmw-explore") -> _Grid:
+    parser = _Grid(css_class)
+    for h in at.get("html"):
+        parser.feed(h.proto.body)
+    return parser
+
+
+def grid_rows(at: AppTest, css_class: str = "fmw-explore") -> list[dict[str, str]]:
+    """The rows of a page's result table, as dicts by header text."""
+    parsed = grid(at, css_class)
+    return [dict(zip(parsed.headers, row, strict=True)) for row in parsed.rows]
+
+
+def grid_column(at: AppTest, header: str, css_class: str = "fmw-explore") -> list[str]:
+    return [row[header] for row in grid_rows(at, css_class)]
+
+
 def html_table(at: AppTest, css_class: str) -> list[dict[str, str]]:
     """The rows of Home's plain-HTML table with class ``css_class``, as dicts by header."""
     body = next(h.proto.body for h in at.get("html") if css_class in h.proto.body)
@@ -119,8 +191,8 @@ def test_home_shows_totals_status_counts_and_the_latest_changes(published: Path)
     assert at.title[0].value == "홈"
     assert metrics(at) == {
         "전체 레코드": "8",
-        "활성": "7",
-        "비활성": "1",
+        "소스에 있는 레코드": "7",
+        "소스에서 빠진 레코드": "1",
         "소스 간 불일치": "1",
         "최근 변경": "2",
     }
@@ -130,9 +202,9 @@ def test_home_shows_totals_status_counts_and_the_latest_changes(published: Path)
     latest = html_table(at, "fmw-latest")
     assert sorted(row["기능 코드"] for row in latest) == ["PAY-001", "REC-003"]
     chart = next(h.proto.body for h in at.get("html") if "fmw-status-chart" in h.proto.body)
-    assert "적용</span>" in chart and ">3</span>" in chart
+    assert ">적용</a></span>" in chart and ">3</span>" in chart
     assert "배치 2, 3" in html_bodies(at)
-    assert '<a href="changes" target="_self">' in html_bodies(at), "the link to all changes"
+    assert '<a href="changes?since=2026-11-26" target="_self">' in html_bodies(at), "all changes"
 
 
 def test_home_search_box_is_a_form_that_opens_explore_with_the_query(published: Path):
@@ -146,6 +218,7 @@ def test_home_search_box_is_a_form_that_opens_explore_with_the_query(published: 
     assert at.title[0].value == "검색"
     assert at.text_input(key="explore_q").value == "결제"
     assert "3건 중 1–3" in captions(at)
+    assert grid_column(at, "기능 코드") == ["PAY-001", "PAY-001", "NOTI-007"], "names first"
 
 
 def test_home_warns_when_the_snapshot_is_older_than_schedule_plus_grace(
@@ -165,7 +238,7 @@ def test_home_in_english_through_the_url(published: Path):
     body = html_bodies(at)
     assert '<a href="?lang=ko" target="_self">한국어</a>' in body, "the switch back"
     assert '<input type="hidden" name="language" value="en">' in body, "search stays English"
-    assert '<a href="changes?lang=en" target="_self">' in body
+    assert '<a href="changes?since=2026-11-26&amp;lang=en" target="_self">' in body
 
 
 def test_the_language_links_keep_the_page_and_its_parameters(published: Path):
@@ -182,6 +255,7 @@ def test_every_page_links_the_pages_in_the_readers_language(published: Path):
     korean = html_bodies(open_page("changes"))
     assert '<a href="./" target="_self">홈</a>' in korean, "Home is the app's root URL"
     assert '<a href="explore" target="_self">검색</a>' in korean
+    assert '<a href="matrix" target="_self">현황표</a>' in korean
     assert '<a href="changes" target="_self" aria-current="page"><strong>변경 이력' in korean
     english = html_bodies(app(language="en").run())
     assert '<a href="explore?lang=en" target="_self">Explore</a>' in english
@@ -233,11 +307,12 @@ def test_a_new_generation_is_picked_up_on_the_next_interaction(published: Path):
 
 def test_explore_korean_search_filters_rows_and_writes_the_url(published: Path):
     at = open_page("explore")
-    assert "8건 중 1–8" in captions(at)
+    assert "7건 중 1–7" in captions(at)
+    assert "소스에서 빠진 레코드 1건은 숨겼습니다" in captions(at)
     at.text_input(key="explore_q").input("기본결제").run()  # no space, like "기본 결제"
     assert not at.exception
     assert "2건 중 1–2" in captions(at)
-    assert sorted(table_column(at, "지역")) == ["JP", "KR"]
+    assert sorted(grid_column(at, "지역")) == ["JP", "KR"]
     assert at.query_params["q"] == "기본결제"
 
 
@@ -246,28 +321,33 @@ def test_explore_facet_counts_follow_the_other_filters(published: Path):
     at.multiselect(key="explore_f_team").select("결제개발팀").run()
     assert not at.exception
     status = at.multiselect(key="explore_f_status")
-    assert status.options == ["적용 (2)"], "only enabled records are in 결제개발팀"
+    assert status.options == ["적용"], "only enabled records are in 결제개발팀"
+    assert at.caption[0].value == "적용 2", "the counts are a caption, never the label"
     team = at.multiselect(key="explore_f_team")
-    assert "운영팀 (2)" in team.options, "a facet's own filter does not shrink its counts"
-    assert table_column(at, "기능 코드") == ["NOTI-007", "PAY-001"]
+    assert "운영팀" in team.options, "a facet's own filter does not shrink its counts"
+    assert "운영팀 1" in at.caption[3].value, "REC-003 (운영팀) is hidden: one is left"
+    assert grid_column(at, "기능 코드") == ["NOTI-007", "PAY-001"]
     assert at.query_params["team"] == "결제개발팀"
 
 
 def test_explore_view_comes_back_from_a_copied_link(published: Path):
-    at = open_page("explore", q="ｐａｙ", region="KR", sort="region", desc="1")
+    at = open_page(
+        "explore", q="ｐａｙ", region="KR", sort="region", desc="1", cols="feature_code,note"
+    )
     assert not at.exception
     assert at.text_input(key="explore_q").value == "ｐａｙ"
     assert at.multiselect(key="explore_f_region").value == ["KR"]
     assert at.selectbox(key="explore_sort").value == "region"
-    assert table_column(at, "기능 코드") == ["PAY-001"]
-    assert table_column(at, "비고") == ['=HYPERLINK("http://x")'], "shown without the guard"
+    assert grid_rows(at) == [{"기능 코드": "PAY-001", "비고": '=HYPERLINK("http://x")'}], (
+        "the chosen columns; shown without the guard"
+    )
 
 
 def test_explore_sorts_and_pages(published: Path):
     at = open_page("explore", sort="feature_code", size="25")
-    assert table_column(at, "기능 코드")[:3] == ["CART-006", "CHAT-005", "LOGIN-002"]
+    assert grid_column(at, "기능 코드")[:3] == ["CART-006", "CHAT-005", "LOGIN-002"]
     at.toggle(key="explore_desc").set_value(True).run()
-    assert table_column(at, "기능 코드")[0] == "SRCH-004"
+    assert grid_column(at, "기능 코드")[0] == "SRCH-004"
     assert at.query_params["desc"] == "1"
 
 
@@ -283,18 +363,18 @@ def test_record_shows_fields_sources_that_disagree_and_the_timeline(published: P
     at = open_page("record", id=identity("a1"))
     assert not at.exception
     assert at.header[0].value == "PAY-001 · POL-001 · KR · iOS"
-    fields = frames(at, "값")[0]
-    values = dict(zip(fields["필드"], fields["값"], strict=True))
+    values = {row["필드"]: row["값"] for row in grid_rows(at, "fmw-fields")}
     assert values["담당자"] == "김민준"
     assert values["상태"] == "적용"
+    assert values["종료일"] == "", "a blank is blank, never None"
     assert "상태" in at.warning[0].value, "the disagreeing field is named"
-    sources = frames(at, "우선순위")[0]
-    assert list(sources["소스"]) == ["platform_team", "ops_team"]
+    sources = grid_rows(at, "fmw-sources")
+    assert [row["소스"] for row in sources] == ["platform_team", "ops_team"]
     assert [e.label.split(" · ")[1] for e in at.expander] == ["변경", "추가"]
-    latest = frames(at, "이전")[0]
-    assert list(latest["필드"]) == ["담당자", "상태"]
-    assert list(latest["이전"]) == ["이서연", "미적용"]
-    assert list(latest["이후"]) == ["김민준", "적용"]
+    latest = grid_rows(at, "fmw-change-0")
+    assert [row["필드"] for row in latest] == ["담당자", "상태"]
+    assert [row["이전"] for row in latest] == ["이서연", "미적용"]
+    assert [row["이후"] for row in latest] == ["김민준", "적용"]
 
 
 def test_record_without_an_id_or_with_an_unknown_one(published: Path):
@@ -311,9 +391,9 @@ def test_changes_lists_changes_since_a_date_and_filters_them(published: Path):
     at = open_page("changes", since="2026-11-01")
     assert not at.exception
     assert at.markdown[0].value == "**2건의 변경**"
-    assert sorted(table_column(at, "기능 코드")) == ["PAY-001", "REC-003"]
+    assert sorted(grid_column(at, "기능 코드", "fmw-changes")) == ["PAY-001", "REC-003"]
     at.multiselect(key="changes_kinds").select("deactivated").run()
-    assert table_column(at, "기능 코드") == ["REC-003"]
+    assert grid_column(at, "기능 코드", "fmw-changes") == ["REC-003"]
     assert at.query_params["kind"] == "deactivated"
 
 

@@ -263,15 +263,10 @@ def _downloads(timed: view.Timed, query: search.Query, reader: display.Reader, t
         return search.run_search(snapshot, query.with_changes(page=1), only=timed.differs).order
 
     def shown() -> pa.Table:
-        rows = pa.array(order(), pa.int64())
-        table = reader.table(snapshot.records.select(columns).take(rows))
-        if timed.before is None:
-            return table
-        before = reader.table(timed.before.records.select(columns).take(rows))
-        suffix = f" ({view.tr('record.before')})"
-        for name, column in zip(before.column_names, before.columns, strict=True):
-            table = table.append_column(name + suffix, column)
-        return table
+        before = None if timed.before is None else timed.before.records
+        return display.download_table(
+            reader, snapshot.records, order(), columns, before, f" ({view.tr('record.before')})"
+        )
 
     def codes() -> pa.Table:
         return snapshot.records.take(pa.array(order(), pa.int64()))
