@@ -166,7 +166,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "download.codes": ("CSV (코드값, {rows}건)", "CSV (codes, {rows} rows)"),
     "download.codes.help": (
-        "프로그램용: 모든 열, 저장된 코드값(enabled 등), UTC 시각(ISO 8601).",
+        "프로그램용: 모든 열, 저장된 그대로의 영문 코드값, UTC 시각(ISO 8601).",
         "For programs: every column, stored codes (enabled, …), UTC times (ISO 8601).",
     ),
     "choose": ("선택", "Choose"),
@@ -189,8 +189,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "record.fields": ("필드", "Fields"),
     "record.sources": ("소스", "Sources"),
     "record.shown_from": (
-        "표시 값의 출처: **{source}** (행 {row}). 이 레코드를 보고하는 활성 소스: {count}개.",
-        "Values shown come from **{source}** (row {row}). Active sources reporting it: {count}.",
+        "표시 값의 출처: **{source}** (행 {row}). 이 레코드가 목록에 있는 소스: {count}개.",
+        "Values shown come from **{source}** (row {row}). Sources listing it: {count}.",
     ),
     "record.conflict": (
         "소스마다 값이 다릅니다 ({fields}). 우선순위 숫자가 가장 작은 소스의 값을 표시합니다.",

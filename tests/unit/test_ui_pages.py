@@ -10,13 +10,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import streamlit
+from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1 import AppTest
 
 from fmw.snapshot.generations import GENERATIONS_DIR
+from fmw.ui import search
 from tests.support.ui_snapshot import default_fixture, identity, metric_cards, publish_fixture
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "streamlit_app.py"
@@ -174,6 +179,82 @@ def grid_rows(at: AppTest, css_class: str = "fmw-explore") -> list[dict[str, str
 
 def grid_column(at: AppTest, header: str, css_class: str = "fmw-explore") -> list[str]:
     return [row[header] for row in grid_rows(at, css_class)]
+
+
+SOURCE_NAMES = """
+[sources.platform_team]
+path = "platform_team.csv"
+display_name = "플랫폼팀 현황"
+
+[sources.service_team]
+path = "service_team.csv"
+display_name = "서비스기획팀 현황"
+
+[sources.ops_team]
+path = "ops_team.xlsx"
+display_name = "운영팀 현황"
+"""
+LEAKS = (
+    # words Streamlit or pandas would show in English
+    "None", "nan", "NaN", "NaT", "Select all", "Choose", "Download as CSV", "true", "false",
+    "True", "False",
+    # stored codes: statuses, change kinds, column names, source keys
+    "enabled", "disabled", "pilot", "planned", "deprecated", "unknown",
+    "inserted", "updated", "deactivated", "reactivated",
+    "is_active", "has_conflict", "feature_code", "policy_code", "last_changed_at", "status_raw",
+    "identity_hash", "platform_team", "service_team", "ops_team",
+    # the old words that read like a status
+    "활성", "비활성",
+)  # fmt: skip
+"""Words a Korean page must never show (test_problem_5)."""
+HIDDEN_FIELDS = {"id", "formId", "default", "value", "rawValues", "setValue", "url", "body"}
+"""Proto fields that are not shown as text (widget values are codes by design)."""
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _html_text(body: str) -> str:
+    parser = _Text()
+    parser.feed(re.sub(r"<style>.*?</style>", "", body, flags=re.S))
+    return " ".join(parser.parts)
+
+
+def visible_text(at: AppTest) -> str:
+    """Every text a page shows: element and widget texts, labels, options, HTML text."""
+    texts: list[str] = []
+
+    def strings(value: object, key: str = "") -> None:
+        if key in HIDDEN_FIELDS:
+            return
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                strings(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                strings(v, key)
+
+    def walk(node: object) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            if getattr(node, "type", "") == "html":
+                texts.append(_html_text(proto.body))
+            elif hasattr(proto, "body") and isinstance(proto.body, str):
+                texts.append(proto.body)
+            strings(MessageToDict(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(texts)
 
 
 def html_table(at: AppTest, css_class: str) -> list[dict[str, str]]:
@@ -424,3 +505,180 @@ def test_a_failed_sync_from_the_scheduler_status_is_an_error_above_the_data(publ
     error = at.error[0].value
     assert "마지막 동기화" in error and "source ops_team: no file matches" in error
     assert metrics(at)["전체 레코드"] == "8", "the data is still shown"
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_problem_1_filters_keep_values_when_counts_change_and_the_url_holds_values(
+    published: Path,
+):
+    """/explore → 적용 → KR → 내림차순, then searches: the selection stays the value."""
+    at = open_page("explore")
+    at.multiselect(key="explore_f_status").set_value(["enabled"]).run()
+    assert at.query_params["status"] == "enabled"
+    at.multiselect(key="explore_f_region").set_value(["KR"]).run()
+    at.toggle(key="explore_desc").set_value(True).run()
+    assert not at.exception
+    assert at.multiselect(key="explore_f_status").value == ["enabled"]
+    assert grid_column(at, "기능 코드") == ["PAY-001"]
+    assert at.query_params == {"status": "enabled", "region": "KR", "desc": "1"}
+    at.multiselect(key="explore_f_region").set_value([]).run()
+    for text, expected in (("PAY", ["PAY-001"]), ("NOTI", ["NOTI-007"])):
+        at.text_input(key="explore_q").input(text).run()
+        assert at.multiselect(key="explore_f_status").value == ["enabled"]
+        assert grid_column(at, "기능 코드") == expected, text
+    shared = open_page("explore", **at.query_params)
+    assert grid(shared).ids == grid(at).ids, "a link shared after that shows the same rows"
+
+
+def test_problem_2_a_records_way_back_is_the_exact_view(published: Path):
+    view_params = {"q": "pay", "status": "disabled", "sort": "region", "size": "25"}
+    at = open_page("explore", **view_params)
+    [link] = {href for href in grid(at).links[0] if href.startswith("record?")}
+    back = parse_qs(urlsplit(link).query)["back"][0]
+    assert parse_qs(urlsplit(back).query) == {k: [v] for k, v in view_params.items()}
+    record = open_page("record", id=identity("a2"), back=back)
+    body = html_bodies(record)
+    assert f'<a href="{escape(back)}" target="_self">← 결과로 돌아가기</a>' in body
+    again = open_page("explore", **{k: v[0] for k, v in parse_qs(urlsplit(back).query).items()})
+    assert grid(again).ids == grid(at).ids
+    foreign = open_page("record", id=identity("a2"), back="https://evil.example/explore")
+    way_back = re.search(r'<p class="fmw-back"><a href="([^"]*)"', html_bodies(foreign))
+    assert way_back and way_back.group(1) == "explore", "never a link to another site"
+
+
+def test_problem_3_the_table_sorts_the_whole_result_by_a_header_and_shows_chosen_columns(
+    published: Path,
+):
+    at = open_page("explore", size="25", listed="all")
+    assert not at.dataframe, "no grid component: no page-only sort or download"
+    parsed = grid(at)
+    owner = next(h for h in parsed.header_links if "sort=owner" in h)
+    assert parse_qs(urlsplit(owner).query) == {"size": ["25"], "listed": ["all"], "sort": ["owner"]}
+    sorted_view = open_page(
+        "explore", **{k: v[0] for k, v in parse_qs(urlsplit(owner).query).items()}
+    )
+    assert grid_column(sorted_view, "담당자")[:2] == ["강하은", "김민준"]
+    assert grid_column(sorted_view, "담당자")[-1] == "", "blank last, and blank (never None)"
+    again = next(h for h in grid(sorted_view).header_links if "sort=owner" in h)
+    assert "desc=1" in again, "a second click reverses"
+    chosen = open_page("explore", cols="feature_code,effective_to,note")
+    assert grid(chosen).headers == ["기능 코드", "종료일", "비고"]
+    assert "None" not in " ".join(" ".join(r) for r in grid(chosen).rows)
+    assert chosen.query_params["cols"] == "feature_code,effective_to,note"
+
+
+def test_problem_5_a_korean_page_shows_no_known_leak_nor_a_raw_code(
+    published: Path, tmp_path: Path
+):
+    (tmp_path / "fmw.toml").write_text(SOURCE_NAMES, encoding="utf-8")
+    pages = [
+        ("home", {}),
+        ("explore", {"listed": "all", "cols": ",".join(search.TABLE_COLUMNS)}),
+        ("explore", {"asof": "2026-11-21", "compare": "2026-11-19", "listed": "all"}),
+        ("matrix", {"listed": "all"}),
+        ("record", {"id": identity("a1")}),
+        ("record", {"id": identity("a4")}),
+        ("changes", {"since": "2026-11-01"}),
+    ]
+    for page, query in pages:
+        at = open_page(page, **query)
+        assert not at.exception, (page, at.exception)
+        words = visible_text(at)
+        found = sorted(
+            {leak for leak in LEAKS if re.search(rf"(?<![\w.]){re.escape(leak)}(?![\w.])", words)}
+        )
+        assert found == [], f"{page} {query}: {found}"
+        if page in ("record", "changes"):
+            assert "팀 현황" in words, f"{page}: sources by their display names"
+
+
+def test_problem_5_status_and_source_lists_do_not_read_alike(published: Path):
+    at = open_page("record", id=identity("a4"))
+    line = next(h.proto.body for h in at.get("html") if "소스 목록" in h.proto.body)
+    assert "폐기" in line and "소스 목록: 빠짐" in line, "not 상태: 폐기 · 활성: 예"
+    assert "활성" not in visible_text(at)
+
+
+def test_problem_5_browser_tabs_are_titled_by_page(
+    published: Path, monkeypatch: pytest.MonkeyPatch
+):
+    titles: list[str | None] = []
+    original = streamlit.set_page_config
+
+    def recording(*args: object, **kwargs: object) -> None:
+        titles.append(kwargs.get("page_title"))  # type: ignore[arg-type]
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(streamlit, "set_page_config", recording)
+    for page, title in (("explore", "FMW · 검색"), ("matrix", "FMW · 현황표")):
+        titles.clear()
+        open_page(page)
+        assert titles[-1] == title
+    titles.clear()
+    app(lang="en").switch_page("app_pages/changes.py").run()
+    assert titles[-1] == "FMW · Changes"
+
+
+def test_problem_6_changes_say_what_changed_with_the_feature_name_and_source(
+    published: Path, tmp_path: Path
+):
+    (tmp_path / "fmw.toml").write_text(SOURCE_NAMES, encoding="utf-8")
+    at = open_page("changes", since="2026-11-01")
+    rows = {row["기능 코드"]: row for row in grid_rows(at, "fmw-changes")}
+    assert rows["PAY-001"]["기능명"] == "기본 결제"
+    assert rows["PAY-001"]["바뀐 내용"] == "담당자: 이서연 → 김민준상태: 미적용 → 적용"
+    assert rows["PAY-001"]["소스"] == "플랫폼팀 현황"
+    assert rows["REC-003"]["바뀐 내용"] == "소스 목록: 있음 → 빠짐"
+    assert rows["REC-003"]["변경"] == "소스에서 빠짐"
+
+
+def test_problem_6_homes_numbers_bars_and_rows_open_the_filtered_views(published: Path):
+    body = html_bodies(app().run())
+    links = re.findall(r'<a class="fmw-go" href="([^"]+)"', body)
+    assert [unescape(link) for link in links] == [
+        "explore?listed=all",
+        "explore",
+        "explore?listed=no",
+        "explore?has_conflict=true&listed=all",
+        "changes?since=2026-11-26",
+    ]
+    assert '<a href="explore?status=enabled&amp;listed=all" target="_self">적용</a>' in body
+    assert (
+        '<a href="explore?team=%EA%B2%B0%EC%A0%9C%EA%B0%9C%EB%B0%9C%ED%8C%80&amp;listed=all"'
+        in body
+    )
+    assert f'href="record?id={identity("a1")}&amp;back=.%2F"' in body, "a latest change opens"
+    for link in links[:4]:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(unescape(link)).query).items()}
+        at = open_page("explore", **query)
+        assert not at.exception
+    conflicts = open_page("explore", has_conflict="true", listed="all")
+    assert grid_column(conflicts, "기능 코드") == ["PAY-001"]
+    dropped = open_page("explore", listed="no")
+    assert grid_column(dropped, "기능 코드") == ["REC-003"]
+
+
+def test_the_matrix_shows_statuses_by_region_and_platform_and_opens_the_record(published: Path):
+    at = open_page("matrix", status="enabled")
+    assert not at.exception
+    parsed = grid(at, "fmw-matrix")
+    assert [row[0] for row in parsed.rows] == ["CART-006", "NOTI-007", "PAY-001"]
+    pay = parsed.rows[2]
+    assert pay[parsed.headers.index("KRiOS")] == "적용"
+    [link] = parsed.links[2]
+    assert link.startswith(f"record?id={identity('a1')}&back=matrix%3Fstatus%3Denabled")
+    past = open_page("matrix", asof="2026-11-21", q="PAY-001")
+    cells = grid(past, "fmw-matrix").rows[0]
+    assert "미적용" in cells[grid(past, "fmw-matrix").headers.index("KRiOS")]
+
+
+def test_explore_as_of_a_day_and_compared_with_another(published: Path):
+    at = open_page("explore", asof="2026-11-21", q="PAY-001")
+    assert {row["지역"]: row["상태"] for row in grid_rows(at)} == {"JP": "미적용", "KR": "미적용"}
+    compared = open_page("explore", compare="2026-11-21", listed="all")
+    rows = {row["기능 코드"]: row for row in grid_rows(compared)}
+    assert sorted(rows) == ["PAY-001", "REC-003"]
+    assert rows["PAY-001"]["상태"] == "미적용 → 적용"
+    assert rows["PAY-001"]["담당자"] == "이서연 → 김민준"

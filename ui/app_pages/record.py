@@ -40,8 +40,9 @@ FIELD_ORDER = (
 )
 
 
+# Where a Record's way back may lead (``?back=`` is a relative link to one of them). A page
+# script holds no bare string literal: Streamlit's "magic" would draw it on the page.
 BACK_PAGES = ("explore", "matrix", "changes", "./")
-"""Where a Record's way back may lead (``?back=`` is a relative link to one of them)."""
 
 
 def back_link(value: str | None) -> str | None:
