@@ -35,6 +35,7 @@ def _demo_settings(settings: Settings, paths: dict[str, object]) -> Settings:
             path=str(paths[name]),
             format=str(SAMPLE_SOURCES[name]["format"]),  # type: ignore[arg-type]
             priority=int(SAMPLE_SOURCES[name]["priority"]),  # type: ignore[call-overload]
+            display_name=str(SAMPLE_SOURCES[name]["display_name"]) or None,
         )
         for name in SAMPLE_SOURCES
     }
@@ -105,6 +106,7 @@ def write_demo_settings(target: Path, paths: dict[str, Path]) -> Path:
             f"path = {json.dumps(path.resolve().as_posix())}",
             f"format = {json.dumps(str(meta['format']))}",
             f"priority = {meta['priority']}",
+            f"display_name = {json.dumps(str(meta['display_name']), ensure_ascii=False)}",
             "",
         ]
     target.write_text("\n".join(lines), encoding="utf-8")

@@ -7,6 +7,7 @@ search hits, the timeline, the URL. No browser, no database.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator
@@ -682,3 +683,27 @@ def test_explore_as_of_a_day_and_compared_with_another(published: Path):
     assert sorted(rows) == ["PAY-001", "REC-003"]
     assert rows["PAY-001"]["상태"] == "미적용 → 적용"
     assert rows["PAY-001"]["담당자"] == "이서연 → 김민준"
+
+
+def test_page_scripts_hold_no_bare_string_that_streamlit_magic_would_draw():
+    """Streamlit draws a page script's bare module-level literals ("magic"): an attribute
+    docstring there is text on the page (the Record page once showed one)."""
+    for script in sorted((APP.parent / "app_pages").glob("*.py")):
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+        bare = [
+            node.lineno
+            for node in tree.body[1:]  # the module docstring is not drawn
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        ]
+        assert bare == [], f"{script.name}: line(s) {bare}"
+
+
+def test_a_search_typed_on_the_default_view_is_ranked(published: Path):
+    at = open_page("explore")
+    at.text_input(key="explore_q").input("결제").run()
+    assert "sort" not in at.query_params, "the sort nobody chose follows the text"
+    assert grid_column(at, "기능 코드") == ["PAY-001", "PAY-001", "NOTI-007"]
+    at.selectbox(key="explore_sort").set_value("owner").run()
+    assert at.query_params["sort"] == "owner"
+    at.text_input(key="explore_q").input("김").run()
+    assert at.query_params["sort"] == "owner", "a chosen sort stays chosen"

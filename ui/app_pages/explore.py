@@ -31,6 +31,8 @@ from fmw.ui import as_of, display, search, view
 K = "explore_"
 WRITTEN = f"{K}url_written"
 LAST_QUERY = f"{K}last_query"
+# The sort the sort box shows on its own (the default for the text): not a choice.
+AUTO_SORT = f"{K}auto_sort"
 FACET_COUNTS_SHOWN = 6
 CELL_CLASSES = {
     "feature_code": "code",
@@ -51,7 +53,7 @@ def _set_widgets(query: search.Query) -> None:
     for name in search.FILTERS:
         state[f"{K}f_{name}"] = list(query.filters.get(name, ()))
     state[f"{K}listed"] = query.listed
-    state[f"{K}sort"] = query.effective_sort
+    _show_sort(query)
     state[f"{K}desc"] = query.descending
     state[f"{K}size"] = query.page_size
     state[f"{K}page"] = query.page
@@ -60,12 +62,18 @@ def _set_widgets(query: search.Query) -> None:
     state[f"{K}compare"] = query.compare
 
 
+def _show_sort(query: search.Query) -> None:
+    """The sort box shows the sort in force; one nobody chose follows the text."""
+    st.session_state[f"{K}sort"] = query.sort or query.effective_sort
+    st.session_state[AUTO_SORT] = None if query.sort else query.effective_sort
+
+
 def _query_from_widgets() -> search.Query:
     state = st.session_state
     text = str(state.get(f"{K}q", "")).strip()[: search.MAX_QUERY_LENGTH]
     sort = str(state.get(f"{K}sort") or "")
-    if sort == search.Query(text=text).effective_sort:
-        sort = ""  # the default for this text: keep the URL clean
+    if sort in (state.get(AUTO_SORT), search.Query(text=text).effective_sort):
+        sort = ""  # not chosen, or the default for this text: relevance follows the text
     day = state.get(f"{K}asof")
     compare = state.get(f"{K}compare")
     query = search.Query(
@@ -99,7 +107,7 @@ def _clear() -> None:
 
 
 def _search_row(reader: display.Reader) -> None:
-    text, listed = st.columns([3, 1], vertical_alignment="bottom")
+    text, listed = st.columns([3, 1.3], vertical_alignment="bottom")
     text.text_input(
         view.tr("explore.search"),
         key=f"{K}q",
@@ -287,6 +295,7 @@ def render() -> None:
     result = search.run_search(timed.snapshot, query, only=timed.differs)
     query = query.with_changes(page=result.page)
     st.session_state[f"{K}page"] = result.page
+    _show_sort(query)
     params = view.as_lists(query.to_params())
 
     _search_row(reader)

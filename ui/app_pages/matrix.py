@@ -67,7 +67,7 @@ def _params(by: str, query: search.Query) -> dict[str, list[str]]:
 
 
 def _controls(result: search.SearchResult, reader: display.Reader, pages: int) -> None:
-    by, text, listed = st.columns([1, 3, 1], vertical_alignment="bottom")
+    by, text, listed = st.columns([1.2, 3, 1.6], vertical_alignment="bottom")
     by.segmented_control(
         view.tr("matrix.by"),
         options=list(matrix.BY),
@@ -166,14 +166,14 @@ def _table(grid: matrix.Matrix, ctx: dict) -> None:  # type: ignore[type-arg]
     rows = [
         [
             f'<td class="code">{html.escape(line.code)}</td>',
-            f"<td>{html.escape(line.name)}</td>",
+            f'<td class="name">{html.escape(line.name)}</td>',
             *(_cell(line.cells.get(pair), line, pair, ctx) for pair in grid.columns),
         ]
         for line in grid.lines
     ]
     st.html(
-        view.TABLE_STYLE
-        + "<style>.fmw-matrix td.cell a{text-decoration:none}</style>"
+        view.TABLE_STYLE + "<style>.fmw-matrix td.cell a{text-decoration:none}"
+        ".fmw-matrix td.name{white-space:nowrap}.fmw-matrix td.cell{min-width:4.5rem}</style>"
         + view.table_html(headers, rows, css="fmw-matrix")
     )
 
