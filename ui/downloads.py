@@ -56,7 +56,8 @@ def _for_files(table: pa.Table, *, text_times: bool = True) -> pa.Table:
             column = column.cast(column.type.value_type)
         if pa.types.is_timestamp(column.type) and text_times:
             if column.type.tz:
-                column = pc.strftime(column.cast(pa.timestamp("s", tz="UTC")), UTC_ISO)
+                whole_seconds = pc.cast(column, pa.timestamp("s", tz="UTC"), safe=False)
+                column = pc.strftime(whole_seconds, UTC_ISO)
             else:
                 column = pc.strftime(column, format="%Y-%m-%d %H:%M")
         elif pa.types.is_list(column.type):
