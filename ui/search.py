@@ -279,6 +279,8 @@ class SearchResult:
     """Filter -> values with their counts, largest first; selected values always listed."""
     order: np.ndarray
     """Snapshot rows of every match in order (for downloads)."""
+    mask: np.ndarray | None = None
+    """Rows matching (None: every row), for views over the same rows (the matrix)."""
 
 
 def term_tiers(snapshot: Snapshot, term: Term) -> np.ndarray:
@@ -357,17 +359,6 @@ def listed_mask(snapshot: Snapshot, listed: str) -> np.ndarray | None:
     return facet_mask(snapshot, "is_active", ("true",) if listed != "no" else ("false",))
 
 
-def query_mask(snapshot: Snapshot, query: Query) -> np.ndarray | None:
-    """Rows matching ``query``'s text, filters and ``listed`` (None: every row)."""
-    masks = [
-        text_mask(snapshot, query.text),
-        *(facet_mask(snapshot, n, query.filters.get(n, ())) for n in FILTERS),
-        listed_mask(snapshot, query.listed),
-        snapshot.present,
-    ]
-    return combine(masks)
-
-
 def run_search(snapshot: Snapshot, query: Query, *, only: np.ndarray | None = None) -> SearchResult:
     """Filter, count, rank or sort and cut one page: everything Explore shows for ``query``.
 
@@ -407,6 +398,7 @@ def run_search(snapshot: Snapshot, query: Query, *, only: np.ndarray | None = No
         row_numbers=taken,
         facets=facets,
         order=order,
+        mask=mask,
     )
 
 

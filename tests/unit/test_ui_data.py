@@ -382,24 +382,41 @@ def test_change_documents_give_before_and_after_of_each_change(snapshot: Snapsho
 def test_the_matrix_has_a_line_per_feature_and_a_cell_per_region_and_platform(
     snapshot: Snapshot,
 ):
-    grid = matrix.build(snapshot, search.query_mask(snapshot, search.Query()), "feature")
+    grid = matrix.build(snapshot, search.run_search(snapshot, search.Query()).mask, "feature")
     assert [line.code for line in grid.lines] == [
         "CART-006", "CHAT-005", "LOGIN-002", "NOTI-007", "PAY-001", "SRCH-004",
     ]  # fmt: skip
     pay = next(line for line in grid.lines if line.code == "PAY-001")
     assert {pair: cell.statuses for pair, cell in pay.cells.items()} == {
-        ("JP", "iOS"): ("disabled",),
-        ("KR", "iOS"): ("enabled",),
+        ("JP", "iOS"): (("disabled", 1),),
+        ("KR", "iOS"): (("enabled", 1),),
     }
-    assert pay.cells[("KR", "iOS")].identities == (identity("a1"),)
+    assert pay.cells[("KR", "iOS")].identity == identity("a1")
     assert ("GLOBAL", "Android") not in grid.columns, "REC-003 is hidden: its column too"
-    kr = search.query_mask(snapshot, search.Query(filters={"region": ("KR",)}))
+    kr = search.run_search(snapshot, search.Query(filters={"region": ("KR",)})).mask
     assert [line.code for line in matrix.build(snapshot, kr).lines] == [
         "CHAT-005", "PAY-001", "SRCH-004",
     ]  # fmt: skip
     by_policy = matrix.build(snapshot, None, "policy")
     assert by_policy.lines[0].code == "POL-001"
-    assert len(by_policy.lines[0].cells[("KR", "iOS")].rows) == 1
+    assert by_policy.lines[0].cells[("KR", "iOS")].records == 1
+
+
+def test_a_matrix_cell_of_several_records_counts_their_statuses(tmp_path: Path):
+    snapshot = _with_records(
+        tmp_path,
+        [
+            {"feature_code": "CART-006", "policy_code": "POL-101", "status": "disabled"},
+            {"feature_code": "CART-006", "policy_code": "POL-102", "status": "enabled"},
+        ],
+    )
+    cart = next(line for line in matrix.build(snapshot, None).lines if line.code == "CART-006")
+    cell = cart.cells[("US", "Android")]
+    assert (cell.statuses, cell.records, cell.identity) == (
+        (("enabled", 2), ("disabled", 1)),
+        3,
+        None,
+    ), "three records: counted by status, no single record to open"
 
 
 def test_the_matrix_groups_codes_written_differently(tmp_path: Path):

@@ -127,35 +127,28 @@ def _cell(cell: matrix.Cell | None, line: matrix.Line, pair: tuple[str, str], ct
     if cell is None:
         return "<td></td>"
     reader: display.Reader = ctx["reader"]
-    before: view.Timed = ctx["timed"]
-    badges = []
-    for status, count in _tally(cell.statuses):
-        label = reader.cell("status", status) + (f" {count}" if len(cell.rows) > 1 else "")
-        badges.append(view.status_badge(status, label))
-    shown = " ".join(badges)
-    if before.before is not None and len(cell.rows) == 1:
-        was = before.before.records["status"][cell.rows[0]].as_py()
-        present = before.before.present is None or before.before.present[cell.rows[0]]
-        if not present or was != cell.statuses[0]:
+    timed: view.Timed = ctx["timed"]
+    several = cell.records > 1
+    shown = " ".join(
+        view.status_badge(status, reader.cell("status", status) + (f" {n}" if several else ""))
+        for status, n in cell.statuses
+    )
+    if timed.before is not None and cell.row is not None:
+        was = timed.before.records["status"][cell.row].as_py()
+        present = timed.before.present is None or timed.before.present[cell.row]
+        if not present or was != cell.statuses[0][0]:
             old = view.status_badge(was, reader.cell("status", was)) if present else "∅"
             shown = f'<span class="was">{old}</span> → {shown}'
-    if len(cell.rows) == 1:
-        href = view.record_href(cell.identities[0], ctx["back"])
+    if cell.identity is not None:
+        href = view.record_href(cell.identity, ctx["back"])
     else:
         params = view.as_lists(ctx["query"].to_params())
         params.pop("page", None)
-        code_scope = "feature" if ctx["by"] == "feature" else "policy"
-        text = f"{ctx['query'].text} {code_scope}:{line.code}".strip()
+        scope = "feature" if ctx["by"] == "feature" else "policy"
+        text = f"{ctx['query'].text} {scope}:{line.code}".strip()
         params.update({"q": [text], "region": [pair[0]], "platform": [pair[1]]})
         href = view.page_href("explore", params)
     return f'<td class="cell"><a href="{html.escape(href)}" target="_self">{shown}</a></td>'
-
-
-def _tally(statuses: tuple[str, ...]) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status] = counts.get(status, 0) + 1
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _table(grid: matrix.Matrix, ctx: dict) -> None:  # type: ignore[type-arg]
@@ -187,9 +180,10 @@ def _download_table(grid: matrix.Matrix, reader: display.Reader, *, codes: bool)
     for region, platform in grid.columns:
         data[f"{region} · {platform}"] = [
             " / ".join(
-                s if codes else reader.cell("status", s)
-                for s in (line.cells[(region, platform)].statuses
-                          if (region, platform) in line.cells else ())
+                f"{s if codes else reader.cell('status', s)}"
+                + (f" {n}" if line.cells[(region, platform)].records > 1 else "")
+                for s, n in (line.cells[(region, platform)].statuses
+                             if (region, platform) in line.cells else ())
             )
             for line in grid.lines
         ]  # fmt: skip
@@ -205,10 +199,10 @@ def render() -> None:
         st.session_state.pop(LAST, None)
     by, query = _wanted()
     timed = view.timed(shown.snapshot, query.as_of, query.compare)
-    result = search.run_search(timed.snapshot, query.with_changes(page=1, page_size=25))
-    mask = search.query_mask(timed.snapshot, query)
-    if timed.differs is not None:
-        mask = timed.differs if mask is None else mask & timed.differs
+    result = search.run_search(
+        timed.snapshot, query.with_changes(page=1, page_size=25), only=timed.differs
+    )
+    mask = result.mask  # the filter counts and the matrix: the same rows
     grid = matrix.build(timed.snapshot, mask, by, page=query.page)
     query = query.with_changes(page=grid.page)
     st.session_state[f"{K}page"] = grid.page
