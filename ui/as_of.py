@@ -57,8 +57,6 @@ DOC_FIELDS = (
 """The record fields each history document holds (``core.history_doc``)."""
 UNRECORDED = ("source_row", "source_count", "has_conflict")
 """Record fields history does not keep: blank in a past view for the records rebuilt."""
-COMPARED = (*DOC_FIELDS,)
-"""Fields compared between two days (the ones history knows)."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +191,7 @@ def _build_view(snapshot: Snapshot, moment: int) -> Snapshot:
     for name in UNRECORDED:
         if name in snapshot.records.column_names:
             columns[name] = _replaced(snapshot, name, changed_rows, [None] * len(changed_rows))
-    return derive(snapshot, columns, present, moment)
+    return derive(snapshot, columns, present)
 
 
 def _document(text: str | None) -> dict[str, object]:
@@ -242,7 +240,7 @@ def differing(a: Snapshot, b: Snapshot) -> np.ndarray:
     present_b = np.ones(rows, bool) if b.present is None else b.present
     differs = present_a != present_b
     both = present_a & present_b
-    for name in COMPARED:
+    for name in DOC_FIELDS:
         if name not in a.records.column_names or a.records[name] is b.records[name]:
             continue
         differs |= both & _column_differs(a, b, name)
@@ -267,9 +265,9 @@ def _column_differs(a: Snapshot, b: Snapshot, name: str) -> np.ndarray:
 
 
 def changed_columns(a: Snapshot, b: Snapshot, rows: np.ndarray) -> list[set[str]]:
-    """For each of ``rows``: the COMPARED columns whose value differs between ``a`` and ``b``."""
+    """For each of ``rows``: the DOC_FIELDS columns whose value differs between ``a`` and ``b``."""
     taken = pa.array(rows, pa.int64())
-    names = [n for n in COMPARED if n in a.records.column_names]
+    names = [n for n in DOC_FIELDS if n in a.records.column_names]
     left = a.records.select(names).take(taken).to_pylist()
     right = b.records.select(names).take(taken).to_pylist()
     return [{n for n in names if x[n] != y[n]} for x, y in zip(left, right, strict=True)]

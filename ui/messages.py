@@ -95,7 +95,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # --- Explore
     "explore.search": ("검색어", "Search"),
-    "explore.filters": ("필터", "Filters"),
     "explore.clear": ("조건 지우기", "Clear filters"),
     "explore.listed": ("소스 목록", "Source lists"),
     "listed.yes": ("소스에 있는 것", "Listed"),
@@ -218,7 +217,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "changes.none": ("조건에 맞는 변경이 없습니다.", "No change matches."),
     "changes.page": ("쪽 (전체 {pages}쪽)", "Page (of {pages})"),
     "changes.what": ("바뀐 내용", "What changed"),
-    "changes.more": ("외 {n}개", "and {n} more"),
     # --- Matrix
     "matrix.by": ("줄", "Lines"),
     "matrix.by.feature": ("기능별", "By feature"),
@@ -232,7 +230,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "칸을 누르면 그 레코드가 열립니다. 한 칸에 여러 건이면 검색 화면에 나열됩니다.",
         "Click a cell to open its record; a cell of several records lists them in Explore.",
     ),
-    "matrix.several": ("{n}건", "{n} records"),
     # --- errors while showing data
     "error.read": (
         "스냅샷 파일을 읽지 못했습니다: {error}",
@@ -260,7 +257,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.policy_code": ("정책 코드", "Policy code"),
     "field.policy_name": ("정책명", "Policy name"),
     "field.status": ("상태", "Status"),
-    "field.status_raw": ("원래 상태값", "Status as written"),
+    "field.status_raw": ("인식 못 한 상태값", "Unrecognized status word"),
     "field.region": ("지역", "Region"),
     "field.platform": ("플랫폼", "Platform"),
     "field.owner": ("담당자", "Owner"),

@@ -151,8 +151,6 @@ class Snapshot:
     present: np.ndarray | None = None
     """Rows that exist in this view (None: all). A view of a past day (``fmw.ui.as_of``)
     keeps every row of the generation and marks the ones not yet loaded then."""
-    moment: Any = None
-    """The moment a past view shows (None: the generation as exported)."""
     _identity_order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     _identity_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     _orders: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict, repr=False)
@@ -324,7 +322,6 @@ def derive(
     parent: Snapshot,
     columns: dict[str, Coded | pa.Array | pa.ChunkedArray],
     present: np.ndarray | None,
-    moment: Any,
 ) -> Snapshot:
     """A view of ``parent`` with some columns replaced (same rows, same order).
 
@@ -360,7 +357,6 @@ def derive(
         changes=parent.changes,
         conflicts=parent.conflicts,
         present=present,
-        moment=moment,
     )
     if any(name in columns for name in IDENTITY):
         _index_identity(snapshot)

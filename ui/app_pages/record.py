@@ -123,6 +123,7 @@ def _timeline(snapshot, identity: str, reader: display.Reader) -> None:  # type:
                         reader.cell(c.field, c.after),
                     ]
                     for c in entry.fields
+                    if c.before is not None or c.after not in (None, "")  # a new record: set ones
                 ],
                 f"fmw-change-{number}",
             )
