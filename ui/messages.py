@@ -97,6 +97,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "explore.search": ("검색어", "Search"),
     "explore.clear": ("조건 지우기", "Clear filters"),
     "explore.listed": ("소스 목록", "Source lists"),
+    "explore.conflicts": ("소스 불일치만", "Sources disagree"),
     "listed.yes": ("소스에 있는 것", "Listed"),
     "listed.no": ("빠진 것", "Dropped"),
     "listed.all": ("모두", "All"),
@@ -104,6 +105,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "소스에서 빠진 레코드 {n}건은 숨겼습니다. 보려면 소스 목록에서 '모두'를 고르세요.",
         "{n} records that no source lists any more are hidden: choose 'All' under Source lists.",
     ),
+    "explore.view": ("보기 설정", "View"),
     "explore.columns": ("표시할 열", "Columns"),
     "explore.columns.help": (
         "표와 내려받는 파일에 담을 열을 고릅니다.",

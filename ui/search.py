@@ -52,7 +52,10 @@ IDENTITY_SORT = "feature_code"
 """The sort without a text: by feature code (then policy, region, platform)."""
 
 FILTERS = ("status", "region", "platform", "team", "owner", "has_conflict")
-"""Columns Explore filters on, in the order they are shown; URL parameter = column name."""
+"""Columns Explore filters on, in the order they are shown; URL parameter = column name.
+``has_conflict`` is a switch: its only value is "true" (the records whose sources disagree)."""
+CHOICE_FILTERS = FILTERS[:-1]
+"""The filters chosen from a list of values."""
 LISTED = ("yes", "no", "all")
 """``listed``: records a source still lists (the default), ones no source lists any more, all."""
 
@@ -222,7 +225,11 @@ class Query:
         columns = tuple(dict.fromkeys(c for c in last("cols").split(",") if c in TABLE_COLUMNS))
         return cls(
             text=last("q")[:MAX_QUERY_LENGTH],
-            filters={name: every(name) for name in FILTERS if every(name)},
+            filters={
+                name: every(name) if name != "has_conflict" else ("true",)
+                for name in FILTERS
+                if every(name) and (name != "has_conflict" or "true" in every(name))
+            },
             listed=listed if listed in LISTED else "yes",
             sort=sort if sort in SORTABLE or sort == RELEVANCE else "",
             descending=last("desc") in ("1", "true"),
@@ -272,7 +279,7 @@ class SearchResult:
     """The page shown (the query's page, clamped to what exists)."""
     pages: int
     rows: pa.Table
-    """The page's rows (every TABLE_COLUMNS column, plus identity_hash), in order."""
+    """The page's rows (the query's columns, plus identity_hash), in order."""
     row_numbers: np.ndarray
     """The snapshot row of each shown row."""
     facets: dict[str, list[FacetCount]]
@@ -370,10 +377,6 @@ def run_search(snapshot: Snapshot, query: Query, *, only: np.ndarray | None = No
     listed = listed_mask(snapshot, query.listed)
     base = combine([text, snapshot.present, only])
 
-    facets: dict[str, list[FacetCount]] = {}
-    for name in (n for n in FILTERS if n in snapshot.facets):
-        others = combine([base, listed, *(m for n, m in masks.items() if n != name)])
-        facets[name] = _counts(snapshot, name, others, query.filters.get(name, ()))
     unlisted = combine([base, *masks.values()])
     mask = combine([unlisted, listed])
     hidden = 0
@@ -381,13 +384,25 @@ def run_search(snapshot: Snapshot, query: Query, *, only: np.ndarray | None = No
         before = snapshot.records.num_rows if unlisted is None else int(unlisted.sum())
         hidden = before - (int(mask.sum()) if mask is not None else before)
 
+    # A filter's counts follow the *other* filters: for a column not filtered that is the
+    # result itself, so its rows are listed once and shared.
+    matching = None if mask is None else np.flatnonzero(mask)
+    facets: dict[str, list[FacetCount]] = {}
+    for name in (n for n in FILTERS if n in snapshot.facets):
+        rows = matching
+        if masks[name] is not None:
+            others = combine([base, listed, *(m for n, m in masks.items() if n != name)])
+            rows = None if others is None else np.flatnonzero(others)
+        facets[name] = _counts(snapshot, name, rows, query.filters.get(name, ()))
+
     order = _ordered(snapshot, query, mask, rank)
     total = len(order)
     pages = max(1, math.ceil(total / query.page_size))
     page = min(max(1, query.page), pages)
     start = (page - 1) * query.page_size
     taken = order[start : start + query.page_size]
-    columns = ["identity_hash", *(c for c in TABLE_COLUMNS if c in snapshot.records.column_names)]
+    shown = [c for c in query.columns if c in snapshot.records.column_names]
+    columns = ["identity_hash", *shown]
     page_rows = snapshot.records.select(columns).take(pa.array(taken, type=pa.int64()))
     return SearchResult(
         total=total,
@@ -423,7 +438,7 @@ def _counts(
     snapshot: Snapshot, name: str, rows: np.ndarray | None, selected: tuple[str, ...]
 ) -> list[FacetCount]:
     facet = snapshot.facets[name]
-    codes = facet.codes if rows is None else facet.codes[rows]
+    codes = facet.codes if rows is None else facet.codes.take(rows)
     counts = np.bincount(codes, minlength=len(facet.values))
     chosen = set(selected)
     listed = [

@@ -363,6 +363,16 @@ def page_url(name: str) -> str:
     return path + (f"?{query}" if query else "")
 
 
+_COLOURS = (
+    ("enabled", "#2e7d32"),
+    ("pilot", "#1565c0"),
+    ("planned", "#ef6c00"),
+    ("disabled", "#757575"),
+    ("deprecated", "#c62828"),
+    ("unknown", "#6d4c41"),
+)
+STATUS_COLOURS = dict(_COLOURS)
+"""Each status's colour, on every page (chart bars, badges, matrix cells)."""
 TABLE_STYLE = (
     "<style>.fmw-grid{max-height:calc(100vh - 9rem);overflow:auto;"
     "border:1px solid rgba(49,51,63,0.15);border-radius:0.5rem}"
@@ -380,23 +390,16 @@ TABLE_STYLE = (
     ".fmw-grid .was{color:#9e9e9e;text-decoration:line-through}"
     ".fmw-grid .now{font-weight:600}"
     ".fmw-status{display:inline-block;padding:0 0.4rem;border-radius:0.25rem;color:#fff;"
-    "font-size:0.8rem;white-space:nowrap}</style>"
+    "font-size:0.8rem;white-space:nowrap;background:#9e9e9e}"
+    + "".join(f".fmw-status.s-{name}{{background:{colour}}}" for name, colour in _COLOURS)
+    + "</style>"
 )
-STATUS_COLOURS = {
-    "enabled": "#2e7d32",
-    "pilot": "#1565c0",
-    "planned": "#ef6c00",
-    "disabled": "#757575",
-    "deprecated": "#c62828",
-    "unknown": "#6d4c41",
-}
-"""Each status's colour, on every page (chart bars, badges, matrix cells)."""
 
 
 def status_badge(status: str | None, label: str) -> str:
-    """A status as a coloured badge (HTML)."""
-    colour = STATUS_COLOURS.get(status or "", "#9e9e9e")
-    return f'<span class="fmw-status" style="background:{colour}">{html.escape(label)}</span>'
+    """A status as a coloured badge (HTML; the colours are classes of TABLE_STYLE)."""
+    known = f" s-{status}" if status in STATUS_COLOURS else ""
+    return f'<span class="fmw-status{known}">{html.escape(label)}</span>'
 
 
 def link(href: str, text: str, *, css: str = "") -> str:
@@ -447,21 +450,22 @@ def download_buttons(
     total: int,
     name: str,
     key: str,
+    zone_name: str,
 ) -> None:
     """CSV and XLSX buttons for the ``total`` rows as on screen (``rows()``: already in the
-    reader's words), and a CSV of the stored codes for programs (``codes()``); files are
-    built only on a click, named ``fmw-<name>.csv`` / ``.xlsx`` / ``-codes.csv``."""
-    columns = st.columns([1, 1, 1, 2])
-    zone_name = reader().zone_name()
-    for column, kind, shown, build, mime, label, help_text, source, suffix in (
-        (columns[0], "csv", total, downloads.csv_bytes, downloads.CSV_MIME,
+    reader's words, times in ``zone_name``), and a CSV of the stored codes for programs
+    (``codes()``); files are built only on a click, named ``fmw-<name>.csv`` / ``.xlsx`` /
+    ``-codes.csv``."""
+    line = st.container(horizontal=True, vertical_alignment="center")  # lighter than columns
+    for kind, shown, build, mime, label, help_text, source, suffix in (
+        ("csv", total, downloads.csv_bytes, downloads.CSV_MIME,
          "download.csv", tr("download.help", zone=zone_name), rows, ""),
-        (columns[1], "xlsx", min(total, downloads.XLSX_MAX_ROWS), downloads.xlsx_bytes,
+        ("xlsx", min(total, downloads.XLSX_MAX_ROWS), downloads.xlsx_bytes,
          downloads.XLSX_MIME, "download.xlsx", tr("download.help", zone=zone_name), rows, ""),
-        (columns[2], "csv", total, downloads.csv_bytes, downloads.CSV_MIME,
+        ("csv", total, downloads.csv_bytes, downloads.CSV_MIME,
          "download.codes", tr("download.codes.help"), codes, "-codes"),
     ):  # fmt: skip
-        column.download_button(
+        line.download_button(
             tr(label, rows=number(shown)),
             data=lambda build=build, source=source: build(source()),
             file_name=f"fmw-{name}{suffix}.{kind}",
@@ -473,7 +477,7 @@ def download_buttons(
             disabled=total == 0,
         )
     if total > downloads.XLSX_MAX_ROWS:
-        columns[3].caption(tr("download.xlsx_cut", rows=number(downloads.XLSX_MAX_ROWS)))
+        line.caption(tr("download.xlsx_cut", rows=number(downloads.XLSX_MAX_ROWS)))
 
 
 # --------------------------------------------------------------------------- past days

@@ -404,10 +404,11 @@ def test_explore_facet_counts_follow_the_other_filters(published: Path):
     assert not at.exception
     status = at.multiselect(key="explore_f_status")
     assert status.options == ["적용"], "only enabled records are in 결제개발팀"
-    assert at.caption[0].value == "적용 2", "the counts are a caption, never the label"
+    counts = dict(re.findall(r'<div data-filter="(\w+)">([^<]*)</div>', html_bodies(at)))
+    assert counts["status"] == "적용 2", "the counts are shown under the filter, never as a label"
     team = at.multiselect(key="explore_f_team")
     assert "운영팀" in team.options, "a facet's own filter does not shrink its counts"
-    assert "운영팀 1" in at.caption[3].value, "REC-003 (운영팀) is hidden: one is left"
+    assert "운영팀 1" in counts["team"], "REC-003 (운영팀) is hidden: one is left"
     assert grid_column(at, "기능 코드") == ["NOTI-007", "PAY-001"]
     assert at.query_params["team"] == "결제개발팀"
 

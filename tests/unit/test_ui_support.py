@@ -235,3 +235,13 @@ def test_an_unreadable_scheduler_status_claims_nothing(tmp_path: Path):
     assert freshness.read_sync_status(path) is None
     path.write_text(json.dumps({"format_version": 99, "jobs": []}), encoding="utf-8")
     assert freshness.read_sync_status(path) is None
+
+
+def test_problem_3_the_dashboard_is_served_without_streamlits_table_download():
+    """A grid's toolbar "Download as CSV" (English, the visible page only) is switched off
+    for every way the dashboard starts (fmw ui, fmw demo --serve, the service)."""
+    from fmw.services import dashboard
+
+    assert "--client.disableDataExport=true" in dashboard.command(8501)
+    assert dashboard.stopped(0) and dashboard.stopped(143) and dashboard.stopped(130)
+    assert not dashboard.stopped(1)

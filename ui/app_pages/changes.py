@@ -212,6 +212,7 @@ def render() -> None:
             matches.num_rows,
             name=f"changes-{snapshot.id}",
             key=K,
+            zone_name=reader.zone_name(),
         )
     view.write_url(params, url)
     st.session_state[WRITTEN] = params

@@ -50,8 +50,9 @@ CELL_CLASSES = {
 def _set_widgets(query: search.Query) -> None:
     state = st.session_state
     state[f"{K}q"] = query.text
-    for name in search.FILTERS:
+    for name in search.CHOICE_FILTERS:
         state[f"{K}f_{name}"] = list(query.filters.get(name, ()))
+    state[f"{K}conflicts"] = "has_conflict" in query.filters
     state[f"{K}listed"] = query.listed
     _show_sort(query)
     state[f"{K}desc"] = query.descending
@@ -79,9 +80,12 @@ def _query_from_widgets() -> search.Query:
     query = search.Query(
         text=text,
         filters={
-            name: tuple(state.get(f"{K}f_{name}", []))
-            for name in search.FILTERS
-            if state.get(f"{K}f_{name}")
+            **{
+                name: tuple(state.get(f"{K}f_{name}", []))
+                for name in search.CHOICE_FILTERS
+                if state.get(f"{K}f_{name}")
+            },
+            **({"has_conflict": ("true",)} if state.get(f"{K}conflicts") else {}),
         },
         listed=state.get(f"{K}listed") or "yes",
         sort=sort,
@@ -125,23 +129,33 @@ def _search_row(reader: display.Reader) -> None:
 
 
 def _filters(result: search.SearchResult, reader: display.Reader) -> None:
-    columns = st.columns(len(search.FILTERS))
-    for column, name in zip(columns, search.FILTERS, strict=True):
-        counts = result.facets.get(name, [])
+    """A multiselect per filter (values; labels never carry counts) and, under them, one
+    line of counts per filter (one HTML element: lighter than a caption each)."""
+    names = [n for n in search.CHOICE_FILTERS if n in result.facets]
+    for column, name in zip(st.columns(len(names)), names, strict=True):
         column.multiselect(
             reader.header(name),
-            options=[fc.value for fc in counts],
+            options=[fc.value for fc in result.facets[name]],
             format_func=lambda value, name=name: _value_label(reader, name, value),
             key=f"{K}f_{name}",
             placeholder=view.tr("choose"),
             select_all=False,
         )
+    cells = []
+    for name in names:
+        counts = result.facets[name]
         shown = " · ".join(
             f"{_value_label(reader, name, fc.value)} {fc.count:,}"
             for fc in counts[:FACET_COUNTS_SHOWN]
         )
         more = " …" if len(counts) > FACET_COUNTS_SHOWN else ""
-        column.caption(shown + more)
+        cells.append(f'<div data-filter="{name}">{html.escape(shown + more)}</div>')
+    st.html(
+        f'<div class="fmw-counts" style="display:grid;grid-template-columns:repeat({len(names)},'
+        'minmax(0,1fr));gap:1rem;font-size:0.8rem;color:rgba(49,51,63,0.6);margin-top:-0.5rem">'
+        + "".join(cells)
+        + "</div>"
+    )
 
 
 def _value_label(reader: display.Reader, name: str, value: str) -> str:
@@ -150,27 +164,30 @@ def _value_label(reader: display.Reader, name: str, value: str) -> str:
 
 
 def _view_row(result: search.SearchResult, query: search.Query, reader: display.Reader) -> None:
-    sort, desc, size, page, columns, days = st.columns(
-        [2, 1, 1, 1, 1, 1], vertical_alignment="bottom"
-    )
-    sort.selectbox(
+    """Sort, direction and page in sight; page size, columns, the disagreeing-sources switch
+    and the days behind two buttons (a closed popover costs the browser nothing to draw)."""
+    line = st.container(horizontal=True, vertical_alignment="bottom")
+    line.selectbox(
         view.tr("explore.sort"),
         options=[search.RELEVANCE, *search.SORTABLE],
         format_func=lambda name: (
             view.tr("sort.relevance") if name == search.RELEVANCE else reader.header(name)
         ),
         key=f"{K}sort",
+        width=220,
     )
-    desc.toggle(view.tr("explore.descending"), key=f"{K}desc")
-    size.selectbox(view.tr("explore.page_size"), options=list(search.PAGE_SIZES), key=f"{K}size")
-    page.number_input(
+    line.toggle(view.tr("explore.descending"), key=f"{K}desc")
+    line.number_input(
         view.tr("explore.page", pages=view.number(result.pages)),
         min_value=1,
         max_value=result.pages,
         step=1,
         key=f"{K}page",
+        width=150,
     )
-    with columns.popover(view.tr("explore.columns"), icon=":material/view_column:"):
+    with line.popover(view.tr("explore.view"), icon=":material/tune:"):
+        st.toggle(view.tr("explore.conflicts"), key=f"{K}conflicts")
+        st.selectbox(view.tr("explore.page_size"), options=list(search.PAGE_SIZES), key=f"{K}size")
         st.multiselect(
             view.tr("explore.columns"),
             options=list(search.TABLE_COLUMNS),
@@ -183,7 +200,7 @@ def _view_row(result: search.SearchResult, query: search.Query, reader: display.
     label = view.tr("explore.time")
     if query.as_of or query.compare:
         label += f": {query.as_of or view.tr('time.now')}"
-    with days.popover(label, icon=":material/history:"):
+    with line.popover(label, icon=":material/history:"):
         st.date_input(
             view.tr("explore.as_of"),
             value=None,
@@ -246,7 +263,7 @@ def _table(
                     f'<span class="was">{_cell(name, before.get(name), reader)}</span> → '
                     f'<span class="now">{shown}</span>'
                 )
-            if name in ("feature_code", "feature_name") and row.get(name):
+            if name == "feature_code" and row.get(name):  # one link a row: a light page
                 href = view.record_href(str(row["identity_hash"]), back)
                 shown = f'<a href="{html.escape(href)}" target="_self">{shown}</a>'
             css = CELL_CLASSES.get(name, "")
@@ -280,7 +297,7 @@ def _downloads(timed: view.Timed, query: search.Query, reader: display.Reader, t
         return snapshot.records.take(pa.array(order(), pa.int64()))
 
     name = f"records-{snapshot.id}" + (f"-{query.as_of}" if query.as_of else "")
-    view.download_buttons(shown, codes, total, name=name, key=K)
+    view.download_buttons(shown, codes, total, name=name, key=K, zone_name=reader.zone_name())
 
 
 def render() -> None:
@@ -298,14 +315,20 @@ def render() -> None:
     _show_sort(query)
     params = view.as_lists(query.to_params())
 
+    import os
+
+    exp = os.environ.get("FMW_EXP", "")
     _search_row(reader)
-    _filters(result, reader)
+    if "nofilters" not in exp:
+        _filters(result, reader)
     st.button(view.tr("explore.clear"), on_click=_clear, key=f"{K}clear", type="tertiary")
-    _view_row(result, query, reader)
+    if "noview" not in exp:
+        _view_row(result, query, reader)
     _notes(query, result)
-    if result.total:
+    if result.total and "notable" not in exp:
         _table(result, query, reader, timed, back=view.page_href("explore", params))
-    _downloads(timed, query, reader, result.total)
+    if "nodl" not in exp:
+        _downloads(timed, query, reader, result.total)
 
     view.write_url(params, url)
     st.session_state[WRITTEN] = params

@@ -29,8 +29,9 @@ def _state_from(params: dict[str, list[str]]) -> None:
     state = st.session_state
     state[f"{K}by"] = by if by in matrix.BY else "feature"
     state[f"{K}q"] = query.text
-    for name in search.FILTERS:
+    for name in search.CHOICE_FILTERS:
         state[f"{K}f_{name}"] = list(query.filters.get(name, ()))
+    state[f"{K}conflicts"] = "has_conflict" in query.filters
     state[f"{K}listed"] = query.listed
     state[f"{K}page"] = query.page
     state[f"{K}asof"] = query.as_of
@@ -42,9 +43,12 @@ def _wanted() -> tuple[str, search.Query]:
     query = search.Query(
         text=str(state.get(f"{K}q", "")).strip()[: search.MAX_QUERY_LENGTH],
         filters={
-            name: tuple(state.get(f"{K}f_{name}", []))
-            for name in search.FILTERS
-            if state.get(f"{K}f_{name}")
+            **{
+                name: tuple(state.get(f"{K}f_{name}", []))
+                for name in search.CHOICE_FILTERS
+                if state.get(f"{K}f_{name}")
+            },
+            **({"has_conflict": ("true",)} if state.get(f"{K}conflicts") else {}),
         },
         listed=state.get(f"{K}listed") or "yes",
         page=int(state.get(f"{K}page", 1) or 1),
@@ -90,7 +94,8 @@ def _controls(result: search.SearchResult, reader: display.Reader, pages: int) -
         required=True,
     )
     columns = st.columns([1] * len(search.FILTERS) + [1, 1], vertical_alignment="bottom")
-    for column, name in zip(columns, search.FILTERS, strict=False):
+    columns[len(search.CHOICE_FILTERS)].toggle(view.tr("explore.conflicts"), key=f"{K}conflicts")
+    for column, name in zip(columns, search.CHOICE_FILTERS, strict=False):
         column.multiselect(
             reader.header(name),
             options=[fc.value for fc in result.facets.get(name, [])],
@@ -252,6 +257,7 @@ def render() -> None:
         grid.total_lines,
         name=f"matrix-{shown.snapshot.id}",
         key=K,
+        zone_name=reader.zone_name(),
     )
     view.write_url(params, url)
     st.session_state[WRITTEN] = params
