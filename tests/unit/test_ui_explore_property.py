@@ -25,8 +25,8 @@ from streamlit.testing.v1 import AppTest
 
 from fmw.ui import display, search
 from fmw.ui.normalize import code_key, search_key
+from tests.support.ui_pages import APP, TIMEOUT, grid
 from tests.support.ui_snapshot import publish_fixture, wide_fixture
-from tests.unit.test_ui_pages import APP, TIMEOUT, grid
 
 EXAMPLES = 12
 FIXTURE = wide_fixture()

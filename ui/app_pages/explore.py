@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import streamlit as st
 
-from fmw.ui import as_of, display, search, view
+from fmw.ui import as_of, display, messages, search, view
 
 K = "explore_"
 WRITTEN = f"{K}url_written"
@@ -122,7 +122,7 @@ def _search_row(reader: display.Reader) -> None:
     listed.segmented_control(
         view.tr("explore.listed"),
         options=list(search.LISTED),
-        format_func=lambda value: view.tr(f"listed.{value}"),
+        format_func=lambda value: messages.t(f"listed.{value}", reader.lang),
         key=f"{K}listed",
         required=True,
     )
@@ -160,7 +160,7 @@ def _filters(result: search.SearchResult, reader: display.Reader) -> None:
 
 def _value_label(reader: display.Reader, name: str, value: str) -> str:
     """A filter value's label (stable: never a count) — blank values read "(빈 값)"."""
-    return reader.cell(name, value) or view.tr("value.blank")
+    return reader.cell(name, value) or messages.t("value.blank", reader.lang)
 
 
 def _view_row(result: search.SearchResult, query: search.Query, reader: display.Reader) -> None:
@@ -171,7 +171,9 @@ def _view_row(result: search.SearchResult, query: search.Query, reader: display.
         view.tr("explore.sort"),
         options=[search.RELEVANCE, *search.SORTABLE],
         format_func=lambda name: (
-            view.tr("sort.relevance") if name == search.RELEVANCE else reader.header(name)
+            messages.t("sort.relevance", reader.lang)
+            if name == search.RELEVANCE
+            else reader.header(name)
         ),
         key=f"{K}sort",
         width=220,

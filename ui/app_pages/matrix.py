@@ -16,7 +16,7 @@ import html
 import pyarrow as pa
 import streamlit as st
 
-from fmw.ui import display, matrix, search, view
+from fmw.ui import display, matrix, messages, search, view
 
 K = "matrix_"
 WRITTEN = f"{K}url_written"
@@ -75,7 +75,7 @@ def _controls(result: search.SearchResult, reader: display.Reader, pages: int) -
     by.segmented_control(
         view.tr("matrix.by"),
         options=list(matrix.BY),
-        format_func=lambda value: view.tr(f"matrix.by.{value}"),
+        format_func=lambda value: messages.t(f"matrix.by.{value}", reader.lang),
         key=f"{K}by",
         required=True,
     )
@@ -89,7 +89,7 @@ def _controls(result: search.SearchResult, reader: display.Reader, pages: int) -
     listed.segmented_control(
         view.tr("explore.listed"),
         options=list(search.LISTED),
-        format_func=lambda value: view.tr(f"listed.{value}"),
+        format_func=lambda value: messages.t(f"listed.{value}", reader.lang),
         key=f"{K}listed",
         required=True,
     )
@@ -99,7 +99,9 @@ def _controls(result: search.SearchResult, reader: display.Reader, pages: int) -
         column.multiselect(
             reader.header(name),
             options=[fc.value for fc in result.facets.get(name, [])],
-            format_func=lambda value, name=name: reader.cell(name, value) or view.tr("value.blank"),
+            format_func=lambda value, name=name: (
+                reader.cell(name, value) or messages.t("value.blank", reader.lang)
+            ),
             key=f"{K}f_{name}",
             placeholder=view.tr("choose"),
             select_all=False,
