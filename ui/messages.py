@@ -135,6 +135,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Records that differ between {before} and {after}; changed cells read before → after.",
     ),
     "time.now": ("지금", "now"),
+    "explore.other_changes": ("다른 열의 변화", "Other changes"),
+    "explore.new_since": ("그날에는 없던 레코드", "Not there on that day"),
     "explore.sort": ("정렬", "Sort by"),
     "sort.relevance": ("관련도", "Relevance"),
     "explore.sort_hint": (

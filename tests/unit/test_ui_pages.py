@@ -610,6 +610,9 @@ def test_explore_as_of_a_day_and_compared_with_another(published: Path):
     assert sorted(rows) == ["PAY-001", "REC-003"]
     assert rows["PAY-001"]["상태"] == "미적용 → 적용"
     assert rows["PAY-001"]["담당자"] == "이서연 → 김민준"
+    assert rows["REC-003"]["다른 열의 변화"] == "소스 목록: 있음 → 빠짐", "a column not shown"
+    new = open_page("explore", compare="2026-11-19", q="PAY-001", region="KR")
+    assert grid_rows(new)[0]["다른 열의 변화"] == "그날에는 없던 레코드"
 
 
 def test_page_scripts_hold_no_bare_string_that_streamlit_magic_would_draw():

@@ -244,40 +244,53 @@ def _table(
     timed: view.Timed,
     back: str,
 ) -> None:
+    """The page's rows as an HTML table; comparing two days, a changed cell reads
+    before → after and a last column names the changes of the columns not shown."""
     columns = [c for c in query.columns if c in result.rows.column_names]
     rows = result.rows.to_pylist()
+    taken = pa.array(result.row_numbers, pa.int64())
     changed: list[set[str]] = [set() for _ in rows]
-    before_rows: list[dict[str, object]] = [{} for _ in rows]
+    earlier: list[dict[str, object]] = [{} for _ in rows]
+    later: list[dict[str, object]] = [{} for _ in rows]
+    existed = [True for _ in rows]
     if timed.before is not None and rows:
         changed = as_of.changed_columns(timed.before, timed.snapshot, result.row_numbers)
-        before_rows = (
-            timed.before.records.select(columns)
-            .take(pa.array(result.row_numbers, pa.int64()))
-            .to_pylist()
-        )
+        names = sorted(set(columns) | {n for differs in changed for n in differs})
+        earlier = timed.before.records.select(names).take(taken).to_pylist()
+        later = timed.snapshot.records.select(names).take(taken).to_pylist()
+        if timed.before.present is not None:
+            existed = timed.before.present[result.row_numbers].tolist()
     body = []
-    for row, differs, before in zip(rows, changed, before_rows, strict=True):
+    for index, row in enumerate(rows):
         cells = []
         for name in columns:
             shown = _cell(name, row.get(name), reader)
-            if name in differs:
-                shown = (
-                    f'<span class="was">{_cell(name, before.get(name), reader)}</span> → '
-                    f'<span class="now">{shown}</span>'
-                )
+            if name in changed[index]:
+                was = _cell(name, earlier[index].get(name), reader)
+                shown = f'<span class="was">{was}</span> → <span class="now">{shown}</span>'
             if name == "feature_code" and row.get(name):  # one link a row: a light page
                 href = view.record_href(str(row["identity_hash"]), back)
                 shown = f'<a href="{html.escape(href)}" target="_self">{shown}</a>'
             css = CELL_CLASSES.get(name, "")
             cells.append(f'<td class="{css}">{shown}</td>' if css else f"<td>{shown}</td>")
+        if timed.before is not None:
+            notes = [
+                f"<b>{html.escape(reader.header(n))}</b>: "
+                f'<span class="was">{_cell(n, earlier[index].get(n), reader)}</span> → '
+                f"{_cell(n, later[index].get(n), reader)}"
+                for n in sorted(changed[index] - set(columns))
+            ]
+            if not existed[index]:
+                notes.insert(0, html.escape(view.tr("explore.new_since")))
+            cells.append(f"<td>{'<br>'.join(notes)}</td>")
         body.append(cells)
+    headers = [_header(c, query, reader) for c in columns]
+    if timed.before is not None:
+        headers.append(html.escape(view.tr("explore.other_changes")))
     st.html(
         view.TABLE_STYLE
         + view.table_html(
-            [_header(c, query, reader) for c in columns],
-            body,
-            css="fmw-explore",
-            row_ids=[str(r["identity_hash"]) for r in rows],
+            headers, body, css="fmw-explore", row_ids=[str(r["identity_hash"]) for r in rows]
         )
     )
 

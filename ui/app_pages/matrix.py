@@ -70,7 +70,9 @@ def _params(by: str, query: search.Query) -> dict[str, list[str]]:
     return params
 
 
-def _controls(result: search.SearchResult, reader: display.Reader, pages: int) -> None:
+def _controls(
+    result: search.SearchResult, reader: display.Reader, pages: int, query: search.Query
+) -> None:
     by, text, listed = st.columns([1.2, 3, 1.6], vertical_alignment="bottom")
     by.segmented_control(
         view.tr("matrix.by"),
@@ -113,7 +115,10 @@ def _controls(result: search.SearchResult, reader: display.Reader, pages: int) -
         step=1,
         key=f"{K}page",
     )
-    with columns[-1].popover(view.tr("explore.time"), icon=":material/history:"):
+    label = view.tr("explore.time")
+    if query.as_of or query.compare:
+        label += f": {query.as_of or view.tr('time.now')}"
+    with columns[-1].popover(label, icon=":material/history:"):
         st.date_input(
             view.tr("explore.as_of"),
             value=None,
@@ -215,7 +220,7 @@ def render() -> None:
     st.session_state[f"{K}page"] = grid.page
     params = _params(by, query)
 
-    _controls(result, reader, grid.pages)
+    _controls(result, reader, grid.pages, query)
     if query.compare is not None:
         st.info(
             view.tr(
