@@ -49,6 +49,13 @@ locator's ``wait_for`` (used before) polls at 0, 20, 70, 170, 270 ms and then
 only every 500 ms, so any time above ~0.3 s was rounded up by as much as half
 a second, and warm loads and the first search used to start while the
 previous page was still drawing.
+matrix and "as of" server time (issue 12)
+    the matrix page (``MATRIX_STEPS``: filters, a search, lines by policy, paging)
+    and Explore showing past days (``AS_OF_STEPS``: the day before the 1% updates,
+    a day before anything existed, a comparison with now, filters on a past day),
+    each step's rerun timed in-process like Explore's, twice round; P50/P95 of all
+    but the first rerun, which is reported on its own (the first "as of" view of a
+    generation builds its history index, once per process).
 explore server time
     the same page run server-side in-process (``streamlit.testing.v1.AppTest``
     running ui/streamlit_app.py on the same snapshot): wall time of each rerun
@@ -494,18 +501,19 @@ def page_loads(
     return cold, warm
 
 
-def explore_browser_ms(browser: Browser, base: str, snapshot_total: int) -> list[float]:
+def explore_browser_ms(browser, base: str, listed: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """``listed``: the rows Explore shows at first (records a source still lists)."""
     from fmw.ui import search
     from fmw.ui.snapshot_data import load_snapshot
 
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(base + "/explore")
-    wait_caption(page, f"{snapshot_total:,}건 중", timeout=120_000)
+    wait_caption(page, f"{listed:,}건 중", timeout=120_000)
     settle(page)
     snapshot = _SNAPSHOT["value"] or load_snapshot(_SNAPSHOT["root"])[0]
     timings = []
-    box = page.get_by_label("검색어")
+    box = page.get_by_role("textbox", name="검색어")
     for kind, text in QUERIES:
         if kind != "text":
             continue
@@ -573,7 +581,77 @@ def explore_server_ms(root: Path, app: Path) -> list[float]:
     return timings
 
 
-def _raw_option(widget: object, label: str) -> str:
+MATRIX_STEPS = [
+    ("filter", "status", ["enabled"]),
+    ("filter", "region", ["KR"]),
+    ("text", "결제"),
+    ("by", "policy"),
+    ("text", ""),
+    ("filter", "platform", ["iOS"]),
+    ("page", 3),
+    ("by", "feature"),
+    ("filter", "status", []),
+    ("filter", "region", []),
+    ("filter", "platform", []),
+    ("page", 2),
+]
+"""The matrix reruns timed: filters, a search, lines by policy, paging (twice round)."""
+AS_OF_STEPS = [
+    ("asof", "2026-11-01"),  # the day before the updates: 1% of the records rebuilt
+    ("text", "결제"),
+    ("filter", "status", ["enabled"]),
+    ("asof", "2026-10-31"),  # before the first load: nothing existed
+    ("asof", None),
+    ("compare", "2026-11-01"),  # what differs between that day and now
+    ("text", ""),
+    ("filter", "status", []),
+    ("asof", "2026-11-02"),  # after the updates: the generation as exported
+    ("compare", None),
+    ("asof", "2026-11-01"),
+    ("asof", None),
+]
+"""The "as of" reruns timed on Explore: past days, a comparison, filters on a past day."""
+
+
+def page_server_ms(
+    root: Path, app: Path, page: str, steps: list[tuple]
+) -> tuple[float, list[float]]:  # type: ignore[type-arg]
+    """Rerun times of one page after each of ``steps``, in-process (AppTest), twice round.
+
+    Returns the first rerun on its own (it builds what a generation builds once, e.g. the
+    history index of the "as of" views) and the times of the others.
+    """
+    import datetime as dt
+
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["FMW_SNAPSHOT_DIR"] = str(root)
+    at = AppTest.from_file(str(app), default_timeout=300).run()
+    at.switch_page(f"app_pages/{page}.py").run()
+    key = f"{page}_"
+    timings = []
+    for step in steps * 2:
+        kind = step[0]
+        if kind == "text":
+            at.text_input(key=f"{key}q").input(step[1])
+        elif kind == "filter":
+            at.multiselect(key=f"{key}f_{step[1]}").set_value(step[2])
+        elif kind == "by":
+            at.button_group(key=f"{key}by").set_value(step[1])
+        elif kind == "page":
+            widget = at.number_input(key=f"{key}page")
+            widget.set_value(min(step[1], int(widget.max)))
+        elif kind in ("asof", "compare"):
+            day = dt.date.fromisoformat(step[1]) if step[1] else None
+            at.date_input(key=f"{key}{kind}").set_value(day)
+        started = time.perf_counter()
+        at.run()
+        timings.append((time.perf_counter() - started) * 1000)
+        assert not at.exception, at.exception
+    return timings[0], timings[1:]
+
+
+def _raw_option(widget, label: str) -> str:  # type: ignore[no-untyped-def]
     from fmw.ui import messages
 
     for raw in ("enabled", "disabled", "pilot", "planned", "deprecated"):
@@ -599,6 +677,10 @@ class Figures:
     floor_rerun_ms: list[float] = field(default_factory=list)
     explore_browser_ms: list[float] = field(default_factory=list)
     explore_server_ms: list[float] = field(default_factory=list)
+    matrix_first_ms: float = 0.0
+    matrix_server_ms: list[float] = field(default_factory=list)
+    as_of_first_ms: float = 0.0
+    as_of_server_ms: list[float] = field(default_factory=list)
     rss_one_mib: float = 0.0
     rss_many_mib: float = 0.0
     per_session_mib: float = 0.0
@@ -628,6 +710,7 @@ def p95(values: list[float]) -> float:
 def run(args: argparse.Namespace) -> Figures:
     from playwright.sync_api import sync_playwright
 
+    from fmw.ui import search
     from fmw.ui.snapshot_data import load_snapshot
 
     work = Path(tempfile.mkdtemp(prefix="fmw-bench-ui-"))
@@ -656,6 +739,7 @@ def run(args: argparse.Namespace) -> Figures:
     next_counts = one_record_fewer(generation.folder, staging)
     snapshot, _ = load_snapshot(root)
     total = snapshot.records.num_rows
+    listed = search.run_search(snapshot, search.Query()).total  # Explore hides dropped ones
     _SNAPSHOT["value"], _SNAPSHOT["root"] = snapshot, root
     figures = Figures(
         machine=machine(),
@@ -670,6 +754,14 @@ def run(args: argparse.Namespace) -> Figures:
     env = dict(os.environ, FMW_SNAPSHOT_DIR=str(root), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     print("server time of Explore reruns (in-process) ...", flush=True)
     figures.explore_server_ms = explore_server_ms(root, app)
+    print("server time of matrix reruns (in-process) ...", flush=True)
+    figures.matrix_first_ms, figures.matrix_server_ms = page_server_ms(
+        root, app, "matrix", MATRIX_STEPS
+    )
+    print('server time of "as of" views on Explore (in-process) ...', flush=True)
+    figures.as_of_first_ms, figures.as_of_server_ms = page_server_ms(
+        root, app, "explore", AS_OF_STEPS
+    )
     with (
         serve(floor_script, env, work / "floor.log") as floor,
         serve(app, env, work / "dashboard.log") as ui,
@@ -690,13 +782,13 @@ def run(args: argparse.Namespace) -> Figures:
         )
         print("reruns in the browser: floor and Explore ...", flush=True)
         figures.floor_rerun_ms = floor_rerun_ms(browser, floor.url + "/")
-        figures.explore_browser_ms = explore_browser_ms(browser, ui.url, total)
+        figures.explore_browser_ms = explore_browser_ms(browser, ui.url, listed)
         print(f"memory: 1 session, then {SESSIONS} ...", flush=True)
         contexts = []
         one = browser.new_context()
         page = one.new_page()
         page.goto(ui.url + "/explore")
-        page.get_by_text(f"{total:,}건 중").first.wait_for(timeout=120_000)
+        page.get_by_text(f"{listed:,}건 중").first.wait_for(timeout=120_000)
         contexts.append(one)
         time.sleep(2)
         figures.rss_one_mib = ui.rss() / MiB
@@ -752,6 +844,12 @@ def report(figures: Figures) -> bool:
         ("Explore search in browser (P95)", p95(figures.explore_browser_ms)),
         ("Explore rerun, server time (P50)", float(np.percentile(figures.explore_server_ms, 50))),
         ("Explore rerun, server time (P95)", p95(figures.explore_server_ms)),
+        ("matrix, first rerun", figures.matrix_first_ms),
+        ("matrix rerun, server time (P50)", float(np.percentile(figures.matrix_server_ms, 50))),
+        ("matrix rerun, server time (P95)", p95(figures.matrix_server_ms)),
+        ('"as of", first view (builds the history index)', figures.as_of_first_ms),
+        ('"as of" view, server time (P50)', float(np.percentile(figures.as_of_server_ms, 50))),
+        ('"as of" view, server time (P95)', p95(figures.as_of_server_ms)),
         ("new generation visible after publish", figures.new_generation_ms),
     ]
     for name, value in rows:
@@ -763,6 +861,8 @@ def report(figures: Figures) -> bool:
         ("Home cold <= 1.2 x floor cold", home_cold <= 1.2 * floor_cold),
         ("Home warm <= 1.2 x floor warm", home_warm <= 1.2 * floor_warm),
         ("Explore server P95 <= 300 ms", p95(figures.explore_server_ms) <= 300),
+        ("matrix server P95 <= 300 ms", p95(figures.matrix_server_ms) <= 300),
+        ('"as of" view server P95 <= 1 s', p95(figures.as_of_server_ms) <= 1000),
         (
             "Explore browser P95 <= floor rerun + 300 ms",
             p95(figures.explore_browser_ms) <= rerun_floor + 300,

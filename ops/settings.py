@@ -52,6 +52,9 @@ class SourceSettings(BaseModel):
         description="full: each file lists every record (missing ones are deactivated); "
         "delta: files carry changes only.",
     )
+    display_name: str | None = Field(
+        None, description="How the dashboard names this source (default: its name)."
+    )
 
 
 class NginxServiceSettings(BaseModel):

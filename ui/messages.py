@@ -23,6 +23,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.explore": ("검색", "Explore"),
     "nav.record": ("상세", "Record"),
     "nav.changes": ("변경 이력", "Changes"),
+    "nav.matrix": ("현황표", "Matrix"),
+    "app.tab": ("FMW · {page}", "FMW · {page}"),
     "app.snapshot": ("스냅샷: {when}", "Snapshot: {when}"),
     "app.new_snapshot": ("새 스냅샷을 불러왔습니다 ({when}).", "Loaded a new snapshot ({when})."),
     "app.loading": ("스냅샷을 불러오는 중…", "Loading the snapshot…"),
@@ -71,8 +73,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "home.search.go": ("찾기", "Find"),
     "metric.records": ("전체 레코드", "Records"),
-    "metric.active": ("활성", "Active"),
-    "metric.inactive": ("비활성", "Inactive"),
+    "metric.active": ("소스에 있는 레코드", "Listed by a source"),
+    "metric.inactive": ("소스에서 빠진 레코드", "Dropped by every source"),
     "metric.conflicts": ("소스 간 불일치", "Sources disagree"),
     "metric.changes": ("최근 변경", "Latest changes"),
     "home.status": ("상태별 레코드", "Records by status"),
@@ -87,29 +89,91 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The latest load of each source changed no record.",
     ),
     "home.latest.all": ("변경 이력 전체 보기", "All changes"),
+    "home.open_hint": (
+        "숫자, 막대, 표의 줄을 누르면 그 조건으로 검색 화면이나 변경 이력이 열립니다.",
+        "Click a number, a bar or a row to open Explore or Changes with that filter.",
+    ),
     # --- Explore
     "explore.search": ("검색어", "Search"),
-    "explore.filters": ("필터", "Filters"),
-    "explore.clear": ("모두 지우기", "Clear all"),
+    "explore.clear": ("조건 지우기", "Clear filters"),
+    "explore.listed": ("소스 목록", "Source lists"),
+    "explore.conflicts": ("소스 불일치만", "Sources disagree"),
+    "listed.yes": ("소스에 있는 것", "Listed"),
+    "listed.no": ("빠진 것", "Dropped"),
+    "listed.all": ("모두", "All"),
+    "explore.hidden": (
+        "소스에서 빠진 레코드 {n}건은 숨겼습니다. 보려면 소스 목록에서 '모두'를 고르세요.",
+        "{n} records that no source lists any more are hidden: choose 'All' under Source lists.",
+    ),
+    "explore.view": ("보기 설정", "View"),
+    "explore.columns": ("표시할 열", "Columns"),
+    "explore.columns.help": (
+        "표와 내려받는 파일에 담을 열을 고릅니다.",
+        "Choose the columns of the table and of the downloads.",
+    ),
+    "explore.time": ("기준일", "As of"),
+    "explore.as_of": ("기준일", "As of"),
+    "explore.as_of.help": (
+        "고른 날이 끝날 때의 상태를 변경 이력으로 다시 만들어 보여 줍니다. 비우면 지금 상태입니다.",
+        "Shows every record as it was at the end of that day, rebuilt from its history. "
+        "Empty: now.",
+    ),
+    "explore.compare": ("비교할 날", "Compare with"),
+    "explore.compare.help": (
+        "이 날과 기준일(비우면 지금) 사이에 달라진 레코드만 이전 → 이후로 보여 줍니다.",
+        "Shows only the records that differ between this day and the As-of day (or now), "
+        "before → after.",
+    ),
+    "explore.as_of.note": (
+        "{day} 기준 상태입니다 (변경 이력으로 다시 만든 화면, 그 뒤에 처음 들어온 레코드는 "
+        "빠집니다).",
+        "Records as they were at the end of {day}, rebuilt from their history (records first "
+        "loaded later are left out).",
+    ),
+    "explore.compare.note": (
+        "{before}와 {after} 사이에 달라진 레코드입니다. 달라진 칸은 이전 → 이후로 보입니다.",
+        "Records that differ between {before} and {after}; changed cells read before → after.",
+    ),
+    "time.now": ("지금", "now"),
+    "explore.other_changes": ("다른 열의 변화", "Other changes"),
+    "explore.new_since": ("그날에는 없던 레코드", "Not there on that day"),
     "explore.sort": ("정렬", "Sort by"),
+    "sort.relevance": ("관련도", "Relevance"),
+    "explore.sort_hint": (
+        "열 제목을 누르면 전체 결과가 그 열로 정렬됩니다 (한 번 더 누르면 반대로).",
+        "Click a column title to sort the whole result by it (again to reverse).",
+    ),
     "explore.descending": ("내림차순", "Descending"),
     "explore.page_size": ("쪽당 행 수", "Rows per page"),
     "explore.page": ("쪽 (전체 {pages}쪽)", "Page (of {pages})"),
     "explore.count": ("{total}건 중 {first}–{last}", "{first}–{last} of {total}"),
     "explore.none": ("조건에 맞는 레코드가 없습니다.", "No record matches."),
     "explore.open_hint": (
-        "행을 선택하면 상세 화면이 열립니다. 이 화면의 주소를 복사하면 같은 검색 결과를 공유할 수 "
+        "코드를 누르면 상세 화면이 열립니다. 이 화면의 주소를 복사하면 같은 결과를 공유할 수 "
         "있습니다.",
-        "Select a row to open its record. Copy this page's address to share exactly this view.",
+        "Click a code to open its record. Copy this page's address to share exactly this view.",
     ),
-    "explore.open": ("열기", "Open"),
+    "explore.search.help": (
+        "코드는 구분 기호·대소문자·전각과 상관없이 찾습니다 (pay013 = PAY-013). 특정 열만 찾으려면 "
+        "담당자:김, 팀:결제, 코드:PAY 처럼 쓰세요. 빈칸으로 나눈 낱말은 모두 들어 있어야 합니다.",
+        "Codes match with or without separators, in any case or width (pay013 = PAY-013). To "
+        "search one field, write owner:kim, team:pay, code:PAY. Every word must be found.",
+    ),
     "download.csv": ("CSV ({rows}건)", "CSV ({rows} rows)"),
     "download.xlsx": ("XLSX ({rows}건)", "XLSX ({rows} rows)"),
     "download.help": (
-        "조건에 맞는 모든 행을 내려받습니다 (수식으로 읽힐 셀은 무력화).",
-        "Downloads every matching row (cells that could run as formulas are neutralized).",
+        "화면과 같은 열과 글자로, 조건에 맞는 모든 행을 내려받습니다 (시각은 {zone}, 수식으로 "
+        "읽힐 셀은 무력화).",
+        "Downloads every matching row with the columns and words on screen (times in {zone}; "
+        "cells that could run as formulas are neutralized).",
+    ),
+    "download.codes": ("CSV (코드값, {rows}건)", "CSV (codes, {rows} rows)"),
+    "download.codes.help": (
+        "프로그램용: 모든 열, 저장된 그대로의 영문 코드값, UTC 시각(ISO 8601).",
+        "For programs: every column, stored codes (enabled, …), UTC times (ISO 8601).",
     ),
     "choose": ("선택", "Choose"),
+    "value.blank": ("(빈 값)", "(blank)"),
     "download.xlsx_cut": (
         "XLSX에는 Excel 한도인 처음 {rows}행만 담깁니다.",
         "The XLSX file holds the first {rows} rows only (Excel's limit).",
@@ -123,12 +187,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "이 스냅샷에는 레코드 `{id}`가 없습니다.",
         "This snapshot has no record `{id}`.",
     ),
-    "record.back": ("검색으로", "Back to Explore"),
+    "record.back": ("← 결과로 돌아가기", "← Back to the results"),
+    "record.to_explore": ("검색 화면으로", "Go to Explore"),
     "record.fields": ("필드", "Fields"),
     "record.sources": ("소스", "Sources"),
     "record.shown_from": (
-        "표시 값의 출처: **{source}** (행 {row}). 이 레코드를 보고하는 활성 소스: {count}개.",
-        "Values shown come from **{source}** (row {row}). Active sources reporting it: {count}.",
+        "표시 값의 출처: **{source}** (행 {row}). 이 레코드가 목록에 있는 소스: {count}개.",
+        "Values shown come from **{source}** (row {row}). Sources listing it: {count}.",
     ),
     "record.conflict": (
         "소스마다 값이 다릅니다 ({fields}). 우선순위 숫자가 가장 작은 소스의 값을 표시합니다.",
@@ -155,17 +220,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "changes.count": ("{count}건의 변경", "{count} changes"),
     "changes.none": ("조건에 맞는 변경이 없습니다.", "No change matches."),
     "changes.page": ("쪽 (전체 {pages}쪽)", "Page (of {pages})"),
+    "changes.what": ("바뀐 내용", "What changed"),
+    # --- Matrix
+    "matrix.by": ("줄", "Lines"),
+    "matrix.by.feature": ("기능별", "By feature"),
+    "matrix.by.policy": ("정책별", "By policy"),
+    "matrix.count": (
+        "{total}줄 중 {first}–{last} · 레코드 {records}건",
+        "Lines {first}–{last} of {total} · {records} records",
+    ),
+    "matrix.none": ("조건에 맞는 레코드가 없습니다.", "No record matches."),
+    "matrix.hint": (
+        "칸을 누르면 그 레코드가 열립니다. 한 칸에 여러 건이면 검색 화면에 나열됩니다.",
+        "Click a cell to open its record; a cell of several records lists them in Explore.",
+    ),
     # --- errors while showing data
     "error.read": (
         "스냅샷 파일을 읽지 못했습니다: {error}",
         "A snapshot file cannot be read: {error}",
     ),
     # --- values
-    "value.empty": ("(없음)", "(none)"),
     "bool.true": ("예", "Yes"),
     "bool.false": ("아니요", "No"),
-    "active.true": ("활성", "Active"),
-    "active.false": ("비활성", "Inactive"),
+    "active.true": ("있음", "Listed"),
+    "active.false": ("빠짐", "Dropped"),
     "status.enabled": ("적용", "Enabled"),
     "status.disabled": ("미적용", "Disabled"),
     "status.pilot": ("시범", "Pilot"),
@@ -174,8 +252,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.unknown": ("알 수 없음", "Unknown"),
     "change.inserted": ("추가", "Added"),
     "change.updated": ("변경", "Updated"),
-    "change.deactivated": ("비활성화", "Deactivated"),
-    "change.reactivated": ("재활성화", "Reactivated"),
+    "change.deactivated": ("소스에서 빠짐", "Dropped by its sources"),
+    "change.reactivated": ("소스에 다시 나타남", "Listed again"),
     # --- field names (snapshot columns)
     "field.identity_hash": ("식별 해시", "Identity hash"),
     "field.feature_code": ("기능 코드", "Feature code"),
@@ -183,7 +261,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.policy_code": ("정책 코드", "Policy code"),
     "field.policy_name": ("정책명", "Policy name"),
     "field.status": ("상태", "Status"),
-    "field.status_raw": ("원래 상태값", "Status as written"),
+    "field.status_raw": ("인식 못 한 상태값", "Unrecognized status word"),
     "field.region": ("지역", "Region"),
     "field.platform": ("플랫폼", "Platform"),
     "field.owner": ("담당자", "Owner"),
@@ -191,7 +269,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.effective_from": ("시작일", "Effective from"),
     "field.effective_to": ("종료일", "Effective to"),
     "field.note": ("비고", "Note"),
-    "field.is_active": ("활성", "Active"),
+    "field.is_active": ("소스 목록", "In source lists"),
     "field.source": ("소스", "Source"),
     "field.source_row": ("소스 행", "Source row"),
     "field.first_seen_at": ("처음 적재", "First seen"),
@@ -208,7 +286,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.is_shown": ("표시 중", "Shown"),
     "field.value": ("값", "Value"),
     "field.records": ("레코드", "Records"),
-    "field.active_records": ("활성", "Active"),
+    "field.active_records": ("소스에 있음", "Listed"),
     "field.open": ("상세", "Record"),
 }
 
@@ -234,17 +312,26 @@ def field_label(name: str, lang: str = DEFAULT_LANGUAGE) -> str:
 def value_label(kind: str, value: object, lang: str = DEFAULT_LANGUAGE) -> str:
     """A stored value as people read it: ``kind`` is status, change, bool or active.
 
-    Unknown values are shown as they are; a missing value is "(none)".
+    Unknown values are shown as they are; a missing value is blank.
     """
     if value is None or value == "":
-        return t("value.empty", lang)
+        return ""
     if isinstance(value, bool):
         value = "true" if value else "false"
     key = f"{kind}.{value}"
     return t(key, lang) if key in MESSAGES else str(value)
 
 
+KINDS = {
+    "status": "status",
+    "is_active": "active",
+    "change": "change",
+    "has_conflict": "bool",
+    "is_shown": "bool",
+}
+"""Columns whose stored values have labels: column -> ``value_label`` kind."""
+
+
 def facet_value_label(facet: str, value: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    """A facet value's label (statuses and active/inactive translated)."""
-    kind = {"status": "status", "is_active": "active"}.get(facet, "")
-    return value_label(kind, value, lang)
+    """A filter value's label (statuses and source lists translated, others as they are)."""
+    return value_label(KINDS.get(facet, ""), value, lang)

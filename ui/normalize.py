@@ -12,6 +12,10 @@ insensitive the way ``core.key_part`` is (docs/identity-hash.md):
   ``core.status_key``), so "결제기능" finds "결제 기능" and the other way round.
 * ``search_key_array(array)`` computes ``search_key`` for a whole Arrow column
   at C++ speed (pyarrow.compute); a test checks it against ``search_key``.
+* ``code_key(value)`` is ``search_key`` with every character that is not a
+  letter or a digit removed as well, so a code matches with or without its
+  separators: ``pay013``, ``PAY-013`` and ``ＰＡＹ－０１３`` all give ``pay013``
+  (``code_key_array`` for a column, checked against it by a test).
 
 Queries and snapshot columns must go through these functions and nothing else,
 or a search would silently miss rows. This module must never import Streamlit,
@@ -41,6 +45,7 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 # RE2 (Arrow's regex engine) spelling of the same two character sets.
 _RE2_REMOVED = "[\\x{200B}\\x{200C}\\x{200D}\\x{FEFF}\\x{01}-\\x{08}\\x{0E}-\\x{1F}\\x{7F}]"
 _RE2_WHITESPACE = "[ \\t\\n\\x{0B}\\f\\r\\x{85}\\x{1680}\\x{2028}\\x{2029}]+"
+_RE2_NOT_ALNUM = "[^\\p{L}\\p{N}]"
 
 
 def key_part(value: str | None) -> str:
@@ -75,3 +80,13 @@ def search_key_array(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunke
     text = pc.utf8_normalize(text, "NFKC")
     text = pc.replace_substring_regex(text, _RE2_WHITESPACE, "")
     return pc.fill_null(pc.ascii_lower(text), "")
+
+
+def code_key(value: str | None) -> str:
+    """``search_key`` keeping letters and digits only: how codes are compared."""
+    return "".join(ch for ch in search_key(value) if unicodedata.category(ch)[0] in "LN")
+
+
+def code_key_array(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``code_key`` of every cell of a string column, vectorized; nulls become ""."""
+    return pc.replace_substring_regex(search_key_array(values), _RE2_NOT_ALNUM, "")

@@ -37,6 +37,7 @@ CHANGE_COLUMNS = (
     "batch_id",
     "batch_source",
     "identity_hash",
+    "history_id",
 )
 
 
@@ -107,6 +108,13 @@ def latest_changes(snapshot: Snapshot) -> pa.Table:
     batches = pa.array(snapshot.generation.batches, type=pa.int64())
     rows = changes.filter(pc.is_in(changes["batch_id"], value_set=batches))
     return _newest_first(rows)
+
+
+def latest_since(latest: pa.Table, zone: tzinfo = UTC) -> date:
+    """The day (in ``zone``) of the oldest of the latest changes: Changes since then lists
+    them all (today when there are none)."""
+    oldest = pc.min(latest["changed_at"]).as_py() if latest.num_rows else None
+    return (oldest or datetime.now(UTC)).astimezone(zone).date()
 
 
 @dataclass(frozen=True)

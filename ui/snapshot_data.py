@@ -55,7 +55,7 @@ from fmw.snapshot.generations import (
     list_generations,
 )
 from fmw.ui.cells import unguard_array
-from fmw.ui.normalize import search_key_array
+from fmw.ui.normalize import code_key_array, search_key_array
 
 RECORDS = "current_records.csv"
 SUMMARY = "home_summary.csv"
@@ -78,8 +78,11 @@ SEARCH_FIELDS = (
 
 Region and platform are searched too, so "PAY-001 KR" narrows to one market."""
 
-FACETS = ("status", "region", "platform", "team", "owner", "is_active")
-"""Columns the Explore page filters on; ``is_active`` facet values are "true"/"false"."""
+CODE_FIELDS = ("feature_code", "policy_code")
+"""Searched fields compared as codes too (``normalize.code_key``: separators ignored)."""
+
+FACETS = ("status", "region", "platform", "team", "owner", "has_conflict", "is_active")
+"""Columns counted per value (filters, Home's links); ``is_active`` values are "true"/"false"."""
 
 IDENTITY = ("feature_code", "policy_code", "region", "platform")
 """The key fields: the tie-breaker of every sort."""
@@ -138,15 +141,22 @@ class Snapshot:
     coded: dict[str, Coded]
     search_keys: dict[str, pa.Array]
     """Searched field -> ``search_key`` of each of its distinct values (aligned with codes)."""
+    code_keys: dict[str, pa.Array]
+    """CODE_FIELDS field -> ``code_key`` of each of its distinct values."""
     facets: dict[str, Facet]
     summary: pa.Table
     changes: pa.Table
     conflicts: pa.Table
     load_seconds: float = 0.0
+    present: np.ndarray | None = None
+    """Rows that exist in this view (None: all). A view of a past day (``fmw.ui.as_of``)
+    keeps every row of the generation and marks the ones not yet loaded then."""
     _identity_order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     _identity_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     _orders: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict, repr=False)
     _history: pa.Table | None = field(default=None, repr=False)
+    _derived: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _pinned: dict[Any, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -217,6 +227,34 @@ class Snapshot:
                 self._history = read_table(self.generation, HISTORY)
             return self._history
 
+    def history_columns(self, columns: list[str]) -> pa.Table:
+        """Some columns of every history row (from the Parquet twin when there is one)."""
+        twin = twin_of(HISTORY)
+        if twin not in self.generation.files:
+            return self._history_table().select(columns)
+        try:
+            return _unguarded(pq.read_table(self.generation.path(twin), columns=columns))
+        except (OSError, pa.ArrowException) as exc:
+            raise SnapshotFileError(f"generation {self.id}: {twin} cannot be read: {exc}") from exc
+
+    def cached(self, key: Any, build: Any, *, keep: int = 4, pin: bool = False) -> Any:
+        """``build()`` once per ``key`` for this generation, shared by every session.
+
+        At most ``keep`` results stay (the oldest is dropped), except ``pin``-ned ones
+        (the history index), kept as long as the generation. Built outside the lock, so
+        two sessions may build the same thing once each; the first one kept wins.
+        """
+        store = self._pinned if pin else self._derived
+        with self._lock:
+            if key in store:
+                return store[key]
+        value = build()
+        with self._lock:
+            value = store.setdefault(key, value)
+            while len(self._derived) > keep:
+                self._derived.pop(next(iter(self._derived)))
+            return value
+
 
 # --------------------------------------------------------------------------- loading
 
@@ -260,32 +298,103 @@ def parse(root: Path, generation: Generation) -> Snapshot:
         for name in raw.column_names
         if pa.types.is_string(_value_type(raw[name].type)) and name not in UNIQUE_TEXT
     }
-    columns = [
-        pa.chunked_array(
-            [pa.DictionaryArray.from_arrays(pa.array(coded[n].codes), coded[n].values)]
-        )
-        if n in coded
-        else raw[n]
-        for n in raw.column_names
-    ]
-    records = pa.table(columns, names=raw.column_names)
+    records = _table(raw, coded)
     snapshot = Snapshot(
         root=root,
         generation=generation,
         records=records,
         coded=coded,
         search_keys={name: search_key_array(coded[name].values) for name in SEARCH_FIELDS},
-        facets={name: _facet(name, records, coded) for name in FACETS},
+        code_keys={name: code_key_array(coded[name].values) for name in CODE_FIELDS},
+        facets={
+            name: _facet(name, records, coded) for name in FACETS if name in records.column_names
+        },
         summary=read_table(generation, SUMMARY),
         changes=read_table(generation, CHANGES),
         conflicts=read_table(generation, CONFLICTS),
     )
-    snapshot._identity_order = _identity_order(snapshot)
-    rank = np.empty(records.num_rows, dtype=np.int64)
-    rank[snapshot._identity_order] = np.arange(records.num_rows, dtype=np.int64)
-    snapshot._identity_rank = rank
+    _index_identity(snapshot)
     snapshot.load_seconds = time.perf_counter() - started
     return snapshot
+
+
+def derive(
+    parent: Snapshot,
+    columns: dict[str, Coded | pa.Array | pa.ChunkedArray],
+    present: np.ndarray | None,
+) -> Snapshot:
+    """A view of ``parent`` with some columns replaced (same rows, same order).
+
+    Unchanged columns, codes and sort orders are shared with ``parent`` (no copy);
+    only what the replaced columns feed is computed again.
+    """
+    coded = dict(parent.coded)
+    coded.update({name: c for name, c in columns.items() if isinstance(c, Coded)})
+    plain = {name: c for name, c in columns.items() if not isinstance(c, Coded)}
+    base = pa.table(
+        [plain.get(name, parent.records[name]) for name in parent.records.column_names],
+        names=parent.records.column_names,
+    )
+    records = _table(base, coded, only=[n for n in columns if n in coded], parent=parent.records)
+    snapshot = Snapshot(
+        root=parent.root,
+        generation=parent.generation,
+        records=records,
+        coded=coded,
+        search_keys={
+            name: search_key_array(coded[name].values) if name in columns else key
+            for name, key in parent.search_keys.items()
+        },
+        code_keys={
+            name: code_key_array(coded[name].values) if name in columns else key
+            for name, key in parent.code_keys.items()
+        },
+        facets={
+            name: _facet(name, records, coded) if name in columns else facet
+            for name, facet in parent.facets.items()
+        },
+        summary=parent.summary,
+        changes=parent.changes,
+        conflicts=parent.conflicts,
+        present=present,
+    )
+    if any(name in columns for name in IDENTITY):
+        _index_identity(snapshot)
+    else:
+        snapshot._identity_order = parent._identity_order
+        snapshot._identity_rank = parent._identity_rank
+    return snapshot
+
+
+def _table(
+    raw: pa.Table,
+    coded: dict[str, Coded],
+    *,
+    only: list[str] | None = None,
+    parent: pa.Table | None = None,
+) -> pa.Table:
+    """``raw`` with its coded columns as dictionary columns (``only`` those, the others
+    taken from ``parent`` as they are)."""
+    columns = []
+    for name in raw.column_names:
+        if name in coded and (only is None or name in only):
+            dictionary = pa.DictionaryArray.from_arrays(
+                pa.array(coded[name].codes), coded[name].values
+            )
+            columns.append(pa.chunked_array([dictionary]))
+        elif parent is not None and name in coded:
+            columns.append(parent[name])
+        else:
+            columns.append(raw[name])
+    return pa.table(columns, names=raw.column_names)
+
+
+def _index_identity(snapshot: Snapshot) -> None:
+    """The identity sort order and each row's place in it (the tie-breaker of every sort)."""
+    snapshot._identity_order = _identity_order(snapshot)
+    rank = np.empty(snapshot.records.num_rows, dtype=np.int64)
+    rank[snapshot._identity_order] = np.arange(snapshot.records.num_rows, dtype=np.int64)
+    snapshot._identity_rank = rank
 
 
 def _rank(snapshot: Snapshot, column: str, *, descending: bool) -> np.ndarray:

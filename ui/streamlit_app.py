@@ -40,6 +40,12 @@ navigation = st.navigation(
             url_path="record",
         ),
         st.Page(
+            view.PAGES["matrix"],
+            title=view.tr("nav.matrix"),
+            icon=":material/grid_on:",
+            url_path="matrix",
+        ),
+        st.Page(
             view.PAGES["changes"],
             title=view.tr("nav.changes"),
             icon=":material/history:",

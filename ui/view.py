@@ -18,7 +18,11 @@ Its job is the only Streamlit glue outside the page scripts:
   which a new session reads) and its messages.
 * ``top_links()`` — the line at the top of every page: links to the pages (the
   app's ``st.navigation`` routes but draws no sidebar) and the language switch.
-* time and number formatting in the reader's time zone.
+* ``reader()`` — how values read for this reader (``display.Reader``: language,
+  time zone, source display names), for tables and downloads alike;
+* ``table_html`` — a static HTML table (links, no grid component): the pages'
+  result tables, so a header click can sort the whole result and nothing offers
+  a page-only download; and the download buttons.
 
 Data logic lives in the plain modules (snapshot_data, search, overview,
 downloads, freshness); this module must never import psycopg or SQLAlchemy.
@@ -35,14 +39,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
 from fmw.errors import FmwError, NoSnapshotError, SnapshotError
 from fmw.settings import Settings, load_settings
 from fmw.snapshot.generations import read_generation
-from fmw.ui import downloads, freshness, messages
+from fmw.ui import as_of, display, downloads, freshness, messages
 from fmw.ui.snapshot_data import Snapshot, parse, pointer, resolve
 
 LANG_KEY = "lang"
@@ -55,9 +58,10 @@ PAGES = {
     "explore": "app_pages/explore.py",
     "record": "app_pages/record.py",
     "changes": "app_pages/changes.py",
+    "matrix": "app_pages/matrix.py",
 }
 """Page scripts, relative to streamlit_app.py (for st.switch_page and st.page_link)."""
-NAV_PAGES = ("home", "explore", "changes")
+NAV_PAGES = ("home", "explore", "matrix", "changes")
 """The pages ``top_links`` offers; Record is opened from a row (it needs an id)."""
 
 
@@ -202,8 +206,10 @@ def top_links(page: str) -> str:
 
 
 def start_page(page: str, *, top: bool = True) -> Shown:
-    """A page's first lines: its title, ``top_links`` (unless the page draws them
-    itself), the snapshot to show and the errors to repeat."""
+    """A page's first lines: the browser tab's title ("FMW · 검색"), its title,
+    ``top_links`` (unless the page draws them itself), the snapshot to show and the
+    errors to repeat."""
+    st.set_page_config(page_title=tr("app.tab", page=tr(f"nav.{page}")))
     st.title(tr(f"nav.{page}"))
     if top:
         st.html(top_links(page))
@@ -296,15 +302,30 @@ def write_url(params: dict[str, list[str]], current: dict[str, list[str]]) -> No
 # --------------------------------------------------------------------------- formatting
 
 
+DEFAULT_ZONE = "Asia/Seoul"
+"""The time zone when the browser does not say (the people FMW serves work in Seoul)."""
+
+
 def zone() -> dt.tzinfo:
-    """The reader's time zone (the browser's when known, else this server's)."""
-    name = getattr(st.context, "timezone", None)
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return dt.datetime.now().astimezone().tzinfo or dt.UTC
+    """The reader's time zone (the browser's when known, else Seoul's)."""
+    for name in (getattr(st.context, "timezone", None), DEFAULT_ZONE):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return dt.UTC
+
+
+def reader(config: Settings | None = None) -> display.Reader:
+    """How values read for this reader: language, time zone, source display names."""
+    config = config or settings()
+    names = {
+        name: source.display_name
+        for name, source in config.sources.items()
+        if getattr(source, "display_name", None)
+    }
+    return display.Reader(lang=lang(), zone=zone(), sources=names)
 
 
 def when(moment: dt.datetime | None) -> str:
@@ -349,58 +370,140 @@ def page_url(name: str) -> str:
     return path + (f"?{query}" if query else "")
 
 
-def record_table(
-    frame: pd.DataFrame,
-    identities: list[object],
-    key: str,
-    column_config: dict[str, Any] | None = None,
-) -> None:
-    """``frame`` as a table; a click on row ``i`` opens the Record page of ``identities[i]``."""
-    event = st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        key=key,
-        on_select="rerun",
-        selection_mode="single-row",
-        column_config=column_config,
+_COLOURS = (
+    ("enabled", "#2e7d32"),
+    ("pilot", "#1565c0"),
+    ("planned", "#ef6c00"),
+    ("disabled", "#757575"),
+    ("deprecated", "#c62828"),
+    ("unknown", "#6d4c41"),
+)
+STATUS_COLOURS = dict(_COLOURS)
+"""Each status's colour, on every page (chart bars, badges, matrix cells)."""
+TABLE_STYLE = (
+    "<style>.fmw-grid{max-height:calc(100vh - 9rem);overflow:auto;"
+    "border:1px solid rgba(49,51,63,0.15);border-radius:0.5rem}"
+    ".fmw-grid table{border-collapse:separate;border-spacing:0;width:100%;font-size:0.875rem}"
+    ".fmw-grid th{position:sticky;top:0;background:#f0f2f6;z-index:1;text-align:left;"
+    "font-weight:600;white-space:nowrap}"
+    ".fmw-grid th,.fmw-grid td{padding:0.3rem 0.6rem;border-bottom:1px solid "
+    "rgba(49,51,63,0.1);vertical-align:top}"
+    ".fmw-grid td{max-width:22rem;overflow-wrap:anywhere}"
+    ".fmw-grid td.code,.fmw-grid td.time,.fmw-grid td.day{white-space:nowrap}"
+    ".fmw-grid td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".fmw-grid th a{color:inherit;text-decoration:none}"
+    ".fmw-grid th a:hover{text-decoration:underline}"
+    ".fmw-grid tbody tr:hover{background:rgba(28,131,225,0.06)}"
+    ".fmw-grid .was{color:#9e9e9e;text-decoration:line-through}"
+    ".fmw-grid .now{font-weight:600}"
+    ".fmw-status{display:inline-block;padding:0 0.4rem;border-radius:0.25rem;color:#fff;"
+    "font-size:0.8rem;white-space:nowrap;background:#9e9e9e}"
+    + "".join(f".fmw-status.s-{name}{{background:{colour}}}" for name, colour in _COLOURS)
+    + "</style>"
+)
+
+
+def status_badge(status: str | None, label: str) -> str:
+    """A status as a coloured badge (HTML; the colours are classes of TABLE_STYLE)."""
+    known = f" s-{status}" if status in STATUS_COLOURS else ""
+    return f'<span class="fmw-status{known}">{html.escape(label)}</span>'
+
+
+def link(href: str, text: str, *, css: str = "") -> str:
+    """A link that opens in this tab (HTML, both escaped)."""
+    cls = f' class="{css}"' if css else ""
+    return f'<a href="{html.escape(href)}" target="_self"{cls}>{html.escape(text)}</a>'
+
+
+def page_href(name: str, params: Mapping[str, list[str]]) -> str:
+    """A relative link to page ``name`` with ``params`` and the reader's language."""
+    wanted = dict(params)
+    if lang() != messages.DEFAULT_LANGUAGE:
+        wanted[LANG_KEY] = [lang()]
+    query = query_string(wanted)
+    path = "./" if name == "home" else name
+    return path + (f"?{query}" if query else "")
+
+
+def record_href(identity: str, back: str | None) -> str:
+    """The Record page of ``identity``; ``back`` (a relative link) is where its way back leads."""
+    params = {"id": [identity]}
+    if back:
+        params["back"] = [back]
+    return page_href("record", params)
+
+
+def table_html(
+    headers: list[str], rows: list[list[str]], *, css: str, row_ids: list[str] | None = None
+) -> str:
+    """A table of ready HTML cells (``headers`` and cells are HTML already); each ``<tr>``
+    carries ``data-row`` (the record's identity) when ``row_ids`` are given."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join(
+        (f'<tr data-row="{html.escape(row_ids[i])}">' if row_ids else "<tr>")
+        + "".join(row)
+        + "</tr>"
+        for i, row in enumerate(rows)
     )
-    selected = event.selection.rows if event and event.selection else []
-    if selected:
-        st.switch_page(page_path("record"), query_params={"id": str(identities[selected[0]])})
+    return (
+        f'<div class="fmw-grid {css}"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def download_buttons(
-    left: Any,
-    right: Any,
     rows: Callable[[], pa.Table],
+    codes: Callable[[], pa.Table],
     total: int,
-    headers: Mapping[str, str],
     name: str,
     key: str,
+    zone_name: str,
 ) -> None:
-    """CSV and XLSX buttons (in ``left``, ``right``) for ``total`` rows, built only on a click.
-
-    The files are ``fmw-<name>-<snapshot id>.csv`` / ``.xlsx``; ``rows()`` gives the rows.
-    """
-    for column, kind, shown, build, mime in (
-        (left, "csv", total, downloads.csv_bytes, downloads.CSV_MIME),
-        (
-            right,
-            "xlsx",
-            min(total, downloads.XLSX_MAX_ROWS),
-            downloads.xlsx_bytes,
-            downloads.XLSX_MIME,
-        ),
-    ):
-        column.download_button(
-            tr(f"download.{kind}", rows=number(shown)),
-            data=lambda build=build: build(rows(), headers),
-            file_name=f"fmw-{name}.{kind}",
+    """CSV and XLSX buttons for the ``total`` rows as on screen (``rows()``: already in the
+    reader's words, times in ``zone_name``), and a CSV of the stored codes for programs
+    (``codes()``); files are built only on a click, named ``fmw-<name>.csv`` / ``.xlsx`` /
+    ``-codes.csv``."""
+    line = st.container(horizontal=True, vertical_alignment="center")  # lighter than columns
+    for kind, shown, build, mime, label, help_text, source, suffix in (
+        ("csv", total, downloads.csv_bytes, downloads.CSV_MIME,
+         "download.csv", tr("download.help", zone=zone_name), rows, ""),
+        ("xlsx", min(total, downloads.XLSX_MAX_ROWS), downloads.xlsx_bytes,
+         downloads.XLSX_MIME, "download.xlsx", tr("download.help", zone=zone_name), rows, ""),
+        ("csv", total, downloads.csv_bytes, downloads.CSV_MIME,
+         "download.codes", tr("download.codes.help"), codes, "-codes"),
+    ):  # fmt: skip
+        line.download_button(
+            tr(label, rows=number(shown)),
+            data=lambda build=build, source=source: build(source()),
+            file_name=f"fmw-{name}{suffix}.{kind}",
             mime=mime,
             on_click="ignore",
-            help=tr("download.help"),
-            key=f"{key}{kind}",
-            icon="⬇️",
+            help=help_text,
+            key=f"{key}{kind}{suffix}",
+            icon="⬇️" if not suffix else None,
             disabled=total == 0,
         )
+    if total > downloads.XLSX_MAX_ROWS:
+        line.caption(tr("download.xlsx_cut", rows=number(downloads.XLSX_MAX_ROWS)))
+
+
+# --------------------------------------------------------------------------- past days
+
+
+@dataclass(frozen=True)
+class Timed:
+    """What a view with a day in it shows: the records at ``as_of`` (or now), and, when
+    comparing, the records at ``compare`` and the rows that differ."""
+
+    snapshot: Snapshot
+    before: Snapshot | None = None
+    differs: Any = None
+
+
+def timed(snapshot: Snapshot, as_of_day: dt.date | None, compare: dt.date | None) -> Timed:
+    """The snapshot views a query's ``as_of`` / ``compare`` days ask for (shared, cached)."""
+    now = snapshot if as_of_day is None else as_of.snapshot_at(snapshot, as_of_day, zone())
+    if compare is None:
+        return Timed(now)
+    before = as_of.snapshot_at(snapshot, compare, zone())
+    return Timed(now, before, as_of.differing(before, now))

@@ -1,4 +1,5 @@
-"""``fmw ui``: serve the dashboard on this machine (127.0.0.1 only) until Ctrl-C.
+"""``fmw ui``: serve the dashboard on this machine (127.0.0.1 only) until Ctrl-C or a stop
+signal (SIGTERM, Ctrl-Break: ``fmw.services.dashboard.serve`` stops the server too).
 
 It parses arguments and prints; how the dashboard is launched lives in
 ``fmw.services.dashboard``. It must never import Streamlit itself nor open the database.
@@ -48,7 +49,7 @@ def ui(
     dashboard.ensure_port_free(port)
     announce(settings, port, path)
     code = dashboard.serve(settings, port, path)
-    if code not in (0, dashboard.STOPPED, -2):  # -2: the dashboard itself got Ctrl-C
+    if not dashboard.stopped(code):  # e.g. -2: the dashboard itself got Ctrl-C
         raise typer.Exit(code)
 
 
@@ -63,5 +64,5 @@ def after_demo(settings: Settings, *, serve: bool, port: int = dashboard.DEFAULT
     dashboard.ensure_port_free(port)
     announce(settings, port, "")
     code = dashboard.serve(settings, port, "")
-    if code not in (0, dashboard.STOPPED, -2):
+    if not dashboard.stopped(code):
         raise typer.Exit(code)

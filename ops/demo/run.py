@@ -37,6 +37,7 @@ def _demo_settings(settings: Settings, paths: dict[str, Path]) -> Settings:
             path=str(paths[name]),
             format=SAMPLE_SOURCES[name]["format"],
             priority=SAMPLE_SOURCES[name]["priority"],
+            display_name=SAMPLE_SOURCES[name]["display_name"] or None,
         )
         for name in SAMPLE_SOURCES
     }
@@ -111,6 +112,7 @@ def write_demo_settings(target: Path, paths: dict[str, Path]) -> Path:
             f"path = {json.dumps(path.resolve().as_posix())}",
             f"format = {json.dumps(meta['format'])}",
             f"priority = {meta['priority']}",
+            f"display_name = {json.dumps(str(meta['display_name']), ensure_ascii=False)}",
             "",
         ]
     target.write_text("\n".join(lines), encoding="utf-8")

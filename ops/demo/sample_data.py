@@ -196,6 +196,8 @@ class SourceStyle:
     dates: tuple[DateFormat, ...]
     cosmetic_mess: tuple[str, ...] = ()
     """Kinds of cosmetic mess this source's encoding can carry."""
+    display_name: str = ""
+    """How the dashboard names this source (``[sources.<name>] display_name``)."""
     encoding: str = "utf-8"
     delimiter: str = ","
     lineterminator: str = "\r\n"
@@ -204,7 +206,12 @@ class SourceStyle:
     @property
     def settings(self) -> SampleSource:
         """This source's entry in ``SAMPLE_SOURCES``."""
-        return {"path": self.file_name, "format": self.format, "priority": self.priority}
+        return {
+            "path": self.file_name,
+            "format": self.format,
+            "priority": self.priority,
+            "display_name": self.display_name,
+        }
 
 
 _PLATFORM_TEAM = SourceStyle(
@@ -235,6 +242,7 @@ _PLATFORM_TEAM = SourceStyle(
     },
     dates=(_iso, _iso, _slashed),
     cosmetic_mess=("zwsp", "nbsp", "fullwidth", "spaces", "case", "nfd"),
+    display_name="플랫폼팀 현황",
     encoding="utf-8-sig",
 )
 
@@ -267,6 +275,7 @@ _SERVICE_TEAM = SourceStyle(
     dates=(_korean, _dotted, _compact),
     # CP949 has no zero-width space, NBSP or conjoining jamo (so no NFD Hangul).
     cosmetic_mess=("fullwidth", "spaces", "case"),
+    display_name="서비스기획팀 현황",
     encoding="cp949",
     delimiter="\t",
     lineterminator="\n",
@@ -300,6 +309,7 @@ _OPS_TEAM = SourceStyle(
     },
     dates=(_excel_cell, _excel_cell, _excel_cell, _excel_cell, _excel_serial),
     cosmetic_mess=("zwsp", "nbsp", "fullwidth", "spaces", "case", "nfd"),
+    display_name="운영팀 현황표",
     sheet="현황",
 )
 

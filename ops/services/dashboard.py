@@ -91,6 +91,7 @@ def command(port: int, base_url_path: str = "", *, python: str | None = None) ->
         "--server.runOnSave=false",
         "--browser.gatherUsageStats=false",
         "--client.toolbarMode=viewer",
+        "--client.disableDataExport=true",  # no table toolbar "Download as CSV" of one page
         "--global.developmentMode=false",
     ]
 
@@ -103,29 +104,66 @@ def environment(settings: Settings, base: dict[str, str] | None = None) -> dict[
     return env
 
 
+def stop_signals() -> list[int]:
+    """The signals that stop a foreground dashboard: Ctrl-C (SIGINT), a service manager's
+    or ``kill``'s SIGTERM, a closed terminal's SIGHUP and, on Windows, Ctrl-Break."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+    return [getattr(signal, name) for name in names if hasattr(signal, name)]
+
+
+class _StopSignalError(Exception):
+    """Raised in the main thread by a stop signal, to leave the wait for the dashboard."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def serve(settings: Settings, port: int, base_url_path: str = "") -> int:
-    """Run the dashboard in the foreground until it exits or Ctrl-C; return its exit code."""
+    """Run the dashboard in the foreground until it exits or a stop signal; return its exit
+    code (128 + the signal's number after a stop signal, as shells report it).
+
+    A stop signal (``stop_signals``) sent to this process alone — ``kill PID``, a service
+    manager, Ctrl-Break — is passed on to the dashboard, which is waited for (15 s, then
+    killed): the Streamlit server never outlives the command that started it.
+    """
     cmd = command(port, base_url_path)
     ensure_port_free(port)
     process = subprocess.Popen(cmd, env=environment(settings))
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _StopSignalError(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in stop_signals()}
     try:
         return process.wait()
-    except KeyboardInterrupt:
-        # A console Ctrl-C reaches the dashboard as well; a signal sent to this
-        # process alone (a service manager, a test) is passed on.
-        if process.poll() is None:
-            with contextlib.suppress(OSError):
-                if os.name == "nt":
-                    process.terminate()
-                else:
-                    process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        return STOPPED
+    except (_StopSignalError, KeyboardInterrupt) as exc:
+        signum = exc.signum if isinstance(exc, _StopSignalError) else signal.SIGINT
+        for signum_ in previous:  # a second signal while stopping must not interrupt the wait
+            signal.signal(signum_, signal.SIG_IGN)
+        _stop_child(process)
+        return 128 + int(signum)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-STOPPED = 130
-"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
+def _stop_child(process: subprocess.Popen[bytes]) -> None:
+    """Ask the dashboard to stop (Ctrl-C's SIGINT; TerminateProcess on Windows), then kill
+    it if it has not stopped within 15 s."""
+    if process.poll() is None:
+        with contextlib.suppress(OSError):
+            if os.name == "nt":
+                process.terminate()
+            else:
+                process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def stopped(code: int) -> bool:
+    """Whether an exit code of ``serve`` means it was stopped on purpose (not a failure)."""
+    return code == 0 or code in {128 + s for s in stop_signals()} or -code in stop_signals()

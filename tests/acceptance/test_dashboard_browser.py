@@ -37,6 +37,7 @@ from tests.support.commands import (
     stop,
     wait_for_health,
 )
+from tests.support.ui_snapshot import publish_fixture
 
 EXTRA_HEADER = "Feature Code,기능명,Policy Code,market,platform,Status,owner,team,비고\n"
 DAY1 = EXTRA_HEADER + "PAY-999,브라우저 결제 시험,POL-999,KR,iOS,on,@kim,결제개발팀,=1+2\n"
@@ -170,16 +171,20 @@ def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard:
     assert len(labels) == entries >= 2
     assert "배치" in labels[0] and "변경" in labels[0]
 
-    # The CSV download of a search: BOM, every matching row, formulas neutralized.
-    page.goto(f"{dashboard}/explore?q=PAY-999")
+    # The CSV download of a search: BOM, every matching row, the chosen columns in the
+    # page's words, formulas neutralized; the codes for programs beside it.
+    page.goto(f"{dashboard}/explore?q=PAY-999&cols=feature_code,status,owner,note")
     page.get_by_text("1건 중 1–1").wait_for()
     with page.expect_download() as download:
         page.get_by_role("button", name="CSV (1건)").click()
     data = Path(download.value.path()).read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"))))
-    assert [r["기능 코드"] for r in rows] == ["PAY-999"]
-    assert rows[0]["비고"] == "'=1+2" and rows[0]["담당자"] == "'@kim"
+    assert rows == [{"기능 코드": "PAY-999", "상태": "적용", "담당자": "'@kim", "비고": "'=1+2"}]
+    with page.expect_download() as download:
+        page.get_by_role("button", name="CSV (코드값, 1건)").click()
+    codes = Path(download.value.path()).read_bytes()[3:].decode("utf-8")
+    assert next(csv.DictReader(io.StringIO(codes)))["status"] == "enabled"
 
     # PostgreSQL stopped: every page still works from the snapshot files.
     assert "stopped" in fmw(demo, "db", "stop").stdout
@@ -202,3 +207,118 @@ def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard:
     hit = search.run_search(record, search.Query(text="PAY-999")).rows["identity_hash"][0]
     page.goto(f"{dashboard}/record?id={hit.as_py()}")
     page.get_by_text("미적용").first.wait_for()
+
+
+def shown_rows(page, css: str = "fmw-explore") -> list[str]:  # type: ignore[no-untyped-def]
+    """The identities of the rows a result table shows, in order."""
+    return page.eval_on_selector_all(f".{css} tr[data-row]", "rows => rows.map(r => r.dataset.row)")
+
+
+def settled(page) -> None:  # type: ignore[no-untyped-def]
+    """Until the page's script run is over (Streamlit shows a status widget while it runs)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS
+    )
+
+
+def pick(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    """Choose ``option`` in the multiselect labelled ``label``."""
+    box = page.locator('[data-testid="stMultiSelect"]').filter(has_text=label).first
+    box.locator("input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+    settled(page)
+
+
+def test_search_filter_sort_open_a_record_and_back_shows_the_same_rows(
+    demo: Path, dashboard: str, page
+):  # type: ignore[no-untyped-def]
+    page.goto(dashboard + "/explore")
+    settled(page)
+    assert page.title() == "FMW · 검색"
+    box = page.get_by_role("textbox", name="검색어")
+    box.fill("결제")
+    box.press("Enter")
+    page.wait_for_url("**/explore?q=*")
+    settled(page)
+    pick(page, "상태", "미적용")
+    page.wait_for_url("**status=disabled*")
+    page.locator(".fmw-explore thead a", has_text="담당자").click()
+    page.wait_for_url("**sort=owner*")
+    settled(page)
+    rows, url = shown_rows(page), page.url
+    assert rows and "status=disabled" in url and "q=" in url
+    assert page.get_by_text("Download as CSV").count() == 0
+    page.locator(".fmw-explore tbody a").nth(1).click()
+    page.wait_for_url("**/record?id=*")
+    page.get_by_text("← 결과로 돌아가기").wait_for()
+    page.go_back()
+    page.wait_for_url(url)
+    page.locator(".fmw-explore tr[data-row]").first.wait_for()
+    settled(page)
+    assert shown_rows(page) == rows, "the browser's Back shows the same rows"
+    page.locator(".fmw-explore tbody a").first.click()
+    page.get_by_text("← 결과로 돌아가기").click()
+    page.wait_for_url(url)
+    page.locator(".fmw-explore tr[data-row]").first.wait_for()
+    settled(page)
+    assert shown_rows(page) == rows, "the page's way back shows the same rows"
+
+
+def test_the_matrix_with_a_filter_opens_a_cells_record(demo: Path, dashboard: str, page):  # type: ignore[no-untyped-def]
+    page.goto(dashboard + "/matrix")
+    settled(page)
+    pick(page, "상태", "폐기")
+    page.wait_for_url("**status=deprecated*")
+    cells = page.locator('.fmw-matrix td.cell a[href^="record?"]')
+    code = cells.first.locator("xpath=ancestor::tr/td[1]").inner_text()
+    cells.first.click()
+    page.wait_for_url("**/record?id=*")
+    page.get_by_text(f"{code} · ").first.wait_for()
+    assert "폐기" in page.locator(".fmw-status").first.inner_text()
+    assert page.title() == "FMW · 상세"
+
+
+@pytest.fixture(scope="module")
+def fixture_dashboard(
+    tmp_path_factory: pytest.TempPathFactory, chromium_path: Path
+) -> Iterator[str]:
+    """A dashboard on the hand-made fixture snapshot (history days apart: 2026-11-20/26)."""
+    folder = tmp_path_factory.mktemp("fixture-dashboard")
+    publish_fixture(folder / "snapshots")
+    port = free_port()
+    env = clean_env() | {"FMW_SNAPSHOT_DIR": str(folder / "snapshots")}
+    with (folder / "ui.log").open("w") as log:
+        process = subprocess.Popen(
+            [*FMW, "ui", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(f"{base}/_stcore/health", process)
+        yield base
+    finally:
+        stop(process)
+
+
+def test_an_as_of_day_shows_the_older_status(fixture_dashboard: str, page):  # type: ignore[no-untyped-def]
+    page.goto(fixture_dashboard + "/explore?q=PAY-001&region=KR")
+    settled(page)
+    assert page.locator(".fmw-explore .fmw-status").first.inner_text() == "적용"
+    page.get_by_role("button", name="기준일").click()
+    field = page.locator('[data-testid="stDateInput"]').filter(has_text="기준일").first
+    field.get_by_role("spinbutton").first.click()
+    page.keyboard.type("20261121")
+    field.locator("label").first.click()  # the date is taken when the field loses focus
+    page.wait_for_url("**asof=2026-11-21*")
+    settled(page)
+    assert page.locator(".fmw-explore .fmw-status").first.inner_text() == "미적용"
+    shared = page.url
+    page.goto(shared)  # a pasted link
+    settled(page)
+    assert page.locator(".fmw-explore .fmw-status").first.inner_text() == "미적용"

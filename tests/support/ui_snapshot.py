@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -351,7 +352,7 @@ def default_fixture() -> Fixture:
             "has_conflict": conflict,
         }
         fixture.records.append(record)
-        after = {k: record[k] for k in ("feature_code", "status", "owner", "team", "note")}
+        after = history_doc(record)
         first = dict(after, status="disabled", owner="이서연") if short == "a1" else after
         first = dict(first, is_active=True) if short == "a4" else first
         fixture.history.append(_history(number, record, T0, "inserted", None, first, 1))
@@ -379,6 +380,19 @@ def default_fixture() -> Fixture:
             }
         )
     return fixture
+
+
+DOC_FIELDS = (
+    "source", "feature_code", "feature_name", "policy_code", "policy_name", "status",
+    "status_raw", "region", "platform", "owner", "team", "effective_from", "effective_to",
+    "note", "is_active",
+)  # fmt: skip
+"""The keys of a history document (``core.history_doc``)."""
+
+
+def history_doc(record: dict[str, Any]) -> dict[str, Any]:
+    """``core.history_doc`` of a fixture record: every user-visible field."""
+    return {k: record[k] for k in DOC_FIELDS}
 
 
 def _history(
@@ -445,3 +459,42 @@ _METRIC_CARD = re.compile(
 def metric_cards(html_text: str) -> dict[str, str]:
     """Home's numbers, the cards in its HTML block: label -> value as shown."""
     return {html.unescape(label): value for label, value in _METRIC_CARD.findall(html_text)}
+
+
+def wide_fixture(size: int = 72, seed: int = 7) -> Fixture:
+    """``default_fixture()`` plus generated records (``size`` in all, deterministic), so a
+    view has several pages of 25 rows: varied codes (some written alike: ``pay-013`` and
+    ``PAY-013``), statuses, regions, owners, teams and listed / dropped records."""
+    rng = random.Random(seed)
+    fixture = default_fixture()
+    prefixes = ["PAY", "LOGIN", "CART", "NOTI", "SRCH", "REC"]
+    names = ["결제", "로그인", "장바구니", "알림", "검색", "추천"]
+    owners = ["김민준", "이서연", "박지훈", "김서준", None]
+    teams = ["결제개발팀", "플랫폼팀", "운영팀", "보안팀"]
+    statuses = ["enabled", "disabled", "pilot", "planned", "deprecated"]
+    sources = ["platform_team", "service_team", "ops_team"]
+    for number in range(len(fixture.records), size):
+        kind = rng.randrange(len(prefixes))
+        code = f"{prefixes[kind]}-{rng.randrange(10, 40):03d}"
+        record = {
+            **fixture.records[6],
+            "identity_hash": f"{number:064x}",
+            "feature_code": code.lower() if number % 11 == 0 else code,
+            "feature_name": f"{rng.choice(['기본', '간편', '통합'])} {names[kind]}",
+            "policy_code": f"POL-{number:03d}",
+            "status": rng.choice(statuses),
+            "region": rng.choice(["KR", "JP", "US", "GLOBAL"]),
+            "platform": rng.choice(["iOS", "Android", "Web", "PC"]),
+            "owner": rng.choice(owners),
+            "team": rng.choice(teams),
+            "effective_from": f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+            "is_active": rng.random() > 0.15,
+            "source": rng.choice(sources),
+            "note": rng.choice(["", "QA 완료", "pay001 참고", None]),
+            "has_conflict": False,
+        }
+        fixture.records.append(record)
+        fixture.history.append(
+            _history(100 + number, record, T0, "inserted", None, history_doc(record), 1)
+        )
+    return fixture

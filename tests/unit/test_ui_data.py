@@ -5,23 +5,26 @@ The snapshot comes from tests/support/ui_snapshot.py, published into a temporary
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import unicodedata
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fmw.errors import NoSnapshotError, SnapshotError
 from fmw.snapshot.generations import publish_generation
-from fmw.ui import cells, normalize, search
+from fmw.ui import as_of, cells, matrix, normalize, search
 from fmw.ui.snapshot_data import Snapshot, field_changes, load_snapshot
 from tests.support import identity_reference as ref
-from tests.support.ui_snapshot import default_fixture, identity, publish_fixture
+from tests.support.ui_snapshot import DOC_FIELDS, default_fixture, identity, publish_fixture
 
 text = st.text(
     alphabet=st.characters(exclude_categories=("Cs", "Cn"), include_characters="\u200b\ufeff"),
@@ -134,7 +137,7 @@ def test_history_before_and_after_become_field_changes(snapshot: Snapshot):
         ("status", "disabled", "enabled"),
     ]
     inserted = field_changes(None, rows[0]["after"])
-    assert {c.field for c in inserted} == {"feature_code", "status", "owner", "team", "note"}
+    assert {c.field for c in inserted} == set(DOC_FIELDS), "every field core.history_doc sets"
 
 
 # --------------------------------------------------------------------------- search
@@ -163,15 +166,20 @@ def test_a_term_never_matches_across_two_fields(snapshot: Snapshot):
 
 
 def test_facets_filter_and_count_under_the_other_filters(snapshot: Snapshot):
-    query = search.Query(filters={"region": ("KR",), "is_active": ("true",)})
+    query = search.Query(filters={"region": ("KR",)})
     result = search.run_search(snapshot, query)
     assert codes(result) == ["CHAT-005", "PAY-001", "SRCH-004"]
     assert {f.value: f.count for f in result.facets["region"]} == {
         "KR": 3,
         "JP": 2,
         "US": 2,
-    }, "region counts ignore the region filter but follow the active filter"
-    assert {f.value: f.count for f in result.facets["is_active"]} == {"true": 3}
+    }, "region counts ignore the region filter but follow the listed filter (REC-003 hidden)"
+    assert result.hidden == 0, "the one record no source lists is not in KR"
+    everything = search.run_search(snapshot, search.Query())
+    assert (everything.total, everything.hidden) == (7, 1)
+    dropped = search.run_search(snapshot, search.Query(listed="no"))
+    assert codes(dropped) == ["REC-003"]
+    assert search.run_search(snapshot, search.Query(listed="all")).total == 8
 
 
 def test_a_selected_value_that_no_longer_exists_is_still_listed(snapshot: Snapshot):
@@ -181,8 +189,8 @@ def test_a_selected_value_that_no_longer_exists_is_still_listed(snapshot: Snapsh
 
 
 def test_sorting_puts_missing_values_last_both_ways(snapshot: Snapshot):
-    up = search.run_search(snapshot, search.Query(sort="owner"))
-    down = search.run_search(snapshot, search.Query(sort="owner", descending=True))
+    up = search.run_search(snapshot, search.Query(sort="owner", listed="all"))
+    down = search.run_search(snapshot, search.Query(sort="owner", descending=True, listed="all"))
     assert up.rows["owner"].to_pylist()[-1] == ""
     assert down.rows["owner"].to_pylist()[-1] == ""
     assert up.rows["owner"].to_pylist()[:2] == ["강하은", "김민준"]
@@ -191,7 +199,7 @@ def test_sorting_puts_missing_values_last_both_ways(snapshot: Snapshot):
 
 def test_pages_are_cut_and_clamped(snapshot: Snapshot):
     result = search.run_search(snapshot, search.Query(page=99, page_size=25))
-    assert (result.page, result.pages, result.rows.num_rows) == (1, 1, 8)
+    assert (result.page, result.pages, result.rows.num_rows) == (1, 1, 7)
     orders = [search.run_search(snapshot, search.Query(sort="team")).order for _ in range(2)]
     assert np.array_equal(*orders)
 
@@ -199,15 +207,21 @@ def test_pages_are_cut_and_clamped(snapshot: Snapshot):
 def test_query_survives_the_url_and_ignores_rubbish():
     query = search.Query(
         text="결제 KR", filters={"status": ("enabled", "pilot")}, sort="team", descending=True,
-        page=3, page_size=100,
+        page=3, page_size=100, listed="all", columns=("feature_code", "note"),
+        as_of=dt.date(2026, 11, 21), compare=dt.date(2026, 11, 1),
     )  # fmt: skip
     assert search.Query.from_params(query.to_params()) == query
+    assert query.to_params()["status"] == ["enabled", "pilot"], "values, never labels"
     assert search.Query().to_params() == {}
     odd = search.Query.from_params(
-        {"sort": "DROP", "page": "-1", "size": "7", "desc": "x", "colour": "red", "q": "x" * 999}
-    )
-    assert (odd.sort, odd.page, odd.page_size, odd.descending) == ("feature_code", 1, 50, False)
+        {"sort": "DROP", "page": "-1", "size": "7", "desc": "x", "colour": "red", "q": "x" * 999,
+         "listed": "maybe", "cols": "nope,,note", "asof": "2026-13-01"}
+    )  # fmt: skip
+    assert (odd.sort, odd.page, odd.page_size, odd.descending) == ("", 1, 50, False)
+    assert (odd.listed, odd.columns, odd.as_of) == ("yes", ("note",), None)
     assert len(odd.text) == search.MAX_QUERY_LENGTH
+    assert odd.effective_sort == search.RELEVANCE, "a text without a chosen sort: ranked"
+    assert search.Query().effective_sort == "feature_code"
 
 
 # --------------------------------------------------------------------------- boundaries
@@ -234,3 +248,179 @@ def test_the_dashboard_verifies_parquet_twins_instead_of_their_big_csvs():
     names = ["current_records.csv", "current_records.parquet", "home_summary.csv"]
     assert files_read(names) == ["current_records.parquet", "home_summary.csv"]
     assert files_read(["current_records.csv"]) == ["current_records.csv"], "no twin: the CSV"
+
+
+# --------------------------------------------------------------------------- issue 12: search
+
+
+@given(st.lists(text, max_size=8))
+@settings(max_examples=100, deadline=None)
+def test_the_vectorized_code_key_equals_the_python_one(values: list[str]):
+    column = pa.array([*values, None], type=pa.string())
+    assert normalize.code_key_array(column).to_pylist() == [
+        normalize.code_key(v) for v in [*values, None]
+    ]
+
+
+def _with_records(tmp_path: Path, extra: list[dict[str, object]]) -> Snapshot:
+    fixture = default_fixture()
+    template = fixture.records[6]  # CART-006, listed
+    for number, values in enumerate(extra):
+        fixture.records.append({**template, "identity_hash": f"{number:064x}", **values})
+    publish_fixture(tmp_path, fixture)
+    return load_snapshot(tmp_path)[0]
+
+
+def test_problem_4_search_ranks_exact_code_then_prefix_then_code_then_name_then_other(
+    tmp_path: Path,
+):
+    snapshot = _with_records(
+        tmp_path,
+        [
+            {"feature_code": "ZZ-9", "note": "see PAY001"},  # another field
+            {"feature_code": "ZZ-8", "feature_name": "pay001 확장"},  # a name
+            {"feature_code": "XPAY-001"},  # a code containing it
+            {"feature_code": "PAY-0012"},  # a code starting with it
+        ],
+    )
+    result = search.run_search(snapshot, search.Query(text="pay001"))
+    assert codes(result) == ["PAY-001", "PAY-001", "PAY-0012", "XPAY-001", "ZZ-8", "ZZ-9"]
+    by_code = search.run_search(snapshot, search.Query(text="pay001", sort="feature_code"))
+    assert codes(by_code)[:3] == ["PAY-001", "PAY-001", "PAY-0012"], "a chosen sort wins"
+
+
+@pytest.mark.parametrize("query", ["pay001", "PAY001", "ＰＡＹ－００１", "pay_001", "Pay.001"])
+def test_problem_4_codes_match_with_or_without_separators_in_any_width_or_case(
+    snapshot: Snapshot, query: str
+):
+    assert codes(search.run_search(snapshot, search.Query(text=query))) == ["PAY-001", "PAY-001"]
+
+
+def test_problem_4_names_come_before_a_team_that_only_contains_the_word(snapshot: Snapshot):
+    result = search.run_search(snapshot, search.Query(text="결제"))
+    assert codes(result) == ["PAY-001", "PAY-001", "NOTI-007"], "기본 결제 before 결제개발팀"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("owner:김", ["NOTI-007", "PAY-001"]),
+        ("담당자:김민준", ["NOTI-007", "PAY-001"]),
+        ("team:결제", ["NOTI-007", "PAY-001"]),
+        ("팀：플랫폼", ["CART-006", "PAY-001"]),  # a full-width colon
+        ("code:pol005", ["CHAT-005"]),
+        ("note:법무", ["CART-006"]),
+        ("owner:결제", []),  # 결제 is in names and teams, never in an owner
+    ],
+)
+def test_problem_4_a_scope_limits_a_term_to_one_field(
+    snapshot: Snapshot, query: str, expected: list[str]
+):
+    assert codes(search.run_search(snapshot, search.Query(text=query))) == expected
+
+
+def test_problem_4_inactive_records_are_hidden_by_default_and_counted(snapshot: Snapshot):
+    result = search.run_search(snapshot, search.Query(text="추천"))
+    assert (result.total, result.hidden) == (0, 1), "REC-003 is no longer listed by a source"
+    shown = search.run_search(snapshot, search.Query(text="추천", listed="all"))
+    assert (codes(shown), shown.hidden) == (["REC-003"], 0)
+
+
+# --------------------------------------------------------------------------- issue 12: past days
+
+
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def test_a_past_day_shows_the_older_status_rebuilt_from_history(snapshot: Snapshot):
+    before = as_of.snapshot_at(snapshot, dt.date(2026, 11, 21), SEOUL)
+    a1 = before.record(identity("a1"))
+    assert a1 is not None and (a1["status"], a1["owner"]) == ("disabled", "이서연")
+    a4 = before.record(identity("a4"))
+    assert a4 is not None and a4["is_active"] is True, "REC-003 was still listed then"
+    assert before.record(identity("a2"))["status"] == "disabled"  # type: ignore[index]
+    assert search.run_search(before, search.Query()).total == 8
+    enabled = search.run_search(before, search.Query(filters={"status": ("enabled",)}))
+    assert sorted(codes(enabled)) == ["CART-006", "NOTI-007"], "a filter sees the past value"
+    assert as_of.snapshot_at(snapshot, dt.date(2026, 11, 21), SEOUL) is before, "shared"
+
+
+def test_before_the_first_load_nothing_exists_and_after_the_last_nothing_changed(
+    snapshot: Snapshot,
+):
+    empty = as_of.snapshot_at(snapshot, dt.date(2026, 11, 19), SEOUL)
+    assert search.run_search(empty, search.Query(listed="all")).total == 0
+    assert as_of.snapshot_at(snapshot, dt.date(2026, 11, 27), SEOUL) is snapshot
+
+
+def test_what_differs_between_two_days(snapshot: Snapshot):
+    before = as_of.snapshot_at(snapshot, dt.date(2026, 11, 21), SEOUL)
+    differs = as_of.differing(before, snapshot)
+    rows = np.flatnonzero(differs)
+    assert sorted(snapshot.records["feature_code"].take(pa.array(rows)).to_pylist()) == [
+        "PAY-001",
+        "REC-003",
+    ]
+    changed = as_of.changed_columns(before, snapshot, rows)
+    assert sorted(map(sorted, changed)) == [["is_active"], ["owner", "status"]]
+    result = search.run_search(snapshot, search.Query(listed="all"), only=differs)
+    assert codes(result) == ["PAY-001", "REC-003"]
+
+
+def test_change_documents_give_before_and_after_of_each_change(snapshot: Snapshot):
+    updated = snapshot.changes.filter(pc.equal(snapshot.changes["change"], "updated"))
+    history_id = updated["history_id"][0].as_py()
+    [(before, after)] = as_of.change_documents(snapshot, [history_id])
+    assert before is not None
+    assert (before["status"], after["status"]) == ("disabled", "enabled")
+    assert (before["owner"], after["owner"]) == ("이서연", "김민준")
+
+
+# --------------------------------------------------------------------------- issue 12: matrix
+
+
+def test_the_matrix_has_a_line_per_feature_and_a_cell_per_region_and_platform(
+    snapshot: Snapshot,
+):
+    grid = matrix.build(snapshot, search.run_search(snapshot, search.Query()).mask, "feature")
+    assert [line.code for line in grid.lines] == [
+        "CART-006", "CHAT-005", "LOGIN-002", "NOTI-007", "PAY-001", "SRCH-004",
+    ]  # fmt: skip
+    pay = next(line for line in grid.lines if line.code == "PAY-001")
+    assert {pair: cell.statuses for pair, cell in pay.cells.items()} == {
+        ("JP", "iOS"): (("disabled", 1),),
+        ("KR", "iOS"): (("enabled", 1),),
+    }
+    assert pay.cells[("KR", "iOS")].identity == identity("a1")
+    assert ("GLOBAL", "Android") not in grid.columns, "REC-003 is hidden: its column too"
+    kr = search.run_search(snapshot, search.Query(filters={"region": ("KR",)})).mask
+    assert [line.code for line in matrix.build(snapshot, kr).lines] == [
+        "CHAT-005", "PAY-001", "SRCH-004",
+    ]  # fmt: skip
+    by_policy = matrix.build(snapshot, None, "policy")
+    assert by_policy.lines[0].code == "POL-001"
+    assert by_policy.lines[0].cells[("KR", "iOS")].records == 1
+
+
+def test_a_matrix_cell_of_several_records_counts_their_statuses(tmp_path: Path):
+    snapshot = _with_records(
+        tmp_path,
+        [
+            {"feature_code": "CART-006", "policy_code": "POL-101", "status": "disabled"},
+            {"feature_code": "CART-006", "policy_code": "POL-102", "status": "enabled"},
+        ],
+    )
+    cart = next(line for line in matrix.build(snapshot, None).lines if line.code == "CART-006")
+    cell = cart.cells[("US", "Android")]
+    assert (cell.statuses, cell.records, cell.identity) == (
+        (("enabled", 2), ("disabled", 1)),
+        3,
+        None,
+    ), "three records: counted by status, no single record to open"
+
+
+def test_the_matrix_groups_codes_written_differently(tmp_path: Path):
+    snapshot = _with_records(tmp_path, [{"feature_code": "cart006", "region": "KR"}])
+    grid = matrix.build(snapshot, None)
+    cart = [line for line in grid.lines if line.code.lower().startswith("cart")]
+    assert len(cart) == 1 and set(cart[0].cells) == {("US", "Android"), ("KR", "Android")}

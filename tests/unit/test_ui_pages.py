@@ -7,20 +7,24 @@ search hits, the timeline, the URL. No browser, no database.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator
+from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import streamlit
+from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1 import AppTest
 
 from fmw.snapshot.generations import GENERATIONS_DIR
+from fmw.ui import search
+from tests.support.ui_pages import APP, TIMEOUT, grid, grid_column, grid_rows
 from tests.support.ui_snapshot import default_fixture, identity, metric_cards, publish_fixture
-
-APP = Path(__file__).resolve().parents[2] / "ui" / "streamlit_app.py"
-TIMEOUT = 30
 
 
 @pytest.fixture
@@ -104,6 +108,82 @@ class _Cells(HTMLParser):
             self._cell.append(data)
 
 
+SOURCE_NAMES = """
+[sources.platform_team]
+path = "platform_team.csv"
+display_name = "플랫폼팀 현황"
+
+[sources.service_team]
+path = "service_team.csv"
+display_name = "서비스기획팀 현황"
+
+[sources.ops_team]
+path = "ops_team.xlsx"
+display_name = "운영팀 현황"
+"""
+LEAKS = (
+    # words Streamlit or pandas would show in English
+    "None", "nan", "NaN", "NaT", "Select all", "Choose", "Download as CSV", "true", "false",
+    "True", "False",
+    # stored codes: statuses, change kinds, column names, source keys
+    "enabled", "disabled", "pilot", "planned", "deprecated", "unknown",
+    "inserted", "updated", "deactivated", "reactivated",
+    "is_active", "has_conflict", "feature_code", "policy_code", "last_changed_at", "status_raw",
+    "identity_hash", "platform_team", "service_team", "ops_team",
+    # the old words that read like a status
+    "활성", "비활성",
+)  # fmt: skip
+"""Words a Korean page must never show (test_problem_5)."""
+HIDDEN_FIELDS = {"id", "formId", "default", "value", "rawValues", "setValue", "url", "body"}
+"""Proto fields that are not shown as text (widget values are codes by design)."""
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _html_text(body: str) -> str:
+    parser = _Text()
+    parser.feed(re.sub(r"<style>.*?</style>", "", body, flags=re.S))
+    return " ".join(parser.parts)
+
+
+def visible_text(at: AppTest) -> str:
+    """Every text a page shows: element and widget texts, labels, options, HTML text."""
+    texts: list[str] = []
+
+    def strings(value: object, key: str = "") -> None:
+        if key in HIDDEN_FIELDS:
+            return
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                strings(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                strings(v, key)
+
+    def walk(node: object) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            if getattr(node, "type", "") == "html":
+                texts.append(_html_text(proto.body))
+            elif hasattr(proto, "body") and isinstance(proto.body, str):
+                texts.append(proto.body)
+            strings(MessageToDict(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(texts)
+
+
 def html_table(at: AppTest, css_class: str) -> list[dict[str, str]]:
     """The rows of Home's plain-HTML table with class ``css_class``, as dicts by header."""
     body = next(h.proto.body for h in at.get("html") if css_class in h.proto.body)
@@ -119,8 +199,8 @@ def test_home_shows_totals_status_counts_and_the_latest_changes(published: Path)
     assert at.title[0].value == "홈"
     assert metrics(at) == {
         "전체 레코드": "8",
-        "활성": "7",
-        "비활성": "1",
+        "소스에 있는 레코드": "7",
+        "소스에서 빠진 레코드": "1",
         "소스 간 불일치": "1",
         "최근 변경": "2",
     }
@@ -130,9 +210,9 @@ def test_home_shows_totals_status_counts_and_the_latest_changes(published: Path)
     latest = html_table(at, "fmw-latest")
     assert sorted(row["기능 코드"] for row in latest) == ["PAY-001", "REC-003"]
     chart = next(h.proto.body for h in at.get("html") if "fmw-status-chart" in h.proto.body)
-    assert "적용</span>" in chart and ">3</span>" in chart
+    assert ">적용</a></span>" in chart and ">3</span>" in chart
     assert "배치 2, 3" in html_bodies(at)
-    assert '<a href="changes" target="_self">' in html_bodies(at), "the link to all changes"
+    assert '<a href="changes?since=2026-11-26" target="_self">' in html_bodies(at), "all changes"
 
 
 def test_home_search_box_is_a_form_that_opens_explore_with_the_query(published: Path):
@@ -146,6 +226,7 @@ def test_home_search_box_is_a_form_that_opens_explore_with_the_query(published: 
     assert at.title[0].value == "검색"
     assert at.text_input(key="explore_q").value == "결제"
     assert "3건 중 1–3" in captions(at)
+    assert grid_column(at, "기능 코드") == ["PAY-001", "PAY-001", "NOTI-007"], "names first"
 
 
 def test_home_warns_when_the_snapshot_is_older_than_schedule_plus_grace(
@@ -165,7 +246,7 @@ def test_home_in_english_through_the_url(published: Path):
     body = html_bodies(at)
     assert '<a href="?lang=ko" target="_self">한국어</a>' in body, "the switch back"
     assert '<input type="hidden" name="language" value="en">' in body, "search stays English"
-    assert '<a href="changes?lang=en" target="_self">' in body
+    assert '<a href="changes?since=2026-11-26&amp;lang=en" target="_self">' in body
 
 
 def test_the_language_links_keep_the_page_and_its_parameters(published: Path):
@@ -182,6 +263,7 @@ def test_every_page_links_the_pages_in_the_readers_language(published: Path):
     korean = html_bodies(open_page("changes"))
     assert '<a href="./" target="_self">홈</a>' in korean, "Home is the app's root URL"
     assert '<a href="explore" target="_self">검색</a>' in korean
+    assert '<a href="matrix" target="_self">현황표</a>' in korean
     assert '<a href="changes" target="_self" aria-current="page"><strong>변경 이력' in korean
     english = html_bodies(app(language="en").run())
     assert '<a href="explore?lang=en" target="_self">Explore</a>' in english
@@ -233,11 +315,12 @@ def test_a_new_generation_is_picked_up_on_the_next_interaction(published: Path):
 
 def test_explore_korean_search_filters_rows_and_writes_the_url(published: Path):
     at = open_page("explore")
-    assert "8건 중 1–8" in captions(at)
+    assert "7건 중 1–7" in captions(at)
+    assert "소스에서 빠진 레코드 1건은 숨겼습니다" in captions(at)
     at.text_input(key="explore_q").input("기본결제").run()  # no space, like "기본 결제"
     assert not at.exception
     assert "2건 중 1–2" in captions(at)
-    assert sorted(table_column(at, "지역")) == ["JP", "KR"]
+    assert sorted(grid_column(at, "지역")) == ["JP", "KR"]
     assert at.query_params["q"] == "기본결제"
 
 
@@ -246,28 +329,34 @@ def test_explore_facet_counts_follow_the_other_filters(published: Path):
     at.multiselect(key="explore_f_team").select("결제개발팀").run()
     assert not at.exception
     status = at.multiselect(key="explore_f_status")
-    assert status.options == ["적용 (2)"], "only enabled records are in 결제개발팀"
+    assert status.options == ["적용"], "only enabled records are in 결제개발팀"
+    counts = dict(re.findall(r'<div data-filter="(\w+)">([^<]*)</div>', html_bodies(at)))
+    assert counts["status"] == "적용 2", "the counts are shown under the filter, never as a label"
     team = at.multiselect(key="explore_f_team")
-    assert "운영팀 (2)" in team.options, "a facet's own filter does not shrink its counts"
-    assert table_column(at, "기능 코드") == ["NOTI-007", "PAY-001"]
+    assert "운영팀" in team.options, "a facet's own filter does not shrink its counts"
+    assert "운영팀 1" in counts["team"], "REC-003 (운영팀) is hidden: one is left"
+    assert grid_column(at, "기능 코드") == ["NOTI-007", "PAY-001"]
     assert at.query_params["team"] == "결제개발팀"
 
 
 def test_explore_view_comes_back_from_a_copied_link(published: Path):
-    at = open_page("explore", q="ｐａｙ", region="KR", sort="region", desc="1")
+    at = open_page(
+        "explore", q="ｐａｙ", region="KR", sort="region", desc="1", cols="feature_code,note"
+    )
     assert not at.exception
     assert at.text_input(key="explore_q").value == "ｐａｙ"
     assert at.multiselect(key="explore_f_region").value == ["KR"]
     assert at.selectbox(key="explore_sort").value == "region"
-    assert table_column(at, "기능 코드") == ["PAY-001"]
-    assert table_column(at, "비고") == ['=HYPERLINK("http://x")'], "shown without the guard"
+    assert grid_rows(at) == [{"기능 코드": "PAY-001", "비고": '=HYPERLINK("http://x")'}], (
+        "the chosen columns; shown without the guard"
+    )
 
 
 def test_explore_sorts_and_pages(published: Path):
     at = open_page("explore", sort="feature_code", size="25")
-    assert table_column(at, "기능 코드")[:3] == ["CART-006", "CHAT-005", "LOGIN-002"]
+    assert grid_column(at, "기능 코드")[:3] == ["CART-006", "CHAT-005", "LOGIN-002"]
     at.toggle(key="explore_desc").set_value(True).run()
-    assert table_column(at, "기능 코드")[0] == "SRCH-004"
+    assert grid_column(at, "기능 코드")[0] == "SRCH-004"
     assert at.query_params["desc"] == "1"
 
 
@@ -283,18 +372,18 @@ def test_record_shows_fields_sources_that_disagree_and_the_timeline(published: P
     at = open_page("record", id=identity("a1"))
     assert not at.exception
     assert at.header[0].value == "PAY-001 · POL-001 · KR · iOS"
-    fields = frames(at, "값")[0]
-    values = dict(zip(fields["필드"], fields["값"], strict=True))
+    values = {row["필드"]: row["값"] for row in grid_rows(at, "fmw-fields")}
     assert values["담당자"] == "김민준"
     assert values["상태"] == "적용"
+    assert values["종료일"] == "", "a blank is blank, never None"
     assert "상태" in at.warning[0].value, "the disagreeing field is named"
-    sources = frames(at, "우선순위")[0]
-    assert list(sources["소스"]) == ["platform_team", "ops_team"]
+    sources = grid_rows(at, "fmw-sources")
+    assert [row["소스"] for row in sources] == ["platform_team", "ops_team"]
     assert [e.label.split(" · ")[1] for e in at.expander] == ["변경", "추가"]
-    latest = frames(at, "이전")[0]
-    assert list(latest["필드"]) == ["담당자", "상태"]
-    assert list(latest["이전"]) == ["이서연", "미적용"]
-    assert list(latest["이후"]) == ["김민준", "적용"]
+    latest = grid_rows(at, "fmw-change-0")
+    assert [row["필드"] for row in latest] == ["담당자", "상태"]
+    assert [row["이전"] for row in latest] == ["이서연", "미적용"]
+    assert [row["이후"] for row in latest] == ["김민준", "적용"]
 
 
 def test_record_without_an_id_or_with_an_unknown_one(published: Path):
@@ -311,9 +400,9 @@ def test_changes_lists_changes_since_a_date_and_filters_them(published: Path):
     at = open_page("changes", since="2026-11-01")
     assert not at.exception
     assert at.markdown[0].value == "**2건의 변경**"
-    assert sorted(table_column(at, "기능 코드")) == ["PAY-001", "REC-003"]
+    assert sorted(grid_column(at, "기능 코드", "fmw-changes")) == ["PAY-001", "REC-003"]
     at.multiselect(key="changes_kinds").select("deactivated").run()
-    assert table_column(at, "기능 코드") == ["REC-003"]
+    assert grid_column(at, "기능 코드", "fmw-changes") == ["REC-003"]
     assert at.query_params["kind"] == "deactivated"
 
 
@@ -344,3 +433,207 @@ def test_a_failed_sync_from_the_scheduler_status_is_an_error_above_the_data(publ
     error = at.error[0].value
     assert "마지막 동기화" in error and "source ops_team: no file matches" in error
     assert metrics(at)["전체 레코드"] == "8", "the data is still shown"
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_problem_1_filters_keep_values_when_counts_change_and_the_url_holds_values(
+    published: Path,
+):
+    """/explore → 적용 → KR → 내림차순, then searches: the selection stays the value."""
+    at = open_page("explore")
+    at.multiselect(key="explore_f_status").set_value(["enabled"]).run()
+    assert at.query_params["status"] == "enabled"
+    at.multiselect(key="explore_f_region").set_value(["KR"]).run()
+    at.toggle(key="explore_desc").set_value(True).run()
+    assert not at.exception
+    assert at.multiselect(key="explore_f_status").value == ["enabled"]
+    assert grid_column(at, "기능 코드") == ["PAY-001"]
+    assert at.query_params == {"status": "enabled", "region": "KR", "desc": "1"}
+    at.multiselect(key="explore_f_region").set_value([]).run()
+    for text, expected in (("PAY", ["PAY-001"]), ("NOTI", ["NOTI-007"])):
+        at.text_input(key="explore_q").input(text).run()
+        assert at.multiselect(key="explore_f_status").value == ["enabled"]
+        assert grid_column(at, "기능 코드") == expected, text
+    shared = open_page("explore", **at.query_params)
+    assert grid(shared).ids == grid(at).ids, "a link shared after that shows the same rows"
+
+
+def test_problem_2_a_records_way_back_is_the_exact_view(published: Path):
+    view_params = {"q": "pay", "status": "disabled", "sort": "region", "size": "25"}
+    at = open_page("explore", **view_params)
+    [link] = {href for href in grid(at).links[0] if href.startswith("record?")}
+    back = parse_qs(urlsplit(link).query)["back"][0]
+    assert parse_qs(urlsplit(back).query) == {k: [v] for k, v in view_params.items()}
+    record = open_page("record", id=identity("a2"), back=back)
+    body = html_bodies(record)
+    assert f'<a href="{escape(back)}" target="_self">← 결과로 돌아가기</a>' in body
+    again = open_page("explore", **{k: v[0] for k, v in parse_qs(urlsplit(back).query).items()})
+    assert grid(again).ids == grid(at).ids
+    foreign = open_page("record", id=identity("a2"), back="https://evil.example/explore")
+    way_back = re.search(r'<p class="fmw-back"><a href="([^"]*)"', html_bodies(foreign))
+    assert way_back and way_back.group(1) == "explore", "never a link to another site"
+
+
+def test_problem_3_the_table_sorts_the_whole_result_by_a_header_and_shows_chosen_columns(
+    published: Path,
+):
+    at = open_page("explore", size="25", listed="all")
+    assert not at.dataframe, "no grid component: no page-only sort or download"
+    parsed = grid(at)
+    owner = next(h for h in parsed.header_links if "sort=owner" in h)
+    assert parse_qs(urlsplit(owner).query) == {"size": ["25"], "listed": ["all"], "sort": ["owner"]}
+    sorted_view = open_page(
+        "explore", **{k: v[0] for k, v in parse_qs(urlsplit(owner).query).items()}
+    )
+    assert grid_column(sorted_view, "담당자")[:2] == ["강하은", "김민준"]
+    assert grid_column(sorted_view, "담당자")[-1] == "", "blank last, and blank (never None)"
+    again = next(h for h in grid(sorted_view).header_links if "sort=owner" in h)
+    assert "desc=1" in again, "a second click reverses"
+    chosen = open_page("explore", cols="feature_code,effective_to,note")
+    assert grid(chosen).headers == ["기능 코드", "종료일", "비고"]
+    assert "None" not in " ".join(" ".join(r) for r in grid(chosen).rows)
+    assert chosen.query_params["cols"] == "feature_code,effective_to,note"
+
+
+def test_problem_5_a_korean_page_shows_no_known_leak_nor_a_raw_code(
+    published: Path, tmp_path: Path
+):
+    (tmp_path / "fmw.toml").write_text(SOURCE_NAMES, encoding="utf-8")
+    pages = [
+        ("home", {}),
+        ("explore", {"listed": "all", "cols": ",".join(search.TABLE_COLUMNS)}),
+        ("explore", {"asof": "2026-11-21", "compare": "2026-11-19", "listed": "all"}),
+        ("matrix", {"listed": "all"}),
+        ("record", {"id": identity("a1")}),
+        ("record", {"id": identity("a4")}),
+        ("changes", {"since": "2026-11-01"}),
+    ]
+    for page, query in pages:
+        at = open_page(page, **query)
+        assert not at.exception, (page, at.exception)
+        words = visible_text(at)
+        found = sorted(
+            {leak for leak in LEAKS if re.search(rf"(?<![\w.]){re.escape(leak)}(?![\w.])", words)}
+        )
+        assert found == [], f"{page} {query}: {found}"
+        if page in ("record", "changes"):
+            assert "팀 현황" in words, f"{page}: sources by their display names"
+
+
+def test_problem_5_status_and_source_lists_do_not_read_alike(published: Path):
+    at = open_page("record", id=identity("a4"))
+    line = next(h.proto.body for h in at.get("html") if "소스 목록" in h.proto.body)
+    assert "폐기" in line and "소스 목록: 빠짐" in line, "not 상태: 폐기 · 활성: 예"
+    assert "활성" not in visible_text(at)
+
+
+def test_problem_5_browser_tabs_are_titled_by_page(
+    published: Path, monkeypatch: pytest.MonkeyPatch
+):
+    titles: list[str | None] = []
+    original = streamlit.set_page_config
+
+    def recording(*args: object, **kwargs: object) -> None:
+        titles.append(kwargs.get("page_title"))  # type: ignore[arg-type]
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(streamlit, "set_page_config", recording)
+    for page, title in (("explore", "FMW · 검색"), ("matrix", "FMW · 현황표")):
+        titles.clear()
+        open_page(page)
+        assert titles[-1] == title
+    titles.clear()
+    app(lang="en").switch_page("app_pages/changes.py").run()
+    assert titles[-1] == "FMW · Changes"
+
+
+def test_problem_6_changes_say_what_changed_with_the_feature_name_and_source(
+    published: Path, tmp_path: Path
+):
+    (tmp_path / "fmw.toml").write_text(SOURCE_NAMES, encoding="utf-8")
+    at = open_page("changes", since="2026-11-01")
+    rows = {row["기능 코드"]: row for row in grid_rows(at, "fmw-changes")}
+    assert rows["PAY-001"]["기능명"] == "기본 결제"
+    assert rows["PAY-001"]["바뀐 내용"] == "담당자: 이서연 → 김민준상태: 미적용 → 적용"
+    assert rows["PAY-001"]["소스"] == "플랫폼팀 현황"
+    assert rows["REC-003"]["바뀐 내용"] == "소스 목록: 있음 → 빠짐"
+    assert rows["REC-003"]["변경"] == "소스에서 빠짐"
+
+
+def test_problem_6_homes_numbers_bars_and_rows_open_the_filtered_views(published: Path):
+    body = html_bodies(app().run())
+    links = re.findall(r'<a class="fmw-go" href="([^"]+)"', body)
+    assert [unescape(link) for link in links] == [
+        "explore?listed=all",
+        "explore",
+        "explore?listed=no",
+        "explore?has_conflict=true&listed=all",
+        "changes?since=2026-11-26",
+    ]
+    assert '<a href="explore?status=enabled&amp;listed=all" target="_self">적용</a>' in body
+    assert (
+        '<a href="explore?team=%EA%B2%B0%EC%A0%9C%EA%B0%9C%EB%B0%9C%ED%8C%80&amp;listed=all"'
+        in body
+    )
+    assert f'href="record?id={identity("a1")}&amp;back=.%2F"' in body, "a latest change opens"
+    for link in links[:4]:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(unescape(link)).query).items()}
+        at = open_page("explore", **query)
+        assert not at.exception
+    conflicts = open_page("explore", has_conflict="true", listed="all")
+    assert grid_column(conflicts, "기능 코드") == ["PAY-001"]
+    dropped = open_page("explore", listed="no")
+    assert grid_column(dropped, "기능 코드") == ["REC-003"]
+
+
+def test_the_matrix_shows_statuses_by_region_and_platform_and_opens_the_record(published: Path):
+    at = open_page("matrix", status="enabled")
+    assert not at.exception
+    parsed = grid(at, "fmw-matrix")
+    assert [row[0] for row in parsed.rows] == ["CART-006", "NOTI-007", "PAY-001"]
+    pay = parsed.rows[2]
+    assert pay[parsed.headers.index("KRiOS")] == "적용"
+    [link] = parsed.links[2]
+    assert link.startswith(f"record?id={identity('a1')}&back=matrix%3Fstatus%3Denabled")
+    past = open_page("matrix", asof="2026-11-21", q="PAY-001")
+    cells = grid(past, "fmw-matrix").rows[0]
+    assert "미적용" in cells[grid(past, "fmw-matrix").headers.index("KRiOS")]
+
+
+def test_explore_as_of_a_day_and_compared_with_another(published: Path):
+    at = open_page("explore", asof="2026-11-21", q="PAY-001")
+    assert {row["지역"]: row["상태"] for row in grid_rows(at)} == {"JP": "미적용", "KR": "미적용"}
+    compared = open_page("explore", compare="2026-11-21", listed="all")
+    rows = {row["기능 코드"]: row for row in grid_rows(compared)}
+    assert sorted(rows) == ["PAY-001", "REC-003"]
+    assert rows["PAY-001"]["상태"] == "미적용 → 적용"
+    assert rows["PAY-001"]["담당자"] == "이서연 → 김민준"
+    assert rows["REC-003"]["다른 열의 변화"] == "소스 목록: 있음 → 빠짐", "a column not shown"
+    new = open_page("explore", compare="2026-11-19", q="PAY-001", region="KR")
+    assert grid_rows(new)[0]["다른 열의 변화"] == "그날에는 없던 레코드"
+
+
+def test_page_scripts_hold_no_bare_string_that_streamlit_magic_would_draw():
+    """Streamlit draws a page script's bare module-level literals ("magic"): an attribute
+    docstring there is text on the page (the Record page once showed one)."""
+    for script in sorted((APP.parent / "app_pages").glob("*.py")):
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+        bare = [
+            node.lineno
+            for node in tree.body[1:]  # the module docstring is not drawn
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        ]
+        assert bare == [], f"{script.name}: line(s) {bare}"
+
+
+def test_a_search_typed_on_the_default_view_is_ranked(published: Path):
+    at = open_page("explore")
+    at.text_input(key="explore_q").input("결제").run()
+    assert "sort" not in at.query_params, "the sort nobody chose follows the text"
+    assert grid_column(at, "기능 코드") == ["PAY-001", "PAY-001", "NOTI-007"]
+    at.selectbox(key="explore_sort").set_value("owner").run()
+    assert at.query_params["sort"] == "owner"
+    at.text_input(key="explore_q").input("김").run()
+    assert at.query_params["sort"] == "owner", "a chosen sort stays chosen"

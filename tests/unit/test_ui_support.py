@@ -7,15 +7,17 @@ import io
 import json
 import re
 import string
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import openpyxl
 import pyarrow as pa
 import pytest
 
 from fmw.snapshot.generations import Generation
-from fmw.ui import downloads, freshness, messages
+from fmw.ui import display, downloads, freshness, messages
 
 UI = Path(__file__).resolve().parents[2] / "ui"
 
@@ -56,6 +58,86 @@ def test_xlsx_download_keeps_text_as_text_never_a_formula(tmp_path: Path):
     assert sheet["D3"].value is False
 
 
+def records_sample() -> pa.Table:
+    """Rows as the snapshot holds them: codes, booleans, UTC times, a blank."""
+    return pa.table(
+        {
+            "feature_code": ["PAY-1", "=1+2"],
+            "status": pa.array(["enabled", "deprecated"]).dictionary_encode(),
+            "is_active": [True, False],
+            "source": ["platform_team", "ops_team"],
+            "effective_to": pa.array([date(2024, 1, 5), None], pa.date32()),
+            "last_changed_at": pa.array(
+                [
+                    datetime(2026, 11, 26, 1, 0, tzinfo=UTC),
+                    datetime(2026, 11, 20, 15, 30, tzinfo=UTC),
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+        }
+    )
+
+
+SEOUL_READER = display.Reader(
+    lang="ko", zone=ZoneInfo("Asia/Seoul"), sources={"platform_team": "플랫폼팀 현황"}
+)
+
+
+def test_problem_7_a_download_says_what_the_screen_says():
+    data = downloads.csv_bytes(SEOUL_READER.table(records_sample()))
+    rows = list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"))))
+    assert rows[0] == {
+        "기능 코드": "PAY-1",
+        "상태": "적용",
+        "소스 목록": "있음",
+        "소스": "플랫폼팀 현황",
+        "종료일": "2024-01-05",
+        "마지막 변경": "2026-11-26 10:00",  # Seoul, as on screen
+    }
+    assert (rows[1]["상태"], rows[1]["소스 목록"], rows[1]["종료일"]) == ("폐기", "빠짐", "")
+    assert rows[1]["소스"] == "ops_team", "a source without a display name keeps its name"
+    assert rows[1]["기능 코드"] == "'=1+2", "still guarded"
+    assert rows[1]["마지막 변경"] == "2026-11-21 00:30"
+    assert [SEOUL_READER.cell(c, v) for c, v in (("status", "pilot"), ("owner", None))] == [
+        "시범",
+        "",
+    ]
+
+
+def test_problem_7_codes_for_machines_stay_codes_in_utc():
+    data = downloads.csv_bytes(records_sample())
+    rows = list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"))))
+    assert (rows[0]["status"], rows[0]["is_active"]) == ("enabled", "true")
+    assert rows[0]["last_changed_at"] == "2026-11-26T01:00:00Z"
+
+
+def test_problem_7_xlsx_has_a_filter_row_fitted_widths_and_real_date_time_cells(tmp_path: Path):
+    path = tmp_path / "shown.xlsx"
+    path.write_bytes(downloads.xlsx_bytes(SEOUL_READER.table(records_sample())))
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet is not None
+    assert sheet.auto_filter.ref == "A1:F3", "a filter button on every header"
+    assert sheet.freeze_panes == "A2"
+    widths = {col: sheet.column_dimensions[col].width for col in "ABCDF"}
+    assert widths["D"] > widths["A"], "플랫폼팀 현황 (wide letters) gets a wider column"
+    assert widths["F"] >= 16, "a date-time fits"
+    assert sheet["F2"].value == datetime(2026, 11, 26, 10, 0)
+    assert sheet["F2"].number_format == "yyyy-mm-dd hh:mm"
+    assert sheet["E2"].value == datetime(2024, 1, 5) and sheet["E2"].is_date
+    assert sheet["E3"].value is None
+
+
+def test_a_download_of_a_view_has_its_columns_and_the_earlier_values_when_comparing():
+    records = records_sample()
+    earlier = records.set_column(1, "status", pa.array(["disabled", "deprecated"]))
+    table = display.download_table(
+        SEOUL_READER, records, np.array([0]), ["feature_code", "status"], earlier, " (이전)"
+    )
+    assert table.to_pylist() == [
+        {"기능 코드": "PAY-1", "상태": "적용", "기능 코드 (이전)": "PAY-1", "상태 (이전)": "미적용"}
+    ]
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -87,8 +169,8 @@ def test_labels_translate_known_values_and_keep_unknown_ones():
     assert messages.value_label("status", "enabled", "en") == "Enabled"
     assert messages.value_label("status", "보류중", "ko") == "보류중"
     assert messages.value_label("bool", True, "en") == "Yes"
-    assert messages.value_label("status", None, "ko") == "(없음)"
-    assert messages.facet_value_label("is_active", "false", "ko") == "비활성"
+    assert messages.value_label("status", None, "ko") == "", "a blank is blank"
+    assert messages.facet_value_label("is_active", "false", "ko") == "빠짐"
     assert messages.field_label("no_such_column", "ko") == "no_such_column"
     assert messages.language("fr") == "ko"
 
@@ -153,3 +235,13 @@ def test_an_unreadable_scheduler_status_claims_nothing(tmp_path: Path):
     assert freshness.read_sync_status(path) is None
     path.write_text(json.dumps({"format_version": 99, "jobs": []}), encoding="utf-8")
     assert freshness.read_sync_status(path) is None
+
+
+def test_problem_3_the_dashboard_is_served_without_streamlits_table_download():
+    """A grid's toolbar "Download as CSV" (English, the visible page only) is switched off
+    for every way the dashboard starts (fmw ui, fmw demo --serve, the service)."""
+    from fmw.services import dashboard
+
+    assert "--client.disableDataExport=true" in dashboard.command(8501)
+    assert dashboard.stopped(0) and dashboard.stopped(143) and dashboard.stopped(130)
+    assert not dashboard.stopped(1)

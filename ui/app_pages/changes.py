@@ -2,19 +2,26 @@
 
 A Streamlit page script; filtering is ``fmw.ui.overview.filter_changes``. Like
 Explore, the view lives in the URL (``since``, ``kind``, ``source``, ``field``,
-``q``, ``page``) so a link reproduces it; a row opens its record.
+``q``, ``page``) so a link reproduces it. Each change says what changed (every
+field before → after, from the history the snapshot holds: ``as_of.change_documents``),
+the feature's name and the source by its display name; its code opens the record,
+with this view as the record's way back. The table is plain HTML (no page-only
+download); the downloads are in the reader's words, or the stored codes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 import math
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import streamlit as st
 
-from fmw.ui import messages, overview, view
-from fmw.ui.snapshot_data import Snapshot
+from fmw.ui import as_of, messages, overview, view
+from fmw.ui.snapshot_data import Snapshot, field_changes
 
 K = "changes_"
 WRITTEN = f"{K}url_written"
@@ -67,7 +74,7 @@ def _params(wanted: overview.ChangeFilter, page: int) -> dict[str, list[str]]:
     return params
 
 
-def _filters(snapshot: Snapshot, lang: str) -> None:
+def _filters(snapshot: Snapshot, lang: str, reader) -> None:  # type: ignore[no-untyped-def]
     since, kinds, sources, fields, text = st.columns([1, 1, 1, 1, 1])
     since.date_input(view.tr("changes.since"), key=f"{K}since", format="YYYY-MM-DD")
     kinds.multiselect(
@@ -76,14 +83,17 @@ def _filters(snapshot: Snapshot, lang: str) -> None:
         format_func=lambda v: messages.value_label("change", v, lang),
         key=f"{K}kinds",
         placeholder=view.tr("choose"),
+        select_all=False,
     )
     known_sources = overview.change_sources(snapshot)
     picked = st.session_state.get(f"{K}sources", [])
     sources.multiselect(
         view.tr("changes.sources"),
         options=known_sources + [s for s in picked if s not in known_sources],
+        format_func=reader.source,
         key=f"{K}sources",
         placeholder=view.tr("choose"),
+        select_all=False,
     )
     known_fields = overview.change_fields(snapshot)
     picked = st.session_state.get(f"{K}fields", [])
@@ -93,44 +103,82 @@ def _filters(snapshot: Snapshot, lang: str) -> None:
         format_func=lambda v: messages.field_label(v, lang),
         key=f"{K}fields",
         placeholder=view.tr("choose"),
+        select_all=False,
     )
     text.text_input(view.tr("changes.text"), key=f"{K}q", max_chars=200)
 
 
-def _table(rows: list[dict[str, object]], lang: str) -> None:
-    frame = pd.DataFrame(
-        {
-            messages.field_label("changed_at", lang): [
-                view.when_cell(r["changed_at"]) for r in rows
-            ],
-            messages.field_label("change", lang): [
-                messages.value_label("change", r["change"], lang) for r in rows
-            ],
-            **{
-                messages.field_label(name, lang): [r.get(name) for r in rows]
-                for name in (
-                    "feature_code",
-                    "policy_code",
-                    "region",
-                    "platform",
-                    "changed_fields",
-                    "batch_id",
-                    "batch_source",
-                )
-            },
-        }
+def _what(before: dict[str, object] | None, after: dict[str, object], reader) -> str:  # type: ignore[no-untyped-def]
+    """Each changed field as "label: before → after" (HTML); blank for a new record."""
+    if before is None:
+        return ""
+    parts = []
+    known = {k: v for k, v in after.items() if k in before}  # an older document: its keys only
+    for change in field_changes(json.dumps(before), json.dumps(known)):
+        parts.append(
+            f"<b>{html.escape(reader.header(change.field))}</b>: "
+            f'<span class="was">{html.escape(reader.cell(change.field, change.before))}</span>'
+            f" → {html.escape(reader.cell(change.field, change.after))}"
+        )
+    return "<br>".join(parts)
+
+
+def _table(snapshot: Snapshot, rows: list[dict[str, object]], reader, back: str) -> None:  # type: ignore[no-untyped-def]
+    documents = as_of.change_documents(snapshot, [int(r["history_id"]) for r in rows])  # type: ignore[call-overload]
+    names = _feature_names(snapshot, [str(r["identity_hash"]) for r in rows])
+    columns = ("changed_at", "change", "feature_code", "feature_name", "policy_code", "region")
+    headers = [reader.header(c) for c in (*columns, "platform")]
+    headers += [view.tr("changes.what"), reader.header("batch_source"), reader.header("batch_id")]
+    body = []
+    for row, (before, after), name in zip(rows, documents, names, strict=True):
+        href = view.record_href(str(row["identity_hash"]), back)
+        code = html.escape(str(row.get("feature_code") or ""))
+        body.append(
+            [
+                f'<td class="time">{html.escape(reader.when(row["changed_at"]))}</td>',  # type: ignore[arg-type]
+                f"<td>{html.escape(reader.cell('change', row['change']))}</td>",
+                f'<td class="code"><a href="{html.escape(href)}" target="_self">{code}</a></td>',
+                f"<td>{html.escape(name)}</td>",
+                *(
+                    f'<td class="code">{html.escape(str(row.get(c) or ""))}</td>'
+                    for c in ("policy_code", "region", "platform")
+                ),
+                f"<td>{_what(before, after, reader)}</td>",
+                f"<td>{html.escape(reader.source(str(row.get('batch_source') or '')))}</td>",
+                f'<td class="num">{row.get("batch_id") or ""}</td>',
+            ]
+        )
+    st.html(
+        view.TABLE_STYLE
+        + view.table_html(
+            [html.escape(h) for h in headers],
+            body,
+            css="fmw-changes",
+            row_ids=[str(r["identity_hash"]) for r in rows],
+        )
     )
-    view.record_table(frame, [r["identity_hash"] for r in rows], key=f"{K}table")
+
+
+def _feature_names(snapshot: Snapshot, identities: list[str]) -> list[str]:
+    rows = pc.index_in(
+        pa.array(identities, pa.string()), value_set=snapshot.records["identity_hash"]
+    )
+    names = snapshot.records["feature_name"].take(pc.fill_null(rows, 0)).to_pylist()
+    return [
+        (name or "") if row is not None else ""
+        for name, row in zip(names, rows.to_pylist(), strict=True)
+    ]
 
 
 def render() -> None:
     shown = view.start_page("changes")
     snapshot = shown.snapshot
     lang = view.lang()
+    reader = view.reader(shown.settings)
     url = view.url_params()
     if st.session_state.get(WRITTEN) != url:
         _set_widgets(snapshot, url)
-    _filters(snapshot, lang)
+    _filters(snapshot, lang, reader)
     wanted = _wanted()
     matches = overview.filter_changes(snapshot, wanted, zone=view.zone())
     pages = max(1, math.ceil(matches.num_rows / PAGE_SIZE))
@@ -151,23 +199,21 @@ def render() -> None:
             key=f"{K}page",
         )
     )
+    params = _params(wanted, page)
     if matches.num_rows == 0:
         st.info(view.tr("changes.none"))
     else:
-        _table(matches.slice((page - 1) * PAGE_SIZE, PAGE_SIZE).to_pylist(), lang)
-        headers = {name: messages.field_label(name, lang) for name in matches.column_names}
-        left, right, _ = st.columns([1, 1, 2])
+        shown = matches.slice((page - 1) * PAGE_SIZE, PAGE_SIZE).to_pylist()
+        _table(snapshot, shown, reader, back=view.page_href("changes", params))
+        listed = matches.drop_columns(["history_id"])
         view.download_buttons(
-            left,
-            right,
-            lambda: matches,
+            lambda: reader.table(listed),
+            lambda: listed,
             matches.num_rows,
-            headers,
             name=f"changes-{snapshot.id}",
             key=K,
+            zone_name=reader.zone_name(),
         )
-
-    params = _params(wanted, page)
     view.write_url(params, url)
     st.session_state[WRITTEN] = params
 

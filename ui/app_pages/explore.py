@@ -1,50 +1,101 @@
-"""Explore (검색): free-text search, facet filters with live counts, sorting, a paged table.
+"""Explore (검색): ranked search, filters, sorting, a paged table, a past day, downloads.
 
-A Streamlit page script. The whole view lives in the URL: on each run the
-page compares the URL with what it last wrote there; when they differ (a
-pasted link, Home's search box, the back button) the widgets are set from the
-URL, otherwise the widgets are the truth and the URL is rewritten from them.
-Only one page of rows reaches the browser; downloads are generated when
-clicked (``fmw.ui.downloads``), from the query, never kept per session.
+A Streamlit page script. The whole view lives in the URL (``search.Query``):
+on each run the page compares the URL with what it last wrote there; when
+they differ (a pasted link, Home's search box or numbers, the browser's Back)
+the widgets are set from the URL, otherwise the widgets are the truth and the
+URL is rewritten from them. Every widget holds a *value* (``enabled``, ``KR``);
+labels are only how it is drawn, and never carry live counts (a label that
+changed under a selection used to become the selection). The counts are a
+caption under each filter.
+
+The table is plain HTML (``view.table_html``): a header click sorts the whole
+result (a link to this view with another ``sort``), a code opens its record
+with this view as the record's way back, blanks are blank, the columns are the
+chosen ones (``cols=``), and no component offers a download of one page.
+Downloads hold every matching row with the chosen columns in the reader's
+words and time zone, plus the stored codes for programs.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+import datetime as dt
+import html
+
+import numpy as np
 import pyarrow as pa
 import streamlit as st
 
-from fmw.ui import downloads, messages, search, view
-from fmw.ui.snapshot_data import FACETS, Snapshot
+from fmw.ui import as_of, display, messages, search, view
 
 K = "explore_"
 WRITTEN = f"{K}url_written"
 LAST_QUERY = f"{K}last_query"
+# The sort the sort box shows on its own (the default for the text): not a choice.
+AUTO_SORT = f"{K}auto_sort"
+FACET_COUNTS_SHOWN = 6
+CELL_CLASSES = {
+    "feature_code": "code",
+    "policy_code": "code",
+    "region": "code",
+    "platform": "code",
+    "status": "code",
+    "effective_from": "day",
+    "effective_to": "day",
+    "first_seen_at": "time",
+    "last_changed_at": "time",
+}
 
 
 def _set_widgets(query: search.Query) -> None:
-    st.session_state[f"{K}q"] = query.text
-    for name in FACETS:
-        st.session_state[f"{K}f_{name}"] = list(query.filters.get(name, ()))
-    st.session_state[f"{K}sort"] = query.sort
-    st.session_state[f"{K}desc"] = query.descending
-    st.session_state[f"{K}size"] = query.page_size
-    st.session_state[f"{K}page"] = query.page
+    state = st.session_state
+    state[f"{K}q"] = query.text
+    for name in search.CHOICE_FILTERS:
+        state[f"{K}f_{name}"] = list(query.filters.get(name, ()))
+    state[f"{K}conflicts"] = "has_conflict" in query.filters
+    state[f"{K}listed"] = query.listed
+    _show_sort(query)
+    state[f"{K}desc"] = query.descending
+    state[f"{K}size"] = query.page_size
+    state[f"{K}page"] = query.page
+    state[f"{K}cols"] = list(query.columns)
+    state[f"{K}asof"] = query.as_of
+    state[f"{K}compare"] = query.compare
+
+
+def _show_sort(query: search.Query) -> None:
+    """The sort box shows the sort in force; one nobody chose follows the text."""
+    st.session_state[f"{K}sort"] = query.sort or query.effective_sort
+    st.session_state[AUTO_SORT] = None if query.sort else query.effective_sort
 
 
 def _query_from_widgets() -> search.Query:
     state = st.session_state
+    text = str(state.get(f"{K}q", "")).strip()[: search.MAX_QUERY_LENGTH]
+    sort = str(state.get(f"{K}sort") or "")
+    if sort in (state.get(AUTO_SORT), search.Query(text=text).effective_sort):
+        sort = ""  # not chosen, or the default for this text: relevance follows the text
+    day = state.get(f"{K}asof")
+    compare = state.get(f"{K}compare")
     query = search.Query(
-        text=str(state.get(f"{K}q", "")).strip()[: search.MAX_QUERY_LENGTH],
+        text=text,
         filters={
-            name: tuple(state.get(f"{K}f_{name}", []))
-            for name in FACETS
-            if state.get(f"{K}f_{name}")
+            **{
+                name: tuple(state.get(f"{K}f_{name}", []))
+                for name in search.CHOICE_FILTERS
+                if state.get(f"{K}f_{name}")
+            },
+            **({"has_conflict": ("true",)} if state.get(f"{K}conflicts") else {}),
         },
-        sort=state.get(f"{K}sort", search.DEFAULT_SORT),
+        listed=state.get(f"{K}listed") or "yes",
+        sort=sort,
         descending=bool(state.get(f"{K}desc", False)),
         page=int(state.get(f"{K}page", 1) or 1),
         page_size=int(state.get(f"{K}size", search.DEFAULT_PAGE_SIZE)),
+        columns=tuple(c for c in search.TABLE_COLUMNS if c in (state.get(f"{K}cols") or []))
+        or search.DEFAULT_COLUMNS,
+        as_of=day if isinstance(day, dt.date) else None,
+        compare=compare if isinstance(compare, dt.date) else None,
     )
     without_page = query.to_params()
     without_page.pop("page", None)
@@ -55,139 +106,279 @@ def _query_from_widgets() -> search.Query:
 
 
 def _clear() -> None:
-    _set_widgets(search.Query())
+    kept = search.Query.from_params(view.url_params())  # type: ignore[arg-type]
+    _set_widgets(search.Query(columns=kept.columns, page_size=kept.page_size))
 
 
-def _filters(result: search.SearchResult) -> None:
-    lang = view.lang()
-    st.subheader(view.tr("explore.filters"))
-    for name in FACETS:
-        counts = {fc.value: fc.count for fc in result.facets.get(name, [])}
+def _search_row(reader: display.Reader) -> None:
+    text, listed = st.columns([3, 1.3], vertical_alignment="bottom")
+    text.text_input(
+        view.tr("explore.search"),
+        key=f"{K}q",
+        placeholder=view.tr("home.search.placeholder"),
+        max_chars=search.MAX_QUERY_LENGTH,
+        help=view.tr("explore.search.help"),
+    )
+    listed.segmented_control(
+        view.tr("explore.listed"),
+        options=list(search.LISTED),
+        format_func=lambda value: messages.t(f"listed.{value}", reader.lang),
+        key=f"{K}listed",
+        required=True,
+    )
 
-        def label(value: str, name: str = name, counts: dict[str, int] = counts) -> str:
-            return f"{messages.facet_value_label(name, value, lang)} ({counts.get(value, 0):,})"
 
-        st.multiselect(
-            messages.field_label(name, lang),
-            options=list(counts),
-            format_func=label,
+def _filters(result: search.SearchResult, reader: display.Reader) -> None:
+    """A multiselect per filter (values; labels never carry counts) and, under them, one
+    line of counts per filter (one HTML element: lighter than a caption each)."""
+    names = [n for n in search.CHOICE_FILTERS if n in result.facets]
+    for column, name in zip(st.columns(len(names)), names, strict=True):
+        column.multiselect(
+            reader.header(name),
+            options=[fc.value for fc in result.facets[name]],
+            format_func=lambda value, name=name: _value_label(reader, name, value),
             key=f"{K}f_{name}",
             placeholder=view.tr("choose"),
+            select_all=False,
         )
-    st.button(view.tr("explore.clear"), on_click=_clear, key=f"{K}clear")
+    cells = []
+    for name in names:
+        counts = result.facets[name]
+        shown = " · ".join(
+            f"{_value_label(reader, name, fc.value)} {fc.count:,}"
+            for fc in counts[:FACET_COUNTS_SHOWN]
+        )
+        more = " …" if len(counts) > FACET_COUNTS_SHOWN else ""
+        cells.append(f'<div data-filter="{name}">{html.escape(shown + more)}</div>')
+    st.html(
+        f'<div class="fmw-counts" style="display:grid;grid-template-columns:repeat({len(names)},'
+        'minmax(0,1fr));gap:1rem;font-size:0.8rem;color:rgba(49,51,63,0.6);margin-top:-0.5rem">'
+        + "".join(cells)
+        + "</div>"
+    )
 
 
-def _table(snapshot: Snapshot, result: search.SearchResult) -> None:
-    lang = view.lang()
+def _value_label(reader: display.Reader, name: str, value: str) -> str:
+    """A filter value's label (stable: never a count) — blank values read "(빈 값)"."""
+    return reader.cell(name, value) or messages.t("value.blank", reader.lang)
+
+
+def _view_row(result: search.SearchResult, query: search.Query, reader: display.Reader) -> None:
+    """Sort, direction and page in sight; page size, columns, the disagreeing-sources switch
+    and the days behind two buttons (a closed popover costs the browser nothing to draw)."""
+    line = st.container(horizontal=True, vertical_alignment="bottom")
+    line.selectbox(
+        view.tr("explore.sort"),
+        options=[search.RELEVANCE, *search.SORTABLE],
+        format_func=lambda name: (
+            messages.t("sort.relevance", reader.lang)
+            if name == search.RELEVANCE
+            else reader.header(name)
+        ),
+        key=f"{K}sort",
+        width=220,
+    )
+    line.toggle(view.tr("explore.descending"), key=f"{K}desc")
+    line.number_input(
+        view.tr("explore.page", pages=view.number(result.pages)),
+        min_value=1,
+        max_value=result.pages,
+        step=1,
+        key=f"{K}page",
+        width=150,
+    )
+    with line.popover(view.tr("explore.view"), icon=":material/tune:"):
+        st.toggle(view.tr("explore.conflicts"), key=f"{K}conflicts")
+        st.selectbox(view.tr("explore.page_size"), options=list(search.PAGE_SIZES), key=f"{K}size")
+        st.multiselect(
+            view.tr("explore.columns"),
+            options=list(search.TABLE_COLUMNS),
+            format_func=reader.header,
+            key=f"{K}cols",
+            help=view.tr("explore.columns.help"),
+            select_all=False,
+            placeholder=view.tr("choose"),
+        )
+    label = view.tr("explore.time")
+    if query.as_of or query.compare:
+        label += f": {query.as_of or view.tr('time.now')}"
+    with line.popover(label, icon=":material/history:"):
+        st.date_input(
+            view.tr("explore.as_of"),
+            value=None,
+            key=f"{K}asof",
+            format="YYYY-MM-DD",
+            help=view.tr("explore.as_of.help"),
+        )
+        st.date_input(
+            view.tr("explore.compare"),
+            value=None,
+            key=f"{K}compare",
+            format="YYYY-MM-DD",
+            help=view.tr("explore.compare.help"),
+        )
+
+
+def _header(name: str, query: search.Query, reader: display.Reader) -> str:
+    """A column title; a sortable one links to this view sorted by it (again: reversed)."""
+    label = reader.header(name)
+    if name not in search.SORTABLE:
+        return html.escape(label)
+    current = query.effective_sort == name
+    flipped = query.with_changes(sort=name, descending=not query.descending if current else False)
+    arrow = (" ▼" if query.descending else " ▲") if current else ""
+    return view.link(view.page_href("explore", view.as_lists(flipped.to_params())), label + arrow)
+
+
+def _cell(name: str, value: object, reader: display.Reader) -> str:
+    text = html.escape(reader.cell(name, value))
+    if name == "status" and value:
+        return view.status_badge(str(value), reader.cell(name, value))
+    return text
+
+
+def _table(
+    result: search.SearchResult,
+    query: search.Query,
+    reader: display.Reader,
+    timed: view.Timed,
+    back: str,
+) -> None:
+    """The page's rows as an HTML table; comparing two days, a changed cell reads
+    before → after and a last column names the changes of the columns not shown."""
+    columns = [c for c in query.columns if c in result.rows.column_names]
     rows = result.rows.to_pylist()
-    frame = pd.DataFrame(
-        {
-            messages.field_label(name, lang): [_cell(name, row.get(name), lang) for row in rows]
-            for name in result.rows.column_names
-            if name != "identity_hash"
-        }
+    taken = pa.array(result.row_numbers, pa.int64())
+    changed: list[set[str]] = [set() for _ in rows]
+    earlier: list[dict[str, object]] = [{} for _ in rows]
+    later: list[dict[str, object]] = [{} for _ in rows]
+    existed = [True for _ in rows]
+    if timed.before is not None and rows:
+        changed = as_of.changed_columns(timed.before, timed.snapshot, result.row_numbers)
+        names = sorted(set(columns) | {n for differs in changed for n in differs})
+        earlier = timed.before.records.select(names).take(taken).to_pylist()
+        later = timed.snapshot.records.select(names).take(taken).to_pylist()
+        if timed.before.present is not None:
+            existed = timed.before.present[result.row_numbers].tolist()
+    body = []
+    for index, row in enumerate(rows):
+        cells = []
+        for name in columns:
+            shown = _cell(name, row.get(name), reader)
+            if name in changed[index]:
+                was = _cell(name, earlier[index].get(name), reader)
+                shown = f'<span class="was">{was}</span> → <span class="now">{shown}</span>'
+            if name == "feature_code" and row.get(name):  # one link a row: a light page
+                href = view.record_href(str(row["identity_hash"]), back)
+                shown = f'<a href="{html.escape(href)}" target="_self">{shown}</a>'
+            css = CELL_CLASSES.get(name, "")
+            cells.append(f'<td class="{css}">{shown}</td>' if css else f"<td>{shown}</td>")
+        if timed.before is not None:
+            notes = [
+                f"<b>{html.escape(reader.header(n))}</b>: "
+                f'<span class="was">{_cell(n, earlier[index].get(n), reader)}</span> → '
+                f"{_cell(n, later[index].get(n), reader)}"
+                for n in sorted(changed[index] - set(columns))
+            ]
+            if not existed[index]:
+                notes.insert(0, html.escape(view.tr("explore.new_since")))
+            cells.append(f"<td>{'<br>'.join(notes)}</td>")
+        body.append(cells)
+    headers = [_header(c, query, reader) for c in columns]
+    if timed.before is not None:
+        headers.append(html.escape(view.tr("explore.other_changes")))
+    st.html(
+        view.TABLE_STYLE
+        + view.table_html(
+            headers, body, css="fmw-explore", row_ids=[str(r["identity_hash"]) for r in rows]
+        )
     )
-    open_label = messages.field_label("open", lang)
-    frame[open_label] = [f"record?id={row['identity_hash']}" for row in rows]
-    view.record_table(
-        frame,
-        [row["identity_hash"] for row in rows],
-        key=f"{K}table",
-        column_config={
-            open_label: st.column_config.LinkColumn(
-                open_label, display_text=view.tr("explore.open")
-            )
-        },
-    )
 
 
-def _cell(name: str, value: object, lang: str) -> object:
-    if name == "status":
-        return messages.value_label("status", value, lang)
-    if name == "last_changed_at":
-        return view.when_cell(value)
-    return value
+def _downloads(timed: view.Timed, query: search.Query, reader: display.Reader, total: int) -> None:
+    snapshot = timed.snapshot
+    columns = [c for c in query.columns if c in snapshot.records.column_names]
 
+    def order() -> np.ndarray:
+        return search.run_search(snapshot, query.with_changes(page=1), only=timed.differs).order
 
-def _downloads(snapshot: Snapshot, query: search.Query, total: int) -> None:
-    lang = view.lang()
-    headers = {name: messages.field_label(name, lang) for name in snapshot.records.column_names}
+    def shown() -> pa.Table:
+        before = None if timed.before is None else timed.before.records
+        return display.download_table(
+            reader, snapshot.records, order(), columns, before, f" ({view.tr('record.before')})"
+        )
 
-    def matching() -> pa.Table:
-        order = search.run_search(snapshot, query.with_changes(page=1)).order
-        return snapshot.records.take(order)
+    def codes() -> pa.Table:
+        return snapshot.records.take(pa.array(order(), pa.int64()))
 
-    left, right, note = st.columns([1, 1, 2])
-    view.download_buttons(
-        left, right, matching, total, headers, name=f"records-{snapshot.id}", key=K
-    )
-    if total > downloads.XLSX_MAX_ROWS:
-        note.caption(view.tr("download.xlsx_cut", rows=view.number(downloads.XLSX_MAX_ROWS)))
+    name = f"records-{snapshot.id}" + (f"-{query.as_of}" if query.as_of else "")
+    view.download_buttons(shown, codes, total, name=name, key=K, zone_name=reader.zone_name())
 
 
 def render() -> None:
     shown = view.start_page("explore")
-    snapshot = shown.snapshot
+    reader = view.reader(shown.settings)
     url = view.url_params()
     if st.session_state.get(WRITTEN) != url:
         _set_widgets(search.Query.from_params(url))
         st.session_state.pop(LAST_QUERY, None)
     query = _query_from_widgets()
-    result = search.run_search(snapshot, query)
+    timed = view.timed(shown.snapshot, query.as_of, query.compare)
+    result = search.run_search(timed.snapshot, query, only=timed.differs)
     query = query.with_changes(page=result.page)
     st.session_state[f"{K}page"] = result.page
-
-    st.text_input(
-        view.tr("explore.search"),
-        key=f"{K}q",
-        placeholder=view.tr("home.search.placeholder"),
-        max_chars=search.MAX_QUERY_LENGTH,
-    )
-    side, main = st.columns([1, 3], gap="medium")
-    with side:
-        _filters(result)
-    with main:
-        lang = view.lang()
-        sort_col, desc_col, size_col, page_col = st.columns(
-            [2, 1, 1, 1], vertical_alignment="bottom"
-        )
-        sort_col.selectbox(
-            view.tr("explore.sort"),
-            options=list(search.SORTABLE),
-            format_func=lambda name: messages.field_label(name, lang),
-            key=f"{K}sort",
-        )
-        desc_col.toggle(view.tr("explore.descending"), key=f"{K}desc")
-        size_col.selectbox(
-            view.tr("explore.page_size"), options=list(search.PAGE_SIZES), key=f"{K}size"
-        )
-        page_col.number_input(
-            view.tr("explore.page", pages=view.number(result.pages)),
-            min_value=1,
-            max_value=result.pages,
-            step=1,
-            key=f"{K}page",
-        )
-        if result.total == 0:
-            st.info(view.tr("explore.none"))
-        else:
-            first = (result.page - 1) * query.page_size + 1
-            st.caption(
-                view.tr(
-                    "explore.count",
-                    total=view.number(result.total),
-                    first=view.number(first),
-                    last=view.number(first + result.rows.num_rows - 1),
-                )
-                + " · "
-                + view.tr("explore.open_hint")
-            )
-            _table(snapshot, result)
-        _downloads(snapshot, query, result.total)
-
+    _show_sort(query)
     params = view.as_lists(query.to_params())
+
+    import os
+
+    exp = os.environ.get("FMW_EXP", "")
+    _search_row(reader)
+    if "nofilters" not in exp:
+        _filters(result, reader)
+    st.button(view.tr("explore.clear"), on_click=_clear, key=f"{K}clear", type="tertiary")
+    if "noview" not in exp:
+        _view_row(result, query, reader)
+    _notes(query, result)
+    if result.total and "notable" not in exp:
+        _table(result, query, reader, timed, back=view.page_href("explore", params))
+    if "nodl" not in exp:
+        _downloads(timed, query, reader, result.total)
+
     view.write_url(params, url)
     st.session_state[WRITTEN] = params
+
+
+def _notes(query: search.Query, result: search.SearchResult) -> None:
+    if query.compare is not None:
+        st.info(
+            view.tr(
+                "explore.compare.note",
+                before=query.compare.isoformat(),
+                after=query.as_of.isoformat() if query.as_of else view.tr("time.now"),
+            ),
+            icon=":material/compare_arrows:",
+        )
+    elif query.as_of is not None:
+        st.info(view.tr("explore.as_of.note", day=query.as_of.isoformat()), icon="🕰️")
+    if result.total == 0:
+        st.info(view.tr("explore.none"))
+    else:
+        first = (result.page - 1) * query.page_size + 1
+        st.caption(
+            view.tr(
+                "explore.count",
+                total=view.number(result.total),
+                first=view.number(first),
+                last=view.number(first + result.rows.num_rows - 1),
+            )
+            + " · "
+            + view.tr("explore.open_hint")
+            + " "
+            + view.tr("explore.sort_hint")
+        )
+    if result.hidden:
+        st.caption(view.tr("explore.hidden", n=view.number(result.hidden)))
 
 
 if __name__ == "__main__":

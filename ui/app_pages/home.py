@@ -25,13 +25,6 @@ import streamlit as st
 
 from fmw.ui import messages, overview, view
 
-STATUS_COLOURS = {
-    "enabled": "#2e7d32",
-    "pilot": "#1565c0",
-    "planned": "#ef6c00",
-    "disabled": "#757575",
-    "deprecated": "#c62828",
-}
 EXPLORE_URL = "explore"  # relative: also right behind a reverse proxy's path prefix
 LATEST_SHOWN = 10  # how many of the latest changes Home lists (Changes has them all)
 LATEST_COLUMNS = (
@@ -57,6 +50,10 @@ STYLE = (
     ".fmw-metrics{display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:1rem;"
     "margin:1rem 0}"
     ".fmw-metric-label{font-size:0.875rem}"
+    ".fmw-home a.fmw-go{color:inherit;text-decoration:none;display:block}"
+    ".fmw-home a.fmw-go:hover .fmw-metric-value,.fmw-home a.fmw-go:hover span{"
+    "text-decoration:underline}"
+    ".fmw-table td a{color:inherit}"
     ".fmw-metric-value{font-size:2.25rem;line-height:1.3;font-variant-numeric:tabular-nums}"
     ".fmw-search label{display:block;font-size:0.875rem;margin-bottom:0.25rem}"
     ".fmw-search div{display:flex;gap:0.5rem}"
@@ -84,20 +81,26 @@ def _search_box() -> str:
     )
 
 
-def _metrics(totals: overview.Totals) -> str:
+def _metrics(totals: overview.Totals, latest_since: str) -> str:
+    """The five numbers; each opens the records (or changes) it counts."""
     cards = (
-        ("metric.records", totals.records),
-        ("metric.active", totals.active),
-        ("metric.inactive", totals.inactive),
-        ("metric.conflicts", totals.conflicts),
-        ("metric.changes", totals.latest_changes),
+        ("metric.records", totals.records, view.page_href("explore", {"listed": ["all"]})),
+        ("metric.active", totals.active, view.page_href("explore", {})),
+        ("metric.inactive", totals.inactive, view.page_href("explore", {"listed": ["no"]})),
+        (
+            "metric.conflicts",
+            totals.conflicts,
+            view.page_href("explore", {"has_conflict": ["true"], "listed": ["all"]}),
+        ),
+        ("metric.changes", totals.latest_changes, view.page_href("changes", latest_since)),
     )
     return (
         '<div class="fmw-metrics">'
         + "".join(
+            f'<a class="fmw-go" href="{html.escape(href)}" target="_self">'
             f'<div class="fmw-metric"><div class="fmw-metric-label">{html.escape(view.tr(key))}'
-            f'</div><div class="fmw-metric-value">{view.number(value)}</div></div>'
-            for key, value in cards
+            f'</div><div class="fmw-metric-value">{view.number(value)}</div></div></a>'
+            for key, value, href in cards
         )
         + "</div>"
     )
@@ -109,31 +112,47 @@ def _heading(text: str) -> str:
 
 def _status_chart(counts: list[tuple[str, int, int]]) -> str:
     """A horizontal bar chart in plain HTML/CSS: no charting library to load on Home."""
-    lang = view.lang()
+    reader = view.reader()
     top = max((n for _, n, _ in counts), default=0) or 1
     bars = "".join(
-        f"<span>{html.escape(messages.value_label('status', status, lang))}</span>"
+        f"<span>{view.link(_explore('status', status), reader.cell('status', status))}</span>"
+        f'<a href="{html.escape(_explore("status", status))}" target="_self">'
         f'<span class="bar" style="width:{max(0.5, 100 * records / top):.1f}%;'
-        f'background:{STATUS_COLOURS.get(status, "#9e9e9e")}"></span>'
+        f'background:{view.STATUS_COLOURS.get(status, "#9e9e9e")}"></span></a>'
         f'<span style="text-align:right">{records:,}</span>'
         for status, records, _ in counts
     )
     return _heading(view.tr("home.status")) + f'<div class="fmw-status-chart">{bars}</div>'
 
 
-def _html_table(headers: list[str], rows: list[list[object]], key: str) -> str:
-    """A static table in plain HTML (numbers right-aligned): lighter than st.table or a grid."""
+def _explore(column: str, value: str) -> str:
+    """Explore filtered to one value, every record (Home's numbers count them all)."""
+    return view.page_href("explore", {column: [value], "listed": ["all"]})
+
+
+def _html_table(
+    headers: list[str], rows: list[list[object]], key: str, links: list[str] | None = None
+) -> str:
+    """A static table in plain HTML (numbers right-aligned): lighter than st.table or a grid.
+
+    ``links``: per row, where its first cell leads.
+    """
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+
+    def first(cell: object, row: int) -> str:
+        text = html.escape(str(cell))
+        return f'<a href="{html.escape(links[row])}" target="_self">{text}</a>' if links else text
+
     body = "".join(
         "<tr>"
         + "".join(
             f'<td class="num">{cell:,}</td>'
             if isinstance(cell, int)
-            else f"<td>{html.escape(str(cell))}</td>"
-            for cell in row
+            else f"<td>{first(cell, i) if j == 0 else html.escape(str(cell))}</td>"
+            for j, cell in enumerate(row)
         )
         + "</tr>"
-        for row in rows
+        for i, row in enumerate(rows)
     )
     return (
         f'<div class="fmw-scroll"><table class="fmw-table fmw-{key}">'
@@ -153,29 +172,26 @@ def _breakdown(title_key: str, rows: list[dict[str, object]], dimension: str) ->
         for key in keys
     ]
     cells = [
-        [row[k] or messages.t("value.empty", lang) if k == "value" else row[k] for k in keys]
-        for row in rows
+        [row[k] or view.tr("value.blank") if k == "value" else row[k] for k in keys] for row in rows
     ]
-    return _heading(view.tr(title_key)) + _html_table(headers, cells, dimension)
+    links = [_explore(dimension, str(row["value"])) for row in rows]
+    return _heading(view.tr(title_key)) + _html_table(headers, cells, dimension, links)
 
 
-def _latest_changes(changes: pa.Table, total: int) -> str:
-    lang = view.lang()
+def _latest_changes(changes: pa.Table, total: int, reader, since: dict[str, list[str]]) -> str:  # type: ignore[no-untyped-def]
     if total == 0:
         return f"<p>{html.escape(view.tr('home.latest.none'))}</p>"
-    headers = [messages.field_label(c, lang) for c in ("changed_at", "change", *LATEST_COLUMNS)]
+    headers = [reader.header(c) for c in ("changed_at", "change", *LATEST_COLUMNS)]
+    shown = changes.slice(0, LATEST_SHOWN).to_pylist()
     rows = [
-        [
-            view.when(r["changed_at"]),
-            messages.value_label("change", r["change"], lang),
-            *(r[c] if r[c] is not None else "" for c in LATEST_COLUMNS),
-        ]
-        for r in changes.slice(0, LATEST_SHOWN).to_pylist()
+        [reader.when(r["changed_at"]), *(reader.cell(c, r[c]) for c in ("change", *LATEST_COLUMNS))]
+        for r in shown
     ]
+    links = [view.record_href(str(r["identity_hash"]), "./") for r in shown]
     return (
         _heading(view.tr("home.latest", count=view.number(total)))
-        + _html_table(headers, rows, "latest")
-        + f'<p><a href="{view.page_url("changes")}" target="_self">'
+        + _html_table(headers, rows, "latest", links)
+        + f'<p><a href="{html.escape(view.page_href("changes", since))}" target="_self">'
         + f"{html.escape(view.tr('home.latest.all'))}</a></p>"
     )
 
@@ -185,20 +201,23 @@ def render() -> None:
     snapshot = shown.snapshot
     made = view.show_freshness(shown)
     totals = overview.totals(snapshot)
+    reader = view.reader(shown.settings)
+    latest = overview.latest_changes(snapshot)
+    since = {"since": [overview.latest_since(latest, view.zone()).isoformat()]}
     st.html(
         STYLE
         + '<div class="fmw-home">'
         + view.top_links("home")
-        + f'<p class="fmw-fresh">{html.escape(made)}</p>'
+        + f'<p class="fmw-fresh">{html.escape(made)} · {html.escape(view.tr("home.open_hint"))}</p>'
         + _search_box()
-        + _metrics(totals)
+        + _metrics(totals, since)
         + '<div class="fmw-row"><div>'
         + _status_chart(overview.status_counts(snapshot))
         + "</div><div>"
         + _breakdown("home.by_team", overview.breakdown(snapshot, "team"), "team")
         + "</div></div>"
         + _breakdown("home.by_region", overview.breakdown(snapshot, "region"), "region")
-        + _latest_changes(overview.latest_changes(snapshot), totals.latest_changes)
+        + _latest_changes(latest, totals.latest_changes, reader, since)
         + "</div>"
     )
 

@@ -3,17 +3,17 @@
 A Streamlit page script; the record is named by ``?id=<identity_hash>`` so a
 link to a record can be shared. The timeline lists each change newest first:
 when, what kind, which batch (source and file), and each field before -> after.
+``?back=`` (a relative link to the view the record was opened from: Explore, the
+matrix or Changes, with its search, filters, sort and page) is the way back.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import html
 
-import pandas as pd
 import streamlit as st
 
-from fmw.ui import messages, overview, view
-from fmw.ui.snapshot_data import Snapshot
+from fmw.ui import display, overview, view
 
 FIELD_ORDER = (
     "feature_code",
@@ -40,39 +40,45 @@ FIELD_ORDER = (
 )
 
 
-def _shown(name: str, value: object, lang: str) -> str:
-    """A field value as text people read."""
-    if name == "status":
-        return messages.value_label("status", value, lang)
-    if name == "change":
-        return messages.value_label("change", value, lang)
-    if isinstance(value, bool):
-        return messages.value_label("bool", value, lang)
-    if isinstance(value, dt.datetime):
-        return view.when(value)
-    if value is None or value == "":
-        return messages.t("value.empty", lang)
-    return str(value)
+# Where a Record's way back may lead (``?back=`` is a relative link to one of them). A page
+# script holds no bare string literal: Streamlit's "magic" would draw it on the page.
+BACK_PAGES = ("explore", "matrix", "changes", "./")
 
 
-def _fields(record: dict[str, object], lang: str) -> None:
+def back_link(value: str | None) -> str | None:
+    """``?back=`` when it is a relative link to one of BACK_PAGES, else None (never a link
+    to another site)."""
+    if not value or "//" in value or "\\" in value or ":" in value.split("?", 1)[0]:
+        return None
+    page = value.split("?", 1)[0]
+    return value if page in BACK_PAGES or page == "" else None
+
+
+def _rows(headers: list[str], rows: list[list[str]], css: str) -> None:
+    cells = [[f"<td>{html.escape(cell)}</td>" for cell in row] for row in rows]
+    st.html(
+        view.TABLE_STYLE
+        + "<style>.fmw-grid.fmw-plain{max-height:none}</style>"
+        + view.table_html([html.escape(h) for h in headers], cells, css=f"fmw-plain {css}")
+    )
+
+
+def _fields(record: dict[str, object], reader: display.Reader) -> None:
     st.subheader(view.tr("record.fields"))
     names = [n for n in FIELD_ORDER if n in record] + [n for n in record if n not in FIELD_ORDER]
-    frame = pd.DataFrame(
-        {
-            view.tr("record.field"): [messages.field_label(n, lang) for n in names],
-            view.tr("record.value"): [_shown(n, record[n], lang) for n in names],
-        }
+    _rows(
+        [view.tr("record.field"), view.tr("record.value")],
+        [[reader.header(n), reader.cell(n, record[n])] for n in names],
+        "fmw-fields",
     )
-    st.dataframe(frame, hide_index=True, width="stretch", key="record_fields", height="content")
 
 
-def _sources(snapshot: Snapshot, record: dict[str, object], lang: str) -> None:
+def _sources(snapshot, record: dict[str, object], reader: display.Reader) -> None:  # type: ignore[no-untyped-def]
     st.subheader(view.tr("record.sources"))
     st.markdown(
         view.tr(
             "record.shown_from",
-            source=record.get("source") or messages.t("value.empty", lang),
+            source=reader.source(str(record.get("source") or "")),
             row=record.get("source_row") or "-",
             count=record.get("source_count") or 1,
         )
@@ -82,19 +88,17 @@ def _sources(snapshot: Snapshot, record: dict[str, object], lang: str) -> None:
     if not sources or not differing:
         st.caption(view.tr("record.agree"))
         return
-    labels = ", ".join(messages.field_label(n, lang) for n in differing)
+    labels = ", ".join(reader.header(n) for n in differing)
     st.warning(view.tr("record.conflict", fields=labels), icon="⚖️")
     columns = ["source", "priority", "is_shown", *overview.CONFLICT_FIELDS]
-    frame = pd.DataFrame(
-        {
-            messages.field_label(c, lang): [_shown(c, row.get(c), lang) for row in sources]
-            for c in columns
-        }
+    _rows(
+        [reader.header(c) for c in columns],
+        [[reader.cell(c, row.get(c)) for c in columns] for row in sources],
+        "fmw-sources",
     )
-    st.dataframe(frame, hide_index=True, width="stretch", key="record_sources")
 
 
-def _timeline(snapshot: Snapshot, identity: str, lang: str) -> None:
+def _timeline(snapshot, identity: str, reader: display.Reader) -> None:  # type: ignore[no-untyped-def]
     st.subheader(view.tr("record.timeline"))
     entries = overview.timeline(snapshot, identity)
     if not entries:
@@ -103,66 +107,70 @@ def _timeline(snapshot: Snapshot, identity: str, lang: str) -> None:
     for number, entry in enumerate(entries):
         title = view.tr(
             "record.entry",
-            when=view.when(entry.changed_at),
-            change=messages.value_label("change", entry.change, lang),
+            when=reader.when(entry.changed_at),
+            change=reader.cell("change", entry.change),
             batch=entry.batch_id,
-            source=entry.batch_source,
+            source=reader.source(entry.batch_source),
             file=entry.batch_file,
         )
         with st.expander(title, expanded=number == 0):
-            frame = pd.DataFrame(
-                {
-                    view.tr("record.field"): [
-                        messages.field_label(c.field, lang) for c in entry.fields
-                    ],
-                    view.tr("record.before"): [
-                        "" if c.before is None else _shown(c.field, c.before, lang)
-                        for c in entry.fields
-                    ],
-                    view.tr("record.after"): [_shown(c.field, c.after, lang) for c in entry.fields],
-                }
+            _rows(
+                [view.tr("record.field"), view.tr("record.before"), view.tr("record.after")],
+                [
+                    [
+                        reader.header(c.field),
+                        reader.cell(c.field, c.before),
+                        reader.cell(c.field, c.after),
+                    ]
+                    for c in entry.fields
+                    if c.before is not None or c.after not in (None, "")  # a new record: set ones
+                ],
+                f"fmw-change-{number}",
             )
-            st.dataframe(frame, hide_index=True, width="stretch", key=f"record_change_{number}")
+
+
+def _way_back(back: str | None) -> None:
+    target = back or view.page_href("explore", {})
+    label = view.tr("record.back") if back else view.tr("record.to_explore")
+    st.html(f'<p class="fmw-back">{view.link(target, label)}</p>')
 
 
 def render() -> None:
     shown = view.start_page("record")
     snapshot = shown.snapshot
-    lang = view.lang()
+    reader = view.reader(shown.settings)
     identity = (st.query_params.get("id") or "").strip()
+    back = back_link(st.query_params.get("back"))
     if not identity:
         st.info(view.tr("record.pick"))
-        st.page_link(
-            view.page_path("explore"), label=view.tr("record.back"), icon=":material/search:"
-        )
+        _way_back(back)
         return
     record = snapshot.record(identity)
     if record is None:
         st.warning(view.tr("record.not_found", id=identity))
-        st.page_link(
-            view.page_path("explore"), label=view.tr("record.back"), icon=":material/search:"
-        )
+        _way_back(back)
         return
+    _way_back(back)
     st.header(
         " · ".join(
-            str(record.get(n) or messages.t("value.empty", lang))
-            for n in ("feature_code", "policy_code", "region", "platform")
+            str(record.get(n) or "") for n in ("feature_code", "policy_code", "region", "platform")
         )
     )
-    st.caption(f"{record.get('feature_name') or ''} — {record.get('policy_name') or ''}")
-    st.markdown(
-        f"**{messages.field_label('status', lang)}**: "
-        f"{messages.value_label('status', record.get('status'), lang)} · "
-        f"**{messages.field_label('is_active', lang)}**: "
-        f"{messages.value_label('bool', record.get('is_active'), lang)}"
+    names = [str(record.get(n) or "") for n in ("feature_name", "policy_name")]
+    st.caption(" — ".join(n for n in names if n))
+    status = reader.cell("status", record.get("status"))
+    listed = reader.cell("is_active", record.get("is_active"))
+    st.html(
+        f"<p>{html.escape(reader.header('status'))}: "
+        f"{view.status_badge(str(record.get('status') or ''), status)} · "
+        f"{html.escape(reader.header('is_active'))}: {html.escape(listed)}</p>"
     )
     left, right = st.columns([1, 1], gap="large")
     with left:
-        _fields(record, lang)
+        _fields(record, reader)
     with right:
-        _sources(snapshot, record, lang)
-        _timeline(snapshot, identity, lang)
-    st.page_link(view.page_path("explore"), label=view.tr("record.back"), icon=":material/search:")
+        _sources(snapshot, record, reader)
+        _timeline(snapshot, identity, reader)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,273 @@
+"""Any day in the past: every record as it was then, rebuilt from the snapshot's history.
+
+Its job: from the history a generation already holds (``record_history``:
+every change of every record, with the full ``before`` and ``after``
+documents ``core.history_doc`` writes), give
+
+* ``snapshot_at(snapshot, day, zone)``: a ``Snapshot`` of the records as they
+  were at the end of ``day`` (in ``zone``), which search, filters, sorting,
+  the matrix and downloads use exactly like today's. A record's state then is
+  the ``before`` document of its first change after that moment (a record
+  first inserted after it did not exist yet: ``present`` is false); a record
+  without a later change is as exported. So only the records that changed
+  since are rebuilt, and only their columns: a view of last week costs a few
+  thousand JSON documents, not a million;
+* ``differing(a, b)``: the rows whose state differs between two such views,
+  and ``changed_columns``: which of a page's cells differ (before -> after).
+
+A field an (older) history document lacks keeps its exported value. Fields history
+does not keep (``source_row``, ``source_count``,
+``has_conflict``) are blank in a past view for the records rebuilt. The
+history index (each history row's snapshot row, time and kind, sorted) is
+built once per generation on first use and shared, like the views
+(``Snapshot.cached``).
+
+This module must never import Streamlit, psycopg or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fmw.ui.snapshot_data import Coded, Snapshot, SnapshotFileError, derive
+
+DOC_FIELDS = (
+    "source",
+    "feature_code",
+    "feature_name",
+    "policy_code",
+    "policy_name",
+    "status",
+    "status_raw",
+    "region",
+    "platform",
+    "owner",
+    "team",
+    "effective_from",
+    "effective_to",
+    "note",
+    "is_active",
+)
+"""The record fields each history document holds (``core.history_doc``)."""
+UNRECORDED = ("source_row", "source_count", "has_conflict")
+"""Record fields history does not keep: blank in a past view for the records rebuilt."""
+
+
+@dataclass(frozen=True)
+class HistoryIndex:
+    """Every history row of a generation, sorted by (snapshot row, time, history id)."""
+
+    rows: np.ndarray
+    """int64: the snapshot row of the record each history row belongs to."""
+    changed_at: np.ndarray
+    """int64: microseconds since 1970 (UTC)."""
+    inserted: np.ndarray
+    """bool: the row is the record's first appearance (no ``before``)."""
+    before: pa.Array
+    """The ``before`` document of each history row, JSON text (null when inserted)."""
+    ids: np.ndarray
+    """int64: each history row's history_id."""
+    by_id: np.ndarray
+    """Positions sorted by history_id (``np.searchsorted`` finds a history row)."""
+
+
+def history_index(snapshot: Snapshot) -> HistoryIndex:
+    """The generation's history index, built once and shared."""
+    return snapshot.cached("history-index", lambda: _build_index(snapshot), pin=True)
+
+
+def _build_index(snapshot: Snapshot) -> HistoryIndex:
+    table = snapshot.history_columns(
+        ["history_id", "identity_hash", "changed_at", "change", "before"]
+    )
+    rows = pc.index_in(table["identity_hash"], value_set=snapshot.records["identity_hash"])
+    if rows.null_count:
+        raise SnapshotFileError(
+            f"generation {snapshot.id}: record_history has {rows.null_count} row(s) of "
+            "records that current_records does not hold"
+        )
+    rows_np = rows.to_numpy(zero_copy_only=False).astype(np.int64)
+    stamps = pc.cast(table["changed_at"], pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    stamps_np = stamps.to_numpy(zero_copy_only=False)
+    ids = table["history_id"].to_numpy(zero_copy_only=False)
+    order = np.lexsort((ids, stamps_np, rows_np))
+    inserted = pc.equal(table["change"], "inserted").to_numpy(zero_copy_only=False)
+    before = table["before"].combine_chunks().take(pa.array(order))
+    ids = ids[order]
+    by_id = np.argsort(ids, kind="stable")
+    index = HistoryIndex(
+        rows=rows_np[order],
+        changed_at=stamps_np[order],
+        inserted=inserted[order],
+        before=before,
+        ids=ids,
+        by_id=by_id,
+    )
+    for array in (index.rows, index.changed_at, index.inserted, index.ids, index.by_id):
+        array.setflags(write=False)
+    return index
+
+
+def change_documents(
+    snapshot: Snapshot, history_ids: list[int]
+) -> list[tuple[dict[str, object] | None, dict[str, object]]]:
+    """(before, after) documents of each history row: ``before`` as stored, ``after`` the
+    next change's ``before`` or, for a record's last change, the record as exported."""
+    index = history_index(snapshot)
+    sorted_ids = index.ids[index.by_id]
+    found = np.searchsorted(sorted_ids, np.asarray(history_ids, dtype=np.int64))
+    found = np.minimum(found, max(len(sorted_ids) - 1, 0))
+    out: list[tuple[dict[str, object] | None, dict[str, object]]] = []
+    for history_id, place in zip(history_ids, found.tolist(), strict=True):
+        if not len(sorted_ids) or sorted_ids[place] != history_id:
+            out.append((None, {}))
+            continue
+        at = int(index.by_id[place])
+        row = int(index.rows[at])
+        before = None if index.inserted[at] else _document(index.before[at].as_py())
+        following = at + 1
+        if following < len(index.rows) and index.rows[following] == row:
+            after = _document(index.before[following].as_py())
+        else:
+            after = _exported(snapshot, row)
+        out.append((before, after))
+    return out
+
+
+def _exported(snapshot: Snapshot, row: int) -> dict[str, object]:
+    """A record as exported, in the shape of a history document (ISO dates, None for blank)."""
+    names = [n for n in DOC_FIELDS if n in snapshot.records.column_names]
+    values = snapshot.records.select(names).slice(row, 1).to_pylist()[0]
+    return {
+        name: (value.isoformat() if isinstance(value, dt.date) else None if value == "" else value)
+        for name, value in values.items()
+    }
+
+
+def end_of_day(day: dt.date, zone: dt.tzinfo) -> int:
+    """The first microsecond after ``day`` in ``zone``, since 1970 (UTC)."""
+    moment = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+    return int(moment.timestamp()) * 1_000_000
+
+
+def snapshot_at(snapshot: Snapshot, day: dt.date, zone: dt.tzinfo) -> Snapshot:
+    """The records as they were at the end of ``day`` (``snapshot`` itself when nothing
+    changed since)."""
+    moment = end_of_day(day, zone)
+    return snapshot.cached(("as-of", moment), lambda: _build_view(snapshot, moment))
+
+
+def _build_view(snapshot: Snapshot, moment: int) -> Snapshot:
+    index = history_index(snapshot)
+    later = np.flatnonzero(index.changed_at >= moment)
+    if not len(later):
+        return snapshot
+    rows = index.rows[later]
+    first = np.ones(len(later), dtype=bool)
+    first[1:] = rows[1:] != rows[:-1]
+    later, rows = later[first], rows[first]
+    inserted = index.inserted[later]
+    present = np.ones(snapshot.records.num_rows, dtype=bool)
+    present[rows[inserted]] = False
+    changed, changed_rows = later[~inserted], rows[~inserted]
+    docs = [_document(text) for text in index.before.take(pa.array(changed)).to_pylist()]
+    columns: dict[str, Coded | pa.Array] = {}
+    for name in DOC_FIELDS:
+        has = np.array([name in doc for doc in docs], dtype=bool)
+        if name in snapshot.records.column_names and has.any():
+            values = [doc[name] for doc in docs if name in doc]  # a key it lacks: as exported
+            columns[name] = _replaced(snapshot, name, changed_rows[has], values)
+    if "last_changed_at" in snapshot.records.column_names:
+        previous = index.changed_at[changed - 1]  # the change before: same record (sorted)
+        columns["last_changed_at"] = _replaced(
+            snapshot, "last_changed_at", changed_rows, previous.tolist()
+        )
+    for name in UNRECORDED:
+        if name in snapshot.records.column_names:
+            columns[name] = _replaced(snapshot, name, changed_rows, [None] * len(changed_rows))
+    return derive(snapshot, columns, present)
+
+
+def _document(text: str | None) -> dict[str, object]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError as exc:
+        raise SnapshotFileError(f"record_history: a before cell is not JSON ({exc})") from exc
+    return value if isinstance(value, dict) else {}
+
+
+def _replaced(
+    snapshot: Snapshot, name: str, rows: np.ndarray, values: list[object]
+) -> Coded | pa.Array:
+    """Column ``name`` with ``values`` at ``rows`` (ascending), the rest as it is."""
+    coded = snapshot.coded.get(name)
+    if coded is not None:
+        texts = pa.array(["" if v is None else str(v) for v in values], pa.string())
+        found = pc.index_in(texts, value_set=coded.values).to_numpy(zero_copy_only=False)
+        distinct = coded.values
+        missing = np.isnan(found) if found.dtype.kind == "f" else np.zeros(len(found), bool)
+        if missing.any():
+            new = pc.unique(texts.filter(pa.array(missing)))
+            distinct = pa.concat_arrays([coded.values, new])
+            found = pc.index_in(texts, value_set=distinct).to_numpy(zero_copy_only=False)
+        codes = coded.codes.copy()
+        codes[rows] = found.astype(np.int32)
+        codes.setflags(write=False)
+        return Coded(distinct, codes)
+    column = snapshot.records[name].combine_chunks()
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        replacement = pa.array(values, pa.int64()).cast(pa.timestamp("us", tz="UTC")).cast(kind)
+    elif pa.types.is_date(kind):
+        replacement = pa.array(values, pa.string()).cast(kind)
+    else:
+        replacement = pa.array(values, kind)
+    mask = np.zeros(len(column), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(column, pa.array(mask), replacement)
+
+
+def differing(a: Snapshot, b: Snapshot) -> np.ndarray:
+    """Rows whose record differs between two views of one generation (existence included)."""
+    rows = a.records.num_rows
+    present_a = np.ones(rows, bool) if a.present is None else a.present
+    present_b = np.ones(rows, bool) if b.present is None else b.present
+    differs = present_a != present_b
+    both = present_a & present_b
+    for name in DOC_FIELDS:
+        if name not in a.records.column_names or a.records[name] is b.records[name]:
+            continue
+        differs |= both & _column_differs(a, b, name)
+    return differs
+
+
+def _column_differs(a: Snapshot, b: Snapshot, name: str) -> np.ndarray:
+    if name in a.coded:
+        ca, cb = a.coded[name], b.coded[name]
+        if ca.codes is cb.codes:
+            return np.zeros(len(ca.codes), bool)
+        maybe = np.flatnonzero(ca.codes != cb.codes)
+        texts_a = ca.values.take(pa.array(ca.codes[maybe]))
+        texts_b = cb.values.take(pa.array(cb.codes[maybe]))
+        out = np.zeros(len(ca.codes), bool)
+        out[maybe] = pc.not_equal(texts_a, texts_b).to_numpy(zero_copy_only=False)
+        return out
+    left, right = a.records[name], b.records[name]
+    same = pc.fill_null(pc.equal(left, right), False)
+    both_null = pc.and_(pc.is_null(left), pc.is_null(right))
+    return ~pc.or_(same, both_null).to_numpy(zero_copy_only=False)
+
+
+def changed_columns(a: Snapshot, b: Snapshot, rows: np.ndarray) -> list[set[str]]:
+    """For each of ``rows``: the DOC_FIELDS columns whose value differs between ``a`` and ``b``."""
+    taken = pa.array(rows, pa.int64())
+    names = [n for n in DOC_FIELDS if n in a.records.column_names]
+    left = a.records.select(names).take(taken).to_pylist()
+    right = b.records.select(names).take(taken).to_pylist()
+    return [{n for n in names if x[n] != y[n]} for x, y in zip(left, right, strict=True)]
