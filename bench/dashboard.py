@@ -501,7 +501,7 @@ def page_loads(
     return cold, warm
 
 
-def explore_browser_ms(browser, base: str, listed: int) -> list[float]:  # type: ignore[no-untyped-def]
+def explore_browser_ms(browser: Browser, base: str, listed: int) -> list[float]:
     """``listed``: the rows Explore shows at first (records a source still lists)."""
     from fmw.ui import search
     from fmw.ui.snapshot_data import load_snapshot
@@ -573,7 +573,7 @@ def explore_server_ms(root: Path, app: Path) -> list[float]:
                 widget = at.multiselect(key=f"explore_f_{value}")
                 at.text_input(key="explore_q").input("")
                 options = [o.rsplit(" (", 1)[0] for o in widget.options]
-                widget.set_value([] if widget.value else [_raw_option(widget, options[0])])
+                widget.set_value([] if widget.value else [_raw_option(options[0])])
             started = time.perf_counter()
             at.run()
             timings.append((time.perf_counter() - started) * 1000)
@@ -615,7 +615,7 @@ AS_OF_STEPS = [
 
 def page_server_ms(
     root: Path, app: Path, page: str, steps: list[tuple]
-) -> tuple[float, list[float]]:  # type: ignore[type-arg]
+) -> tuple[float, list[float]]:
     """Rerun times of one page after each of ``steps``, in-process (AppTest), twice round.
 
     Returns the first rerun on its own (it builds what a generation builds once, e.g. the
@@ -640,6 +640,7 @@ def page_server_ms(
             at.button_group(key=f"{key}by").set_value(step[1])
         elif kind == "page":
             widget = at.number_input(key=f"{key}page")
+            assert widget.max is not None, "the page input has a max_value (the page count)"
             widget.set_value(min(step[1], int(widget.max)))
         elif kind in ("asof", "compare"):
             day = dt.date.fromisoformat(step[1]) if step[1] else None
@@ -651,7 +652,7 @@ def page_server_ms(
     return timings[0], timings[1:]
 
 
-def _raw_option(widget, label: str) -> str:  # type: ignore[no-untyped-def]
+def _raw_option(label: str) -> str:
     from fmw.ui import messages
 
     for raw in ("enabled", "disabled", "pilot", "planned", "deprecated"):

@@ -147,7 +147,7 @@ def xlsx_bytes(
                         value = value.astimezone(dt.UTC)
                     worksheet.write_datetime(row, col, value.replace(tzinfo=None), time_format)
                 elif is_date[col] and isinstance(value, dt.date):
-                    worksheet.write_datetime(row, col, value, date_format)
+                    worksheet.write_datetime(row, col, value, date_format)  # pyright: ignore[reportArgumentType]  # xlsxwriter documents a date as accepted; its annotation says datetime only
                 elif isinstance(value, str):
                     worksheet.write_string(row, col, value)
                 else:

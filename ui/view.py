@@ -321,9 +321,7 @@ def reader(config: Settings | None = None) -> display.Reader:
     """How values read for this reader: language, time zone, source display names."""
     config = config or settings()
     names = {
-        name: source.display_name
-        for name, source in config.sources.items()
-        if getattr(source, "display_name", None)
+        name: source.display_name for name, source in config.sources.items() if source.display_name
     }
     return display.Reader(lang=lang(), zone=zone(), sources=names)
 

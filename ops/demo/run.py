@@ -112,7 +112,7 @@ def write_demo_settings(target: Path, paths: dict[str, Path]) -> Path:
             f"path = {json.dumps(path.resolve().as_posix())}",
             f"format = {json.dumps(meta['format'])}",
             f"priority = {meta['priority']}",
-            f"display_name = {json.dumps(str(meta['display_name']), ensure_ascii=False)}",
+            f"display_name = {json.dumps(meta['display_name'], ensure_ascii=False)}",
             "",
         ]
     target.write_text("\n".join(lines), encoding="utf-8")

@@ -179,6 +179,8 @@ class SampleSource(TypedDict):
     path: str
     format: Literal["csv", "xlsx"]
     priority: int
+    display_name: str
+    """How the dashboard names the source (blank: its name)."""
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,7 @@ def test_every_setting_is_in_the_settings_reference():
         "FMW_SOURCES__NAME__SHEET",
         "FMW_SOURCES__NAME__PRIORITY",
         "FMW_SOURCES__NAME__MODE",
+        "FMW_SOURCES__NAME__DISPLAY_NAME",
         "FMW_SERVICE__NGINX__ENABLED",
         "FMW_SERVICE__NGINX__EXECUTABLE",
         "FMW_SERVICE__NGINX__PREFIX",

@@ -52,10 +52,14 @@ def index(
 def and_(x: _Datum, y: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
 def or_(x: _Datum, y: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
 def equal(x: _Datum, y: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
+def not_equal(x: _Datum, y: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
 def greater_equal(x: _Datum, y: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
 def less(x: _Datum, y: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
 def subtract(x: _Datum, y: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
 def if_else(cond: _Datum, left: _Datum, right: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
+def replace_with_mask(
+    values: _Values, mask: _Datum, replacements: _Datum, /, *, memory_pool: _Pool = None
+) -> Any: ...
 def is_null(
     values: _Datum,
     /,
@@ -73,6 +77,16 @@ def is_in(
     options: _Options = None,
     memory_pool: _Pool = None,
 ) -> Any: ...
+def index_in(
+    values: _Datum,
+    /,
+    value_set: _Values,
+    *,
+    skip_nulls: bool = False,
+    options: _Options = None,
+    memory_pool: _Pool = None,
+) -> Any: ...
+def local_timestamp(values: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
 
 # ----------------------------------------------------------------- text
 
@@ -110,6 +124,15 @@ def replace_substring_regex(
     replacement: str,
     *,
     max_replacements: int | None = None,
+    options: _Options = None,
+    memory_pool: _Pool = None,
+) -> Any: ...
+def starts_with(
+    strings: _Datum,
+    /,
+    pattern: str,
+    *,
+    ignore_case: bool = False,
     options: _Options = None,
     memory_pool: _Pool = None,
 ) -> Any: ...
@@ -153,6 +176,15 @@ def any(
     memory_pool: _Pool = None,
 ) -> pa.Scalar: ...
 def sum(
+    array: _Datum,
+    /,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    options: _Options = None,
+    memory_pool: _Pool = None,
+) -> pa.Scalar: ...
+def min(
     array: _Datum,
     /,
     *,

@@ -15,12 +15,13 @@ import datetime as dt
 import html
 import json
 import math
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import streamlit as st
 
-from fmw.ui import as_of, messages, overview, view
+from fmw.ui import as_of, display, messages, overview, view
 from fmw.ui.snapshot_data import Snapshot, field_changes
 
 K = "changes_"
@@ -74,7 +75,7 @@ def _params(wanted: overview.ChangeFilter, page: int) -> dict[str, list[str]]:
     return params
 
 
-def _filters(snapshot: Snapshot, lang: str, reader) -> None:  # type: ignore[no-untyped-def]
+def _filters(snapshot: Snapshot, lang: str, reader: display.Reader) -> None:
     since, kinds, sources, fields, text = st.columns([1, 1, 1, 1, 1])
     since.date_input(view.tr("changes.since"), key=f"{K}since", format="YYYY-MM-DD")
     kinds.multiselect(
@@ -108,7 +109,9 @@ def _filters(snapshot: Snapshot, lang: str, reader) -> None:  # type: ignore[no-
     text.text_input(view.tr("changes.text"), key=f"{K}q", max_chars=200)
 
 
-def _what(before: dict[str, object] | None, after: dict[str, object], reader) -> str:  # type: ignore[no-untyped-def]
+def _what(
+    before: dict[str, object] | None, after: dict[str, object], reader: display.Reader
+) -> str:
     """Each changed field as "label: before → after" (HTML); blank for a new record."""
     if before is None:
         return ""
@@ -123,8 +126,11 @@ def _what(before: dict[str, object] | None, after: dict[str, object], reader) ->
     return "<br>".join(parts)
 
 
-def _table(snapshot: Snapshot, rows: list[dict[str, object]], reader, back: str) -> None:  # type: ignore[no-untyped-def]
-    documents = as_of.change_documents(snapshot, [int(r["history_id"]) for r in rows])  # type: ignore[call-overload]
+def _table(
+    snapshot: Snapshot, rows: list[dict[str, Any]], reader: display.Reader, back: str
+) -> None:
+    """``rows``: changes as ``to_pylist`` gives them (each value of its column's type)."""
+    documents = as_of.change_documents(snapshot, [int(r["history_id"]) for r in rows])
     names = _feature_names(snapshot, [str(r["identity_hash"]) for r in rows])
     columns = ("changed_at", "change", "feature_code", "feature_name", "policy_code", "region")
     headers = [reader.header(c) for c in (*columns, "platform")]
@@ -135,7 +141,7 @@ def _table(snapshot: Snapshot, rows: list[dict[str, object]], reader, back: str)
         code = html.escape(str(row.get("feature_code") or ""))
         body.append(
             [
-                f'<td class="time">{html.escape(reader.when(row["changed_at"]))}</td>',  # type: ignore[arg-type]
+                f'<td class="time">{html.escape(reader.when(row["changed_at"]))}</td>',
                 f"<td>{html.escape(reader.cell('change', row['change']))}</td>",
                 f'<td class="code"><a href="{html.escape(href)}" target="_self">{code}</a></td>',
                 f"<td>{html.escape(name)}</td>",

@@ -106,7 +106,7 @@ def _query_from_widgets() -> search.Query:
 
 
 def _clear() -> None:
-    kept = search.Query.from_params(view.url_params())  # type: ignore[arg-type]
+    kept = search.Query.from_params(view.url_params())
     _set_widgets(search.Query(columns=kept.columns, page_size=kept.page_size))
 
 

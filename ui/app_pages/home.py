@@ -19,11 +19,12 @@ no widget, chart library, table or grid component:
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import pyarrow as pa
 import streamlit as st
 
-from fmw.ui import messages, overview, view
+from fmw.ui import display, messages, overview, view
 
 EXPLORE_URL = "explore"  # relative: also right behind a reverse proxy's path prefix
 LATEST_SHOWN = 10  # how many of the latest changes Home lists (Changes has them all)
@@ -81,8 +82,11 @@ def _search_box() -> str:
     )
 
 
-def _metrics(totals: overview.Totals, latest_since: str) -> str:
-    """The five numbers; each opens the records (or changes) it counts."""
+def _metrics(totals: overview.Totals, latest_since: dict[str, list[str]]) -> str:
+    """The five numbers; each opens the records (or changes) it counts.
+
+    ``latest_since``: the Changes view's parameters that list the latest changes.
+    """
     cards = (
         ("metric.records", totals.records, view.page_href("explore", {"listed": ["all"]})),
         ("metric.active", totals.active, view.page_href("explore", {})),
@@ -131,7 +135,7 @@ def _explore(column: str, value: str) -> str:
 
 
 def _html_table(
-    headers: list[str], rows: list[list[object]], key: str, links: list[str] | None = None
+    headers: list[str], rows: Sequence[Sequence[object]], key: str, links: list[str] | None = None
 ) -> str:
     """A static table in plain HTML (numbers right-aligned): lighter than st.table or a grid.
 
@@ -178,7 +182,9 @@ def _breakdown(title_key: str, rows: list[dict[str, object]], dimension: str) ->
     return _heading(view.tr(title_key)) + _html_table(headers, cells, dimension, links)
 
 
-def _latest_changes(changes: pa.Table, total: int, reader, since: dict[str, list[str]]) -> str:  # type: ignore[no-untyped-def]
+def _latest_changes(
+    changes: pa.Table, total: int, reader: display.Reader, since: dict[str, list[str]]
+) -> str:
     if total == 0:
         return f"<p>{html.escape(view.tr('home.latest.none'))}</p>"
     headers = [reader.header(c) for c in ("changed_at", "change", *LATEST_COLUMNS)]

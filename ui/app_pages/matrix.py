@@ -12,6 +12,7 @@ hold every line, in the reader's words, or the stored codes.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 import pyarrow as pa
 import streamlit as st
@@ -23,8 +24,20 @@ WRITTEN = f"{K}url_written"
 LAST = f"{K}last"
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every cell of the table needs: who reads, the day(s) shown, the view."""
+
+    reader: display.Reader
+    timed: view.Timed
+    query: search.Query
+    by: str
+    back: str
+    """This view as a relative link: the way back from a record it opens."""
+
+
 def _state_from(params: dict[str, list[str]]) -> None:
-    query = search.Query.from_params(params)  # type: ignore[arg-type]
+    query = search.Query.from_params(params)
     by = (params.get("by") or ["feature"])[-1]
     state = st.session_state
     state[f"{K}by"] = by if by in matrix.BY else "feature"
@@ -135,11 +148,10 @@ def _controls(
         )
 
 
-def _cell(cell: matrix.Cell | None, line: matrix.Line, pair: tuple[str, str], ctx: dict) -> str:  # type: ignore[type-arg]
+def _cell(cell: matrix.Cell | None, line: matrix.Line, pair: tuple[str, str], ctx: _Context) -> str:
     if cell is None:
         return "<td></td>"
-    reader: display.Reader = ctx["reader"]
-    timed: view.Timed = ctx["timed"]
+    reader, timed = ctx.reader, ctx.timed
     several = cell.records > 1
     shown = " ".join(
         view.status_badge(status, reader.cell("status", status) + (f" {n}" if several else ""))
@@ -152,19 +164,19 @@ def _cell(cell: matrix.Cell | None, line: matrix.Line, pair: tuple[str, str], ct
             old = view.status_badge(was, reader.cell("status", was)) if present else "∅"
             shown = f'<span class="was">{old}</span> → {shown}'
     if cell.identity is not None:
-        href = view.record_href(cell.identity, ctx["back"])
+        href = view.record_href(cell.identity, ctx.back)
     else:
-        params = view.as_lists(ctx["query"].to_params())
+        params = view.as_lists(ctx.query.to_params())
         params.pop("page", None)
-        scope = "feature" if ctx["by"] == "feature" else "policy"
-        text = f"{ctx['query'].text} {scope}:{line.code}".strip()
+        scope = "feature" if ctx.by == "feature" else "policy"
+        text = f"{ctx.query.text} {scope}:{line.code}".strip()
         params.update({"q": [text], "region": [pair[0]], "platform": [pair[1]]})
         href = view.page_href("explore", params)
     return f'<td class="cell"><a href="{html.escape(href)}" target="_self">{shown}</a></td>'
 
 
-def _table(grid: matrix.Matrix, ctx: dict) -> None:  # type: ignore[type-arg]
-    reader: display.Reader = ctx["reader"]
+def _table(grid: matrix.Matrix, ctx: _Context) -> None:
+    reader = ctx.reader
     code_column, name_column = matrix.BY[grid.by]
     headers = [html.escape(reader.header(code_column)), html.escape(reader.header(name_column))]
     headers += [f"{html.escape(r)}<br>{html.escape(p)}" for r, p in grid.columns]
@@ -246,13 +258,7 @@ def render() -> None:
             + " · "
             + view.tr("matrix.hint")
         )
-        ctx = {
-            "reader": reader,
-            "timed": timed,
-            "query": query,
-            "by": by,
-            "back": view.page_href("matrix", params),
-        }
+        ctx = _Context(reader, timed, query, by, back=view.page_href("matrix", params))
         _table(grid, ctx)
 
     def whole(*, codes: bool) -> pa.Table:

@@ -14,6 +14,7 @@ import html
 import streamlit as st
 
 from fmw.ui import display, overview, view
+from fmw.ui.snapshot_data import Snapshot
 
 FIELD_ORDER = (
     "feature_code",
@@ -73,7 +74,7 @@ def _fields(record: dict[str, object], reader: display.Reader) -> None:
     )
 
 
-def _sources(snapshot, record: dict[str, object], reader: display.Reader) -> None:  # type: ignore[no-untyped-def]
+def _sources(snapshot: Snapshot, record: dict[str, object], reader: display.Reader) -> None:
     st.subheader(view.tr("record.sources"))
     st.markdown(
         view.tr(
@@ -98,7 +99,7 @@ def _sources(snapshot, record: dict[str, object], reader: display.Reader) -> Non
     )
 
 
-def _timeline(snapshot, identity: str, reader: display.Reader) -> None:  # type: ignore[no-untyped-def]
+def _timeline(snapshot: Snapshot, identity: str, reader: display.Reader) -> None:
     st.subheader(view.tr("record.timeline"))
     entries = overview.timeline(snapshot, identity)
     if not entries:
