@@ -246,6 +246,7 @@ def test_search_filter_sort_open_a_record_and_back_shows_the_same_rows(
     page.wait_for_url("**status=disabled*")
     page.locator(".fmw-explore thead a", has_text="담당자").click()
     page.wait_for_url("**sort=owner*")
+    page.locator(".fmw-explore tr[data-row]").first.wait_for()  # a header link loads the page anew
     settled(page)
     rows, url = shown_rows(page), page.url
     assert rows and "status=disabled" in url and "q=" in url
