@@ -187,15 +187,19 @@ def publish_generation(
     count, the ``HashedFile`` a ``HashingWriter`` gave, so the file is not read back
     to hash it). If it raises,
     nothing new stays on disk, the previous generation stays current and its
-    exception propagates. ``extra`` must survive a JSON round trip unchanged.
+    exception propagates; an OSError (a full disk) becomes a SnapshotError
+    saying so in one line. ``extra`` must survive a JSON round trip unchanged.
     Afterwards old generations are pruned (see ``prune_generations``).
     """
     root = Path(root)
     batch_ids = _checked_batches(batches)
     extra_doc = _checked_extra(extra)
     generations = root / GENERATIONS_DIR
-    generations.mkdir(parents=True, exist_ok=True)
-    gen_id, generated_at, partial = _claim_partial_folder(generations)
+    try:
+        generations.mkdir(parents=True, exist_ok=True)
+        gen_id, generated_at, partial = _claim_partial_folder(generations)
+    except OSError as exc:
+        raise SnapshotError(_not_written(root, exc)) from exc
     folder = generations / gen_id
     try:
         files = _fill_generation(partial, write_files)
@@ -206,19 +210,33 @@ def publish_generation(
         fsync_dir(generations)
     except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        if isinstance(exc, FileBusyError):
-            raise SnapshotError(f"{exc}; {BUSY_HINT}") from exc.__cause__
+        _raise_plainly(root, exc)
         raise
     try:
         _write_pointer(root, _Pointer(gen_id, hashlib.sha256(manifest).hexdigest()))
     except BaseException as exc:
         if current_pointer(root) != gen_id:  # unpublish, so nothing newer than current lingers
             _discard_folder(folder)
-        if isinstance(exc, FileBusyError):
-            raise SnapshotError(f"{exc}; {BUSY_HINT}") from exc.__cause__
+        _raise_plainly(root, exc)
         raise
     _prune(root, keep, protect={gen_id})
     return Generation(gen_id, folder, generated_at, files, batch_ids, extra_doc)
+
+
+def _raise_plainly(root: Path, exc: BaseException) -> None:
+    """Raise ``exc`` as the SnapshotError an admin reads, when it is a file-system one."""
+    if isinstance(exc, FileBusyError):
+        raise SnapshotError(f"{exc}; {BUSY_HINT}") from exc.__cause__
+    if isinstance(exc, OSError):
+        raise SnapshotError(_not_written(root, exc)) from exc
+
+
+def _not_written(root: Path, exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return (
+        f"cannot write a snapshot generation under {root}: {exc.strerror or exc}{where}; "
+        f"nothing was published and the previous generation stays current"
+    )
 
 
 def prune_generations(root: Path, *, keep: int = 5) -> list[str]:
