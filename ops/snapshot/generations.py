@@ -12,7 +12,8 @@ Layout under the snapshot root::
     CURRENT.json               {"generation": "<id>", "manifest_sha256": "<hex>"}
     generations/
       <id>/                    manifest.json and the files; never modified after publish
-      <id>.partial/            being written; readers ignore it
+      <id>.partial/            being written; readers ignore it (left by an interrupted
+                               publish: removed when the next export starts)
       <id>.trash-<pid>-<n>/    being deleted by retention; readers ignore it
 
 Generation ids are UTC times, ``YYYYMMDDTHHMMSS_ffffffZ``, so they sort by age.
@@ -445,6 +446,35 @@ def _discard_folder(folder: Path) -> bool:
         return False
     shutil.rmtree(trash, ignore_errors=True)
     return True
+
+
+def interrupted_publishes(root: Path) -> list[Path]:
+    """The ``.partial`` folders under ``root``: publishes being written, or interrupted ones."""
+    try:
+        entries = list((Path(root) / GENERATIONS_DIR).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(
+        e
+        for e in entries
+        if _ID_PATTERN.fullmatch(e.name[:_ID_LENGTH]) and e.name[_ID_LENGTH:] == PARTIAL_SUFFIX
+    )
+
+
+def remove_interrupted_publishes(root: Path) -> list[str]:
+    """Delete every ``.partial`` folder under ``root``; return the names removed.
+
+    Only for the one publisher (``fmw.sync.publisher_lock`` held): then no
+    other publish is running, so every ``.partial`` folder was left by one that
+    was interrupted (killed, or its machine lost power). A folder that cannot
+    be deleted now is left for the next run.
+    """
+    removed = []
+    for folder in interrupted_publishes(root):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder.name)
+    return removed
 
 
 def _sweep_leftovers(root: Path) -> None:
