@@ -27,6 +27,7 @@ from contextlib import closing
 import psycopg
 from psycopg import sql
 
+from fmw.loader.limits import MAX_CELL_CHARS, MAX_ROW
 from fmw.loader.source_file import MAX_LINE_BYTES, CsvBody
 
 CHUNK_BYTES = 1 << 20
@@ -61,6 +62,7 @@ class _SameReading:
         self._carry = b""  # bytes not yet vouched for, after _start bytes of context
         self._start = 0
         self._line = 0  # bytes since the last line feed
+        self._lines = 0  # line feeds seen: at least as many as records
         self._tail = b"\n"  # the last bytes seen: the data starts a line
 
     def feed(self, chunk: bytes) -> None:
@@ -69,6 +71,9 @@ class _SameReading:
             raise _ReadDifferentlyError
         self._tail = chunk[-2:]
         self._check_line_length(chunk)
+        self._lines += chunk.count(b"\n")
+        if self._lines >= MAX_ROW:  # the reader names the row past the last one a source has
+            raise _ReadDifferentlyError
         if len(self._carry) > self._start or b'"' in chunk:
             self._scan(self._carry + chunk)
         else:
@@ -147,21 +152,24 @@ def _insert(
 ) -> int:
     """Move the staged rows into raw.row; a row the reader would refuse aborts it.
 
-    Such a row (a filled cell past the header, a cell longer than the
-    reader's limit) gets NULL cells, which raw.row refuses (not-null
-    violation): the caller then lets the reader name the problem.
+    Such a row (a filled cell past the header, a cell longer than a cell
+    may be, a row past the last one a source may have: ``fmw.loader.limits``)
+    gets NULL cells, which raw.row refuses (not-null violation): the caller
+    then lets the reader name the problem.
     """
     extra = sql.SQL(" AND ROW({}) IS NULL").format(sql.SQL(", ").join(columns[width:]))
     statement = sql.SQL(
         "INSERT INTO raw.row (batch_id, source_row, cells) "
         "SELECT {batch}, ({before} + n)::integer, "
-        "CASE WHEN greatest({lengths}) <= {limit}{extra} THEN ARRAY[{cells}]::text[] END "
+        "CASE WHEN greatest({lengths}) <= {limit} AND {before} + n <= {last}{extra} "
+        "THEN ARRAY[{cells}]::text[] END "
         "FROM {stage} WHERE NOT ROW({all}) IS NULL"
     ).format(
         batch=sql.Literal(batch_id),
         before=sql.Literal(body.header_row - 1),  # n = 1 is _pinning_line
-        lengths=sql.SQL(", ").join(sql.SQL("octet_length({})").format(c) for c in columns),
-        limit=sql.Literal(csv.field_size_limit()),
+        lengths=sql.SQL(", ").join(sql.SQL("char_length({})").format(c) for c in columns),
+        limit=sql.Literal(MAX_CELL_CHARS),
+        last=sql.Literal(MAX_ROW),
         extra=extra if len(columns) > width else sql.SQL(""),
         cells=sql.SQL(", ").join(columns[:width]),
         stage=_STAGE,

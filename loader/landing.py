@@ -16,8 +16,9 @@ import psycopg
 from psycopg import sql
 
 from fmw.errors import BatchError, SourceFileError
+from fmw.loader.cell_notes import land_cell_notes
 from fmw.loader.csv_copy import land_csv_body
-from fmw.loader.source_file import SourceFormat, SourceTable, open_source
+from fmw.loader.source_file import SourceFormat, SourceTable, open_file, open_source
 
 PROGRESS_EVERY = 10_000
 HEADER_PROBLEM = "FM002"  # SQLSTATE raised by ops.register_batch for unmappable headers
@@ -60,20 +61,14 @@ class BatchResult:
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
+    """SHA-256 of a file, read in 1 MiB chunks; only a regular file is read (``open_file``)."""
     digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
+    with open_file(path) as handle:
+        try:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
-    except FileNotFoundError as exc:
-        raise SourceFileError(path, "no such file") from exc
-    except PermissionError as exc:
-        raise SourceFileError(
-            path, "cannot open: locked by another program or access denied"
-        ) from exc
-    except IsADirectoryError as exc:
-        raise SourceFileError(path, "is a folder, not a file") from exc
+        except OSError as exc:
+            raise SourceFileError(path, f"cannot read: {exc.strerror or exc}") from exc
     return digest.hexdigest()
 
 
@@ -129,14 +124,17 @@ def _land_rows(
     progress: Callable[[int], None] | None,
 ) -> int:
     """Land the data rows: UTF-8 CSV through PostgreSQL's CSV parser where it reads them
-    exactly as the Python reader does, everything else row by row from the reader."""
+    exactly as the Python reader does, everything else row by row from the reader, with
+    the reader's notes about cells (``land_cell_notes``)."""
     if table.body is not None:
         count = land_csv_body(conn, batch_id, len(table.header), table.body)
         if count is not None:
             if progress:
                 progress(count)
             return count
-    return _copy_rows(conn, batch_id, table, progress)
+    count = _copy_rows(conn, batch_id, table, progress)
+    land_cell_notes(conn, batch_id, table.notes)
+    return count
 
 
 def _record_failure(

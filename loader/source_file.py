@@ -1,9 +1,12 @@
-"""Read one source file (CSV or XLSX) and stream its header and rows as text cells.
+"""Open one source file (CSV or XLSX), read CSV, and stream the header and rows as text cells.
 
-Its job: open the file, settle its format, text encoding, delimiter and sheet,
-and hand back the header plus each data row as text, numbered as a person sees
-the row in a spreadsheet. Everything that can go wrong becomes a
-``SourceFileError`` naming the file and, where known, the row and column.
+Its job: open the file (a regular file only: a FIFO or a device is refused at
+once), settle its format, and for CSV its text encoding and delimiter; hand
+back the header plus each data row as text, numbered as a person sees the row
+in a spreadsheet. XLSX files are read by ``fmw.loader.xlsx``. Every limit of
+``fmw.loader.limits`` is checked while reading. Everything that can go wrong
+becomes a ``SourceFileError`` naming the file and, where known, the row and
+column.
 
 What it must never do:
 
@@ -21,72 +24,37 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
-import warnings
-from collections.abc import Generator, Iterator, Sequence
+import os
+import stat
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, Literal
 
 from fmw.errors import SourceFileError
+from fmw.loader.limits import MAX_CELL_CHARS, check_row, check_width, too_long
+from fmw.loader.table import LOCKED, Cells, CsvBody, Row, SourceFormat, SourceTable, row_stream
 
-if TYPE_CHECKING:
-    from openpyxl.workbook.workbook import Workbook
-
-Cells = list[str | None]
-Row = tuple[int, Cells]
-SourceFormat = Literal["auto", "csv", "xlsx"]
+__all__ = ["MAX_LINE_BYTES", "CsvBody", "SourceFormat", "SourceTable", "open_file", "open_source"]
 
 _PREFIX_BYTES = 1 << 20  # how much of a CSV file encoding detection may look at
 _DECODE_CHUNK = 64 << 10  # decode the prefix piecewise so its text never exists whole
 MAX_LINE_BYTES = 16 << 20  # a longer physical line means the file is not CSV text
-_MAX_EXACT_FLOAT = 1e16  # beyond this a float cannot stand for one exact integer
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _CSV_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
 _XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
-_LOCKED = "cannot open: locked by another program or access denied"
 _OLE_REASON = (
     "is an old-format .xls or a password-protected workbook; save it as .xlsx without a password"
 )
-
-
-@dataclass(frozen=True)
-class CsvBody:
-    """A UTF-8 CSV file's bytes after its header record, as they are in the file.
-
-    The k-th record in them (blank ones counted) is row ``header_row + k``.
-    """
-
-    delimiter: str
-    header_row: int  # the header record's row number
-    header_cells: int  # cells in the header record, trailing empty ones included
-    file: IO[bytes]
-    offset: int  # where the first data record starts
-
-    def chunks(self, size: int) -> Generator[bytes, None, None]:
-        """The bytes in ``size`` pieces; leaves the file where ``SourceTable.rows`` reads on."""
-        try:
-            self.file.seek(self.offset)
-            while chunk := self.file.read(size):
-                yield chunk
-        finally:
-            self.file.seek(self.offset)
-
-
-@dataclass(frozen=True)
-class SourceTable:
-    """One opened source file: how it was read, its header, and a stream of its data rows."""
-
-    path: Path
-    format: Literal["csv", "xlsx"]
-    encoding: str  # "utf-8", "utf-8-sig", "cp949", … for CSV; "xlsx" for XLSX
-    delimiter: str | None  # "," or "\t" for CSV, None for XLSX
-    sheet: str | None  # sheet read, None for CSV
-    header: list[str]  # header cells as they are in the file
-    rows: Iterator[tuple[int, list[str | None]]]  # (row_number, exactly len(header) cells)
-    body: CsvBody | None = None  # UTF-8 CSV only: the bytes ``rows`` are read from
+_FIELD_LIMIT_ERROR = "field larger than field limit"  # Python's csv module, word for word
+_KINDS = {
+    stat.S_ISDIR: "a directory",
+    stat.S_ISFIFO: "a named pipe (FIFO)",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
 
 
 @contextmanager
@@ -105,16 +73,48 @@ def open_source(
     """
     path = Path(path)
     with ExitStack() as stack:
-        file = _open_binary(path)
+        file = open_file(path)
         stack.callback(file.close)
         head = _read_head(path, file)
         if _resolve_format(path, head, fmt) == "csv":
             yield _open_csv(path, file, head, encoding, sheet, stack)
+        elif head.startswith(_OLE_MAGIC):
+            raise SourceFileError(path, _OLE_REASON)
         else:
-            yield _open_xlsx(path, file, head, sheet, stack)
+            from fmw.loader.xlsx import open_xlsx  # openpyxl only when a workbook is read
+
+            yield open_xlsx(path, file, sheet, stack)
 
 
 # --- opening and format ---------------------------------------------------------------
+
+
+def open_file(path: Path) -> IO[bytes]:
+    """``path`` opened for reading if it is a regular file; SourceFileError otherwise.
+
+    A named pipe would block the open and ``/dev/zero`` would never end: what
+    is not a regular file is refused before it is opened, and checked again
+    once it is open.
+    """
+    try:
+        _check_regular(path, path.stat())
+    except FileNotFoundError:
+        raise SourceFileError(path, "no such file") from None
+    except OSError:
+        pass  # let opening it name the problem
+    file = _open_binary(path)
+    try:
+        _check_regular(path, os.fstat(file.fileno()))
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def _check_regular(path: Path, status: os.stat_result) -> None:
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((name for test, name in _KINDS.items() if test(status.st_mode)), None)
+        raise SourceFileError(path, f"is {kind or 'not a regular file'}, not a file")
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -128,7 +128,7 @@ def _open_binary(path: Path) -> IO[bytes]:
         # Windows reports a directory as PermissionError too.
         if _is_dir(path):
             raise SourceFileError(path, "is a directory, not a file") from None
-        raise SourceFileError(path, _LOCKED) from None
+        raise SourceFileError(path, LOCKED) from None
     except OSError as exc:
         raise SourceFileError(path, f"cannot open: {exc.strerror or exc}") from exc
 
@@ -146,7 +146,7 @@ def _read_head(path: Path, file: IO[bytes]) -> bytes:
         head = file.read(len(_OLE_MAGIC))
         file.seek(0)
     except PermissionError:
-        raise SourceFileError(path, _LOCKED) from None
+        raise SourceFileError(path, LOCKED) from None
     except OSError as exc:
         raise SourceFileError(path, f"cannot read: {exc.strerror or exc}") from exc
     if not head:
@@ -167,35 +167,7 @@ def _resolve_format(path: Path, head: bytes, fmt: str) -> Literal["csv", "xlsx"]
     return "xlsx" if head.startswith((_ZIP_MAGIC, _OLE_MAGIC)) else "csv"
 
 
-# --- rows shared by both formats ------------------------------------------------------
-
-
-class _RowStream(Iterator[Row]):
-    """The ``rows`` iterator: refuses to run once its file is closed."""
-
-    def __init__(self, path: Path, rows: Iterator[Row]) -> None:
-        self._path = path
-        self._rows = rows
-        self._closed = False
-
-    def __next__(self) -> Row:
-        if self._closed:
-            raise SourceFileError(
-                self._path, "rows read after the file was closed; iterate inside the with block"
-            )
-        return next(self._rows)
-
-    def close(self) -> None:
-        self._closed = True
-        close = getattr(self._rows, "close", None)
-        if close is not None:
-            close()
-
-
-def _row_stream(path: Path, rows: Iterator[Row], stack: ExitStack) -> _RowStream:
-    stream = _RowStream(path, rows)
-    stack.callback(stream.close)
-    return stream
+# --- CSV rows -------------------------------------------------------------------------
 
 
 def _last_filled(cells: Sequence[str | None]) -> int:
@@ -210,9 +182,12 @@ def _is_blank(cells: Sequence[str | None]) -> bool:
     return not any(cells)
 
 
-def _make_header(path: Path, row: int, cells: Sequence[str | None]) -> list[str]:
+def _make_header(path: Path, row: int, cells: Sequence[str]) -> list[str]:
+    width = _last_filled(cells)
+    check_width(path, row, width, f"the last named one is column {width:,}")
+    _check_cells(path, row, cells[:width], None)
     header: list[str] = []
-    for column, cell in enumerate(cells[: _last_filled(cells)], start=1):
+    for column, cell in enumerate(cells[:width], start=1):
         if not cell:
             raise SourceFileError(
                 path, "header cell is empty; every column needs a name", row=row, column=column
@@ -221,16 +196,24 @@ def _make_header(path: Path, row: int, cells: Sequence[str | None]) -> list[str]
     return header
 
 
-def _fit_row(path: Path, row: int, cells: Sequence[str | None], width: int, *, pad: bool) -> Cells:
-    """Exactly ``width`` cells, empty ones as None; extra filled cells are an error."""
+def _check_cells(path: Path, row: int, cells: Sequence[str], header: list[str] | None) -> None:
+    """SourceFileError naming the first cell longer than a cell may be."""
+    if cells and max(map(len, cells)) > MAX_CELL_CHARS:
+        column = next(n for n, cell in enumerate(cells) if len(cell) > MAX_CELL_CHARS)
+        name = header[column] if header and column < len(header) else column + 1
+        raise too_long(path, row, name, f"{len(cells[column]):,}")
+
+
+def _fit_row(path: Path, row: int, cells: Sequence[str], header: list[str]) -> Cells:
+    """Exactly one cell per header column, empty ones as None; others are an error."""
+    width = len(header)
     filled = _last_filled(cells)
-    if filled > width or (len(cells) < width and not pad):
+    if filled > width or len(cells) < width:
         count = filled if filled > width else len(cells)
         cells_word = "cell" if count == 1 else "cells"
         raise SourceFileError(path, f"{count} {cells_word}, the header has {width}", row=row)
-    fitted: Cells = [cell or None for cell in cells[:width]]
-    fitted.extend([None] * (width - len(fitted)))
-    return fitted
+    _check_cells(path, row, cells[:width], header)
+    return [cell or None for cell in cells[:width]]
 
 
 # --- CSV ------------------------------------------------------------------------------
@@ -264,7 +247,7 @@ def _open_csv(
         delimiter=delimiter,
         sheet=None,
         header=header,
-        rows=_row_stream(path, reader.rows(header), stack),
+        rows=row_stream(path, reader.rows(header), stack),
         body=body,
     )
 
@@ -432,10 +415,7 @@ class _CsvReader:
     def rows(self, header: list[str]) -> Iterator[Row]:
         while (record := self._next_record()) is not None:
             if not _is_blank(record):
-                yield (
-                    self._record,
-                    _fit_row(self._path, self._record, record, len(header), pad=False),
-                )
+                yield self._record, _fit_row(self._path, self._record, record, header)
 
     def _lines(self) -> Iterator[str]:
         while raw := self._file.readline(MAX_LINE_BYTES + 1):
@@ -462,22 +442,32 @@ class _CsvReader:
         except _UndecodableBytesError as bad:
             raise self._decode_error(row, bad) from None
         except csv.Error as exc:
+            if _FIELD_LIMIT_ERROR in str(exc):  # a cell far longer than MAX_CELL_CHARS
+                raise self._too_long(row) from None
             raise SourceFileError(self._path, f"not valid CSV: {exc}", row=row) from None
         except PermissionError:
-            raise SourceFileError(self._path, _LOCKED, row=row) from None
+            raise SourceFileError(self._path, LOCKED, row=row) from None
         except OSError as exc:
             raise SourceFileError(
                 self._path, f"cannot read: {exc.strerror or exc}", row=row
             ) from exc
         self._record = row
+        check_row(self._path, row)
         return record
 
-    def _decode_error(self, row: int, bad: _UndecodableBytesError) -> SourceFileError:
-        text = "".join(self._pending) + bad.before
+    def _column(self, text: str) -> str | int:
+        """The header name (or number) of the cell a partial record ``text`` stopped in."""
         number = _fields_begun(text, self._delimiter)
-        column: str | int = number
         if self._header is not None and number <= len(self._header):
-            column = self._header[number - 1]
+            return self._header[number - 1]
+        return number
+
+    def _too_long(self, row: int) -> SourceFileError:
+        column = self._column("".join(self._pending))
+        return too_long(self._path, row, column, f"more than {csv.field_size_limit():,}")
+
+    def _decode_error(self, row: int, bad: _UndecodableBytesError) -> SourceFileError:
+        column = self._column("".join(self._pending) + bad.before)
         return SourceFileError(
             self._path,
             f"bytes not valid {self._codec} (0x{bad.byte:02x} at byte offset {bad.offset}); "
@@ -486,132 +476,3 @@ class _CsvReader:
             row=row,
             column=column,
         )
-
-
-# --- XLSX -----------------------------------------------------------------------------
-
-
-def _open_xlsx(
-    path: Path, file: IO[bytes], head: bytes, sheet: str | None, stack: ExitStack
-) -> SourceTable:
-    if head.startswith(_OLE_MAGIC):
-        raise SourceFileError(path, _OLE_REASON)
-    workbook = _load_workbook(path, file)
-    stack.callback(workbook.close)
-    worksheet = _pick_sheet(path, workbook, sheet)
-    worksheet.reset_dimensions()  # a wrong <dimension> tag would otherwise cut rows off
-    values = _xlsx_rows(path, worksheet)
-    for number, cells in values:
-        if not _is_blank(cells):
-            header = _make_header(path, number, cells)
-            break
-    else:
-        raise SourceFileError(path, "no header row")
-    rows = (
-        (number, _fit_row(path, number, cells, len(header), pad=True))
-        for number, cells in values
-        if not _is_blank(cells)
-    )
-    return SourceTable(
-        path=path,
-        format="xlsx",
-        encoding="xlsx",
-        delimiter=None,
-        sheet=worksheet.title,
-        header=header,
-        rows=_row_stream(path, rows, stack),
-    )
-
-
-def _load_workbook(path: Path, file: IO[bytes]) -> Workbook:
-    from openpyxl import load_workbook
-
-    try:
-        with warnings.catch_warnings():
-            # "extension is not supported", "no default style": noise about parts we never read
-            warnings.simplefilter("ignore", UserWarning)
-            return load_workbook(file, read_only=True, data_only=True)
-    except PermissionError:
-        raise SourceFileError(path, _LOCKED) from None
-    except Exception as exc:  # openpyxl fails on a bad workbook with many exception types
-        raise SourceFileError(path, f"not a valid .xlsx workbook ({exc})") from exc
-
-
-def _pick_sheet(path: Path, workbook: Workbook, sheet: str | None) -> Any:
-    worksheets = workbook.worksheets
-    if not worksheets:
-        raise SourceFileError(path, "the workbook has no worksheets")
-    if sheet is None:
-        return worksheets[0]
-    for worksheet in worksheets:
-        if worksheet.title == sheet:
-            return worksheet
-    names = ", ".join(repr(ws.title) for ws in worksheets)
-    raise SourceFileError(path, f"no sheet named {sheet!r}; the sheets are {names}")
-
-
-def _xlsx_rows(path: Path, worksheet: Any) -> Iterator[Row]:
-    """Every row, numbered from 1 (openpyxl fills gaps), its cells as text."""
-    values = worksheet.iter_rows(values_only=True)
-    number = 0
-    while True:
-        number += 1
-        try:
-            cells = next(values)
-        except StopIteration:
-            return
-        except Exception as exc:  # a corrupt sheet part fails in many ways
-            raise SourceFileError(path, f"not a valid .xlsx workbook ({exc})", row=number) from exc
-        yield number, [_cell_text(value) for value in cells]
-
-
-def _cell_text(value: object) -> str | None:
-    """A cell value as the text a person reads in Excel; empty as None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _float_text(value)
-    if isinstance(value, dt.datetime):
-        return _datetime_text(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
-        moment = _round_to_second(dt.datetime.combine(dt.date(2000, 1, 1), value))
-        return moment.time().isoformat(timespec="seconds")
-    if isinstance(value, dt.timedelta):
-        return _duration_text(value)
-    return str(value)
-
-
-def _float_text(value: float) -> str:
-    if value.is_integer() and abs(value) < _MAX_EXACT_FLOAT:
-        return str(int(value))
-    return repr(value)
-
-
-def _round_to_second(value: dt.datetime) -> dt.datetime:
-    if value.microsecond >= 500_000:
-        value += dt.timedelta(seconds=1)
-    return value.replace(microsecond=0)
-
-
-def _datetime_text(value: dt.datetime) -> str:
-    value = _round_to_second(value)
-    if value.time() == dt.time(0):
-        return value.date().isoformat()
-    return value.isoformat(timespec="seconds")
-
-
-def _duration_text(value: dt.timedelta) -> str:
-    """Like Excel's [h]:mm:ss."""
-    seconds = round(value.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    hours, rest = divmod(abs(seconds), 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{sign}{hours}:{minutes:02d}:{seconds:02d}"

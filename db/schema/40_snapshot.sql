@@ -49,16 +49,21 @@ SELECT
     coalesce(r.team, r.region, r.platform) AS value,
     r.status,
     count(*) AS records,
-    count(*) FILTER (WHERE r.is_active) AS active_records
+    count(*) FILTER (WHERE r.is_active) AS active_records,
+    md5(coalesce(r.team, r.region, r.platform))::uuid AS value_key
 FROM core.record AS r
 GROUP BY GROUPING SETS ((r.status), (r.team, r.status), (r.region, r.status), (r.platform, r.status))
 WITH NO DATA;
 COMMENT ON MATERIALIZED VIEW snapshot.home_summary IS
     'Record counts by status, overall (dimension total) and per team, region and platform.';
+COMMENT ON COLUMN snapshot.home_summary.value_key IS
+    'md5 of value: what the unique index is on, since a value (up to 32,767 characters as '
+    'loaded, more after NFKC) can be longer than a btree index row may be.';
 -- Unique so it can be refreshed CONCURRENTLY: a plain refresh would lock psql readers out
--- for as long as the grouping over every record takes.
+-- for as long as the grouping over every record takes. On value_key, not value: a long team
+-- name would otherwise fail every refresh, and with it every export.
 CREATE UNIQUE INDEX home_summary_key_idx
-    ON snapshot.home_summary (dimension, value, status) NULLS NOT DISTINCT;
+    ON snapshot.home_summary (dimension, value_key, status) NULLS NOT DISTINCT;
 
 CREATE VIEW snapshot.record_history AS
 SELECT

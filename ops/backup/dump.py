@@ -5,6 +5,10 @@ One run (``run_backup``; the scheduler's ``fmw:backup`` job calls it too):
 1. Open a repeatable-read transaction on the database, take the backup lock
    (a session advisory lock: one backup of a database at a time) and export
    its snapshot, so ``pg_dump`` and FMW's row counts see the very same data.
+   Holding the lock means no other backup (nor ``fmw backup verify``) of this
+   database runs, so what interrupted ones left is removed first: their
+   ``.partial`` files and their scratch databases (named after the database
+   they prove, ``scratch_prefix``).
 2. ``pg_dump --format=custom --snapshot=…`` writes ``<stem>.dump.partial``;
    then every table's rows are counted in the same snapshot.
 3. Verification, before the archive gets its final name (so a ``.dump`` in the
@@ -40,10 +44,11 @@ as they were. This module must never modify the database it backs up.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +80,7 @@ from fmw.settings import Settings
 from fmw.snapshot.generations import MANIFEST_NAME, current_pointer, read_generation
 
 BACKUP_LOCK_KEY = 0x464D575F424B5550  # "FMW_BKUP"
+SCRATCH_PREFIX = "fmw_verify_"
 LOCK_WAIT_TIMEOUT_MS = 10 * 60 * 1000  # pg_dump gives up instead of queueing forever behind DDL
 Method = Literal["restore", "read"]
 
@@ -142,14 +148,65 @@ class BackupResult:
         )
 
 
+# --------------------------------------------------------------------------- the lock, leftovers
+
+
+@contextlib.contextmanager
+def backup_lock(conn: psycopg.Connection) -> Iterator[None]:
+    """Hold the backup lock of ``conn``'s database, or raise BackupBusyError at once."""
+    locked = conn.execute("SELECT pg_try_advisory_lock(%s)", [BACKUP_LOCK_KEY]).fetchone()
+    if not locked or not locked[0]:
+        raise BackupBusyError()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(%s)", [BACKUP_LOCK_KEY])
+
+
+def scratch_prefix(dbname: str) -> str:
+    """How the scratch databases that prove backups of ``dbname`` begin: ``fmw_verify_<hex>_``.
+
+    The hex is of the database's name, so a backup clearing leftovers never
+    touches a scratch database proving another database's backup.
+    """
+    return f"{SCRATCH_PREFIX}{hashlib.sha256(dbname.encode()).hexdigest()[:8]}_"
+
+
+def scratch_databases(conn: psycopg.Connection, dbname: str) -> list[str]:
+    """The scratch databases on ``conn``'s server proving backups of ``dbname``."""
+    rows = conn.execute(
+        "SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, %s) ORDER BY 1",
+        [scratch_prefix(dbname)],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _remove_leftovers(
+    conn: psycopg.Connection, url: str, folder: Path, progress: Callable[[str], None]
+) -> list[str]:
+    """Remove what interrupted backups of this database left; the backup lock is held."""
+    removed = backup_files.remove_interrupted_files(folder)
+    scratch = scratch_databases(conn, conn.info.dbname)
+    if scratch:
+        with admin_connection(url) as admin:
+            for name in scratch:
+                drop_database(admin, name)
+    removed += [f"scratch database {name}" for name in scratch]
+    for name in removed:
+        progress(f"removed {name}, left by an interrupted backup")
+    return removed
+
+
 # --------------------------------------------------------------------------- verification
 
 
 def _verify_by_restore(
-    url: str, tools: PgTools, archive: Path, expected: dict[str, int] | None
+    url: str, dbname: str, tools: PgTools, archive: Path, expected: dict[str, int] | None
 ) -> Verification:
     started, at = time.monotonic(), datetime.now(UTC)
-    scratch = f"fmw_verify_{os.getpid()}_{at.strftime('%Y%m%d%H%M%S')}"
+    scratch = f"{scratch_prefix(dbname)}{os.getpid()}_{at.strftime('%Y%m%d%H%M%S')}"
     with admin_connection(url) as admin:
         try:
             checked = restore_and_check(
@@ -211,14 +268,16 @@ def _check_counts(archive: Path, expected: dict[str, int] | None, found: dict[st
 
 
 def _verify(
+    conn: psycopg.Connection,
     url: str,
     tools: PgTools,
     archive: Path,
     expected: dict[str, int] | None,
     method: Method,
 ) -> Verification:
+    """Verify ``archive`` of ``conn``'s database, whose backup lock the caller holds."""
     if method == "restore":
-        return _verify_by_restore(url, tools, archive, expected)
+        return _verify_by_restore(url, conn.info.dbname, tools, archive, expected)
     return _verify_by_reading(tools, archive, expected)
 
 
@@ -299,11 +358,9 @@ def run_backup(
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         tools = tools_for(settings, conn)
-        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", [BACKUP_LOCK_KEY]).fetchone()
-        if not locked or not locked[0]:
-            raise BackupBusyError()
-        try:
+        with backup_lock(conn):
             folder.mkdir(parents=True, exist_ok=True)
+            leftovers = _remove_leftovers(conn, url, folder, progress)
             stem, partial = backup_files.claim_stem(folder, started_at)
             try:
                 progress(f"dumping {database.describe(url)} with {tools.version} ({tools.origin})")
@@ -312,7 +369,7 @@ def run_backup(
                 backup_files.fsync_file(partial)
                 size, digest = backup_files.file_sha256(partial)
                 progress(f"verifying {stem}{backup_files.DUMP_SUFFIX} ({size:,} bytes) by {method}")
-                verification = _verify(url, tools, partial, tables, method)
+                verification = _verify(conn, url, tools, partial, tables, method)
                 snapshot, note = _archive_snapshot(settings, folder, stem)
                 final = folder / f"{stem}{backup_files.DUMP_SUFFIX}"
                 backup_files.replace_with_retry(partial, final)
@@ -345,11 +402,9 @@ def run_backup(
             removed = backup_files.apply_retention(
                 folder, settings.backup_keep_days, now=datetime.now(UTC)
             )
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-                conn.execute("SELECT pg_advisory_unlock(%s)", [BACKUP_LOCK_KEY])
     notes = [note] if note else []
+    if leftovers:
+        notes.append(f"removed what an interrupted backup left: {', '.join(leftovers)}")
     return BackupResult(
         final,
         sidecar,
@@ -400,12 +455,16 @@ def verify_backup(
                     f"damaged or changed since"
                 )
         url = database.backup_url(settings, announce=progress)
-        with database.connect(url, autocommit=True) as conn:
+        # The backup lock: a backup starting meanwhile would take this scratch database
+        # for an interrupted one's leftover.
+        with database.connect(url, autocommit=True) as conn, backup_lock(conn):
             tools = tools_for(settings, conn)
-        progress(f"verifying {archive.name} by {method} with PostgreSQL {tools.major}'s programs")
-        verification = _verify(
-            url, tools, archive, expected if isinstance(expected, dict) else None, method
-        )
+            progress(
+                f"verifying {archive.name} by {method} with PostgreSQL {tools.major}'s programs"
+            )
+            verification = _verify(
+                conn, url, tools, archive, expected if isinstance(expected, dict) else None, method
+            )
     except BackupVerificationError as exc:
         if sidecar is not None and stem is not None:
             failed = Verification(method, False, at, time.monotonic() - started, str(exc))

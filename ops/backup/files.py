@@ -7,7 +7,8 @@ on any locale)::
     fmw_20261127T023000Z.dump           pg_dump custom-format archive (complete, verified)
     fmw_20261127T023000Z.snapshot.zip   the snapshot generation current at backup time
     fmw_20261127T023000Z.json           the sidecar: what was verified, how and when
-    fmw_20261127T023000Z.dump.partial   being written (or left by a crash; swept later)
+    fmw_20261127T023000Z.dump.partial   being written (or left by a crash: the next backup
+                                        removes it when it starts)
 
 The sidecar (``format_version`` 1) is the contract for ``fmw doctor`` and
 admins; its keys:
@@ -250,6 +251,33 @@ def _delete_backup(folder: Path, stem: str) -> bool:
         except OSError:
             ok = False
     return ok
+
+
+def interrupted_files(folder: Path) -> list[Path]:
+    """The ``.partial`` and temp files in ``folder``: a backup's files being written, or left.
+
+    Files that do not follow the backup naming are never listed.
+    """
+    try:
+        entries = list(Path(folder).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(e for e in entries if (m := _FILE.fullmatch(e.name)) and m.group(3))
+
+
+def remove_interrupted_files(folder: Path) -> list[str]:
+    """Delete every ``.partial`` and temp file in ``folder``; return the names removed.
+
+    Only while holding the backup lock (``fmw.backup.dump``): then no backup
+    is writing, so each was left by one that was interrupted. A file that
+    cannot be deleted now (on Windows: open elsewhere) is left for next time.
+    """
+    removed = []
+    for path in interrupted_files(folder):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path.name)
+    return removed
 
 
 def _sweep_partials(folder: Path, now: float) -> None:

@@ -33,8 +33,9 @@ def format_check(check: Check, marks: dict[bool | None, str]) -> str:
 
 @clean_errors
 def doctor() -> None:
-    """Check the database, last sync, success rate, snapshot, backup, scheduler, services
-    and free disk; one line each, exit 1 when anything is red.
+    """Check the database, last sync, success rate, snapshot, backup, what interrupted
+    exports and backups left, scheduler, services and free disk; one line each, exit 1
+    when anything is red.
 
     Example: fmw doctor
     """

@@ -8,6 +8,8 @@ must never fix what it finds.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +19,8 @@ from pathlib import Path
 import psycopg
 
 from fmw import database, migrations
-from fmw.backup.files import latest_verified
+from fmw.backup.dump import BACKUP_LOCK_KEY, SCRATCH_PREFIX, scratch_databases
+from fmw.backup.files import interrupted_files, latest_verified
 from fmw.doctor.listening import deployment_problems
 from fmw.edge.config import conf_path, nginx_executable, nginx_url, prefix_path
 from fmw.edge.install import nginx_test
@@ -26,7 +29,8 @@ from fmw.scheduler.status import heartbeat_of, read_status, status_path
 from fmw.services.control import service_states
 from fmw.services.model import describe_services
 from fmw.settings import Settings, settings_file
-from fmw.snapshot.generations import latest_good_generation
+from fmw.snapshot.generations import interrupted_publishes, latest_good_generation
+from fmw.sync import PUBLISH_LOCK_KEY
 
 MIN_FREE_BYTES = 2 * 1024**3
 MIN_FREE_SHARE = 0.05
@@ -191,6 +195,106 @@ def check_backup(ctx: Context) -> Iterator[Check]:
         yield Check("backup", True, f"{newest.stem}, {_age(newest.created_at, ctx.now)}, {how}")
 
 
+# What interrupted runs leave. A lock held by a session means its operation is running and
+# the files are its own; read from pg_locks, so checking never takes a lock someone starting
+# now would miss.
+LOCK_HELD = """
+SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 1
+      AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+      AND classid = (%(key)s >> 32)::oid AND objid = (%(key)s & 4294967295)::oid
+)
+"""
+# Scratch databases of backups before FMW named them after the database they prove.
+OLD_SCRATCH = re.compile(rf"{SCRATCH_PREFIX}\d+_\d{{14}}")
+
+
+def _lock_held(conn: psycopg.Connection, key: int) -> bool:
+    found = conn.execute(LOCK_HELD, {"key": key}).fetchone()
+    return bool(found and found[0])
+
+
+def _size(paths: list[Path]) -> int:
+    total = 0
+    for path in paths:
+        for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+            with contextlib.suppress(OSError):
+                total += item.stat().st_size if item.is_file() else 0
+    return total
+
+
+def _human(size: int) -> str:
+    value, unit = float(size), "bytes"
+    for bigger in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+
+
+def _database_sizes(conn: psycopg.Connection, names: list[str]) -> int:
+    found = conn.execute(
+        "SELECT coalesce(sum(pg_database_size(d)), 0)::bigint FROM unnest(%s::text[]) AS d "
+        "WHERE has_database_privilege(d, 'CONNECT')",
+        [names],
+    ).fetchone()
+    return int(found[0]) if found else 0
+
+
+def check_export_leftovers(ctx: Context) -> Iterator[Check]:
+    folders = interrupted_publishes(ctx.settings.snapshot_path)
+    if not folders:
+        yield Check("export leftovers", True, "no .partial generation folder")
+    elif ctx.conn is not None and _lock_held(ctx.conn, PUBLISH_LOCK_KEY):
+        yield Check("export leftovers", None, "an export is running: its .partial folder is in use")
+    else:
+        yield Check(
+            "export leftovers",
+            False,
+            f"{len(folders)} .partial generation folder{'s' if len(folders) > 1 else ''} "
+            f"({_human(_size(folders))}) left by interrupted exports: "
+            f"{', '.join(f.name for f in folders[:3])}{' …' if len(folders) > 3 else ''}",
+            "fmw export (it removes them first)",
+        )
+
+
+def check_backup_leftovers(ctx: Context) -> Iterator[Check]:
+    files = interrupted_files(ctx.settings.backup_path)
+    scratch: list[str] = []
+    old: list[str] = []
+    if ctx.conn is not None:
+        if _lock_held(ctx.conn, BACKUP_LOCK_KEY):
+            yield Check("backup leftovers", None, "a backup is running: its files are in use")
+            return
+        scratch = scratch_databases(ctx.conn, ctx.conn.info.dbname)
+        rows = ctx.conn.execute(
+            "SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, %s)",
+            [SCRATCH_PREFIX],
+        ).fetchall()
+        old = sorted(name for (name,) in rows if OLD_SCRATCH.fullmatch(name))
+    if not (files or scratch or old):
+        yield Check("backup leftovers", True, "no .partial file and no scratch database")
+        return
+    if files or scratch:
+        size = _size(files) + (_database_sizes(ctx.conn, scratch) if ctx.conn and scratch else 0)
+        names = [f.name for f in files] + [f"scratch database {name}" for name in scratch]
+        yield Check(
+            "backup leftovers",
+            False,
+            f"{', '.join(names)} ({_human(size)}) left by an interrupted backup",
+            "fmw backup (it removes them first)",
+        )
+    if old:
+        yield Check(
+            "backup leftovers",
+            False,
+            f"scratch database{'s' if len(old) > 1 else ''} {', '.join(old)} left by a backup "
+            "of an older FMW",
+            f"DROP DATABASE {old[0]} (as the backup user), once no backup is running",
+        )
+
+
 def check_scheduler(ctx: Context) -> Iterator[Check]:
     doc = read_status(status_path(ctx.settings))
     beat = heartbeat_of(doc)
@@ -294,7 +398,9 @@ CHECKS: list[CheckFn] = [
     check_database,
     check_sync,
     check_snapshot,
+    check_export_leftovers,
     check_backup,
+    check_backup_leftovers,
     check_scheduler,
     check_services,
     check_loopback,

@@ -33,9 +33,6 @@ EXAMPLES_KEPT = 10
 GZIP_MAGIC = b"\x1f\x8b"
 ADMIN_SURFACE = re.compile(r"^/api/dev(/|$)", re.IGNORECASE)  # the same rule as fence.conf
 SESSION_PATH = "/_stcore/stream"
-# What nginx itself answers before a request reaches the dashboard or a file: a request
-# with one of these statuses (and no upstream) was not served.
-REFUSED_STATUSES = frozenset({400, 403, 408, 413, 414, 429, 444, 494, 495, 496, 497})
 _ROTATED = re.compile(r"^(?:\.\d+|-\d{8}(?:\d{2,6})?)(?:\.gz)?$|^\.gz$")
 
 
@@ -64,8 +61,16 @@ class LogEntry:
 
     @property
     def served(self) -> bool:
-        """Reached the dashboard or got content (anything but nginx's own refusals)."""
-        return bool(self.upstream) or self.status not in REFUSED_STATUSES
+        """Reached the dashboard (nginx logged an upstream) or got a file (a 2xx or 3xx).
+
+        Every other answer without an upstream is one nginx made itself without
+        serving anything: its refusals (400, 403, 405 TRACE, 408, 413, 414, 429,
+        444, 494, 499, 501 unknown Transfer-Encoding, 505 HTTP/2.0 request line,
+        …) and a 404 from a location that serves files. Judged by what happened,
+        not by a list of refusal codes, so a code nginx adds later is never
+        counted as served.
+        """
+        return bool(self.upstream) or 200 <= self.status < 400
 
     @property
     def admin_surface(self) -> bool:

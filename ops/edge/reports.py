@@ -5,7 +5,9 @@ Its job: from the entries ``fmw.edge.logs`` read, count
 * security (the bars are 0): requests from off-list addresses and how many of
   them were served; requests for the admin surface (/api/dev) from non-admin
   addresses and how many were served; per day, plus the top offending
-  addresses and the breaches themselves;
+  addresses and the breaches themselves. Served means the request reached the
+  dashboard or got a file (``LogEntry.served``), never a refusal nginx made
+  itself;
 * usage (the bar is 70%): per ISO week, the distinct users of the users
   allowlist with at least one dashboard session out of the allowlist's
   names, sessions per user, and the peak of concurrent sessions;

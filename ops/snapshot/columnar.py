@@ -18,6 +18,12 @@ A twin is converted from the CSV just written, so it holds exactly the CSV's
 values (text cells still guarded by ``snapshot.csv_safe``; a NULL stays null,
 an empty text stays ""). The CSV files stay: people open them in Excel.
 
+Any row the loader accepts must convert: Arrow reads a CSV in blocks and
+refuses a row longer than a block, and a record at the loader's limits (cells
+of 32,767 characters, many times longer after NFKC; its history row holds it
+twice) is tens of MiB. A file Arrow refuses is read again in blocks sized to
+its longest row (``_longest_line``), so the common case costs nothing extra.
+
 This module must never talk to the database and never change a CSV.
 """
 
@@ -25,11 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
+
+from fmw.errors import SnapshotError
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 COLUMN_TYPES: dict[str, pa.DataType] = {
@@ -60,6 +69,9 @@ RECORDS_ROW_GROUP = 128 * 1024
 HISTORY_ROW_GROUP = 8 * 1024
 _WRITE_CHUNK = 4 * HISTORY_ROW_GROUP  # rows sorted at a time: more costs memory, not time
 _STREAM_BLOCK = 1 << 20  # CSV bytes per streamed batch: Arrow reads several blocks ahead
+_READ_BLOCK = 8 << 20  # CSV bytes per block when a whole file is read
+_MAX_BLOCK = (1 << 31) - 1  # Arrow's block size is a 32-bit integer
+_SCAN_CHUNK = 8 << 20
 
 TWINS: dict[str, tuple[str, tuple[str, ...], int]] = {
     "current_records.csv": ("current_records.parquet", (), RECORDS_ROW_GROUP),
@@ -72,8 +84,11 @@ TWINS: dict[str, tuple[str, tuple[str, ...], int]] = {
 """CSV file -> (twin file, sort columns (empty: CSV order), rows per row group)."""
 
 
-class ColumnarError(ValueError):
+class ColumnarError(SnapshotError, ValueError):
     """A snapshot CSV file cannot be read as typed columns."""
+
+
+T = TypeVar("T")
 
 
 def header(path: Path) -> list[str]:
@@ -84,7 +99,7 @@ def header(path: Path) -> list[str]:
     return [name.strip('"') for name in text.split(",")] if text else []
 
 
-def _csv_options(path: Path, block_size: int = 8 << 20) -> dict[str, object]:
+def _csv_options(path: Path, block_size: int) -> dict[str, object]:
     names = header(path)
     return {
         "read_options": pv.ReadOptions(use_threads=True, block_size=block_size),
@@ -100,10 +115,41 @@ def _csv_options(path: Path, block_size: int = 8 << 20) -> dict[str, object]:
 
 def read_csv(path: Path) -> pa.Table:
     """A snapshot CSV as typed columns, text exactly as written (NULL: null, empty: "")."""
+    return _with_room(
+        path, _READ_BLOCK, lambda block: pv.read_csv(path, **_csv_options(path, block))
+    )
+
+
+def _with_room(path: Path, block: int, read: Callable[[int], T]) -> T:
+    """``read(block)``; if Arrow refuses, again with blocks that hold the file's longest row.
+
+    ColumnarError when it is refused either way (it is then not about room).
+    """
     try:
-        return pv.read_csv(path, **_csv_options(path))
+        try:
+            return read(block)
+        except pa.ArrowInvalid:
+            roomy = min(_MAX_BLOCK, 2 * _longest_line(path) + (1 << 20))
+            if roomy <= block:
+                raise
+            return read(roomy)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise ColumnarError(f"{Path(path).name}: {exc}") from exc
+
+
+def _longest_line(path: Path) -> int:
+    """The length in bytes of the file's longest line (a snapshot row is one line)."""
+    longest = run = 0
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(_SCAN_CHUNK):
+            first, last = chunk.find(b"\n"), chunk.rfind(b"\n")
+            if first == -1:
+                run += len(chunk)
+                continue
+            inner = max(map(len, chunk[first + 1 : last].split(b"\n"))) if last > first else 0
+            longest = max(longest, run + first, inner)
+            run = len(chunk) - last - 1
+    return max(longest, run)
 
 
 def twin_of(csv_name: str) -> str | None:
@@ -140,10 +186,10 @@ def write_parquet_twin(folder: Path, csv_name: str) -> tuple[str, int]:
         table = read_csv(source)
         _write_sorted(table, target, sort_by, row_group)
         return twin, table.num_rows
-    try:
-        return twin, _write_streamed(source, target, row_group)
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise ColumnarError(f"{source.name}: {exc}") from exc
+    rows = _with_room(
+        source, _STREAM_BLOCK, lambda block: _write_streamed(source, target, row_group, block)
+    )
+    return twin, rows
 
 
 def _writer(target: Path, schema: pa.Schema) -> pq.ParquetWriter:
@@ -158,9 +204,9 @@ def _writer(target: Path, schema: pa.Schema) -> pq.ParquetWriter:
     )
 
 
-def _write_streamed(source: Path, target: Path, row_group: int) -> int:
-    """Copy the CSV into Parquet row groups of ``row_group`` rows, in CSV order."""
-    reader = pv.open_csv(source, **_csv_options(source, _STREAM_BLOCK))
+def _write_streamed(source: Path, target: Path, row_group: int, block: int) -> int:
+    """Copy the CSV into Parquet row groups of ``row_group`` rows, in CSV order (anew)."""
+    reader = pv.open_csv(source, **_csv_options(source, block))
     rows = pending_rows = 0
     pending: list[pa.RecordBatch] = []
     with _writer(target, reader.schema) as writer:

@@ -7,7 +7,8 @@ need not read it back. Two connections COPY views side by side, both reading one
 exported snapshot (as ``pg_dump -j`` does), so the files still agree with each
 other. The big files also get a Parquet twin, converted from the CSV just written
 (``fmw.snapshot.columnar``), for the dashboard: in a background thread while the
-other views are COPYed. Publication is atomic (``fmw.snapshot.generations``).
+other views are COPYed. Publication is atomic (``fmw.snapshot.generations``);
+an export starts by removing what interrupted ones left (``.partial`` folders).
 This module must never shape or filter data in Python.
 """
 
@@ -29,6 +30,7 @@ from fmw.snapshot.generations import (
     HashingWriter,
     WrittenFiles,
     publish_generation,
+    remove_interrupted_publishes,
 )
 
 BOM = "\ufeff".encode()
@@ -113,7 +115,12 @@ def export_generation(
     """Write every snapshot view to a new generation under ``root`` and publish it.
 
     All files come from one REPEATABLE READ snapshot, so they agree with each other.
+    The caller holds the publisher lock (``fmw.sync.publisher_lock``), so no other
+    export is writing: the ``.partial`` folders interrupted exports left are removed
+    first.
     """
+    for name in remove_interrupted_publishes(root):
+        progress(f"removed {name}, left by an interrupted export")
     with conn.transaction():
         conn.execute(READ_ONLY_SNAPSHOT)
         conn.execute(EXPORT_WORK_MEM)

@@ -12,7 +12,8 @@ Layout under the snapshot root::
     CURRENT.json               {"generation": "<id>", "manifest_sha256": "<hex>"}
     generations/
       <id>/                    manifest.json and the files; never modified after publish
-      <id>.partial/            being written; readers ignore it
+      <id>.partial/            being written; readers ignore it (left by an interrupted
+                               publish: removed when the next export starts)
       <id>.trash-<pid>-<n>/    being deleted by retention; readers ignore it
 
 Generation ids are UTC times, ``YYYYMMDDTHHMMSS_ffffffZ``, so they sort by age.
@@ -187,15 +188,19 @@ def publish_generation(
     count, the ``HashedFile`` a ``HashingWriter`` gave, so the file is not read back
     to hash it). If it raises,
     nothing new stays on disk, the previous generation stays current and its
-    exception propagates. ``extra`` must survive a JSON round trip unchanged.
+    exception propagates; an OSError (a full disk) becomes a SnapshotError
+    saying so in one line. ``extra`` must survive a JSON round trip unchanged.
     Afterwards old generations are pruned (see ``prune_generations``).
     """
     root = Path(root)
     batch_ids = _checked_batches(batches)
     extra_doc = _checked_extra(extra)
     generations = root / GENERATIONS_DIR
-    generations.mkdir(parents=True, exist_ok=True)
-    gen_id, generated_at, partial = _claim_partial_folder(generations)
+    try:
+        generations.mkdir(parents=True, exist_ok=True)
+        gen_id, generated_at, partial = _claim_partial_folder(generations)
+    except OSError as exc:
+        raise SnapshotError(_not_written(root, exc)) from exc
     folder = generations / gen_id
     try:
         files = _fill_generation(partial, write_files)
@@ -206,19 +211,33 @@ def publish_generation(
         fsync_dir(generations)
     except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        if isinstance(exc, FileBusyError):
-            raise SnapshotError(f"{exc}; {BUSY_HINT}") from exc.__cause__
+        _raise_plainly(root, exc)
         raise
     try:
         _write_pointer(root, _Pointer(gen_id, hashlib.sha256(manifest).hexdigest()))
     except BaseException as exc:
         if current_pointer(root) != gen_id:  # unpublish, so nothing newer than current lingers
             _discard_folder(folder)
-        if isinstance(exc, FileBusyError):
-            raise SnapshotError(f"{exc}; {BUSY_HINT}") from exc.__cause__
+        _raise_plainly(root, exc)
         raise
     _prune(root, keep, protect={gen_id})
     return Generation(gen_id, folder, generated_at, files, batch_ids, extra_doc)
+
+
+def _raise_plainly(root: Path, exc: BaseException) -> None:
+    """Raise ``exc`` as the SnapshotError an admin reads, when it is a file-system one."""
+    if isinstance(exc, FileBusyError):
+        raise SnapshotError(f"{exc}; {BUSY_HINT}") from exc.__cause__
+    if isinstance(exc, OSError):
+        raise SnapshotError(_not_written(root, exc)) from exc
+
+
+def _not_written(root: Path, exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return (
+        f"cannot write a snapshot generation under {root}: {exc.strerror or exc}{where}; "
+        f"nothing was published and the previous generation stays current"
+    )
 
 
 def prune_generations(root: Path, *, keep: int = 5) -> list[str]:
@@ -427,6 +446,35 @@ def _discard_folder(folder: Path) -> bool:
         return False
     shutil.rmtree(trash, ignore_errors=True)
     return True
+
+
+def interrupted_publishes(root: Path) -> list[Path]:
+    """The ``.partial`` folders under ``root``: publishes being written, or interrupted ones."""
+    try:
+        entries = list((Path(root) / GENERATIONS_DIR).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(
+        e
+        for e in entries
+        if _ID_PATTERN.fullmatch(e.name[:_ID_LENGTH]) and e.name[_ID_LENGTH:] == PARTIAL_SUFFIX
+    )
+
+
+def remove_interrupted_publishes(root: Path) -> list[str]:
+    """Delete every ``.partial`` folder under ``root``; return the names removed.
+
+    Only for the one publisher (``fmw.sync.publisher_lock`` held): then no
+    other publish is running, so every ``.partial`` folder was left by one that
+    was interrupted (killed, or its machine lost power). A folder that cannot
+    be deleted now is left for the next run.
+    """
+    removed = []
+    for folder in interrupted_publishes(root):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder.name)
+    return removed
 
 
 def _sweep_leftovers(root: Path) -> None:

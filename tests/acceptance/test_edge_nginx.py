@@ -34,6 +34,7 @@ from tests.support.edge import (
     Site,
     metrics,
     new_folder,
+    raw_request,
     request,
     running_site,
     streamlit_session,
@@ -308,6 +309,39 @@ def test_the_reports_read_the_logs_this_nginx_wrote(site: Site):
     page = request(site.port, "/api/dev/security.html", source=ADMIN)
     assert page.status == 200 and b"FMW security report" in page.body
     assert request(site.port, "/api/dev/usage.html", source=USER).status == 403
+
+
+# Requests nginx refuses by itself, before the fence or any location: the security report
+# must count them as refused, not served (issue 15: they failed the daily-report job).
+REFUSED_BY_NGINX = {
+    "TRACE {path} HTTP/1.1\r\nHost: fmw\r\n\r\n": 405,
+    "POST {path} HTTP/1.1\r\nHost: fmw\r\nTransfer-Encoding: bogus\r\n\r\n": 501,
+    "GET {path} HTTP/2.0\r\nHost: fmw\r\n\r\n": 505,
+}
+
+
+def test_requests_nginx_refuses_itself_are_counted_as_refused(site: Site):
+    def totals() -> dict[str, int]:
+        site.fmw("report", "security")  # exit 0, checked by site.fmw
+        doc = json.loads((site.folder / "var" / "admin" / "security.json").read_text())
+        return doc["totals"]
+
+    before = totals()
+    for number, (template, status) in enumerate(REFUSED_BY_NGINX.items()):
+        for source, path in ((OFF_LIST, f"/refused-{number}"), (USER, f"/api/dev/?r{number}")):
+            data = template.format(path=path).encode()
+            assert raw_request(site.port, data, source=source) == status, data
+    # nginx logs an HTTP/2.0 request line without method or path: it never routed it.
+    logged = wait_for_log(site, lambda e: e["status"] == 505)
+    assert sorted((e["addr"], e["path"], e["upstream"]) for e in logged) == [
+        (USER, "", ""),
+        (OFF_LIST, "", ""),
+    ]
+    after = totals()
+    assert after["off_list"] - before["off_list"] == 3
+    assert after["admin_surface_non_admin"] - before["admin_surface_non_admin"] == 2
+    assert after["off_list_served"] == before["off_list_served"] == 0
+    assert after["admin_surface_non_admin_served"] == before["admin_surface_non_admin_served"] == 0
 
 
 # --- render and nginx -t -------------------------------------------------------------------

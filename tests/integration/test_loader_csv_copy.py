@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from fmw.errors import SourceFileError
 from fmw.loader.csv_copy import _ReadDifferentlyError, _SameReading, land_csv_body
 from fmw.loader.landing import SourceSpec, _copy_rows, _land_rows, load_file
+from fmw.loader.limits import MAX_CELL_CHARS
 from fmw.loader.source_file import open_source
 
 Rows = list[tuple[int, list[str | None]]]
@@ -211,14 +212,25 @@ def test_files_the_fast_path_cannot_vouch_for_land_as_before(
         assert compare(sql_conn, write(tmp_path, data)) is None
 
 
-def test_a_cell_longer_than_the_reader_takes_is_its_error(
-    conn: psycopg.Connection, tmp_path: Path
+@pytest.mark.parametrize("length", [MAX_CELL_CHARS + 1, csv.field_size_limit() + 1])
+def test_a_cell_longer_than_a_cell_may_be_is_the_readers_error(
+    conn: psycopg.Connection, tmp_path: Path, length: int
 ) -> None:
-    long = "x" * (csv.field_size_limit() + 1)
-    path = write(tmp_path, f"a,b\n1,{long}\n".encode())
+    path = write(tmp_path, f"a,b\n1,{'x' * length}\n".encode())
     with conn.transaction(force_rollback=True):
         assert compare(conn, path) is None
-        assert "field larger than field limit" in (land_with(conn, path, READER, _copy_rows) or "")
+        error = land_with(conn, path, READER, _copy_rows) or ""
+        assert f"{path}, row 2, column b: the cell has " in error
+        assert "characters; a cell may hold at most 32,767 (Excel's own limit)" in error
+
+
+def test_a_cell_at_the_limit_lands_through_the_fast_path(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    widest = "😀" * MAX_CELL_CHARS  # 4 bytes each in UTF-8: the limit counts characters
+    path = write(tmp_path, f"a,b\n1,{widest}\n".encode())
+    with conn.transaction(force_rollback=True):
+        assert compare(conn, path) == 1
 
 
 def test_the_loader_role_may_stage_rows(conn: psycopg.Connection, tmp_path: Path) -> None:

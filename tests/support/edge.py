@@ -186,6 +186,19 @@ def request(
         conn.close()
 
 
+def raw_request(port: int, data: bytes, *, source: str = USER) -> int:
+    """Send ``data`` as it is (a request http.client would refuse to write); nginx's status."""
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=15, source_address=(source, 0)
+    ) as sock:
+        sock.sendall(data)
+        reply = b""
+        while b"\r\n" not in reply and (chunk := sock.recv(4096)):
+            reply += chunk
+    status_line = reply.split(b"\r\n", 1)[0].decode("latin-1")
+    return int(status_line.split()[1])
+
+
 def streamlit_session(port: int, source: str, timeout: float = 30) -> list[Any]:
     """A dashboard session over the WebSocket through nginx, as the browser starts one.
 

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from fmw.cli.doctor import format_check
-from fmw.doctor.checks import Check, Context, check_scheduler, check_snapshot
+from fmw.doctor.checks import (
+    Check,
+    Context,
+    check_backup_leftovers,
+    check_export_leftovers,
+    check_scheduler,
+    check_snapshot,
+)
 from fmw.scheduler.status import FORMAT_VERSION, status_path, write_status
 from fmw.settings import Settings
 from fmw.snapshot.generations import publish_generation
@@ -90,3 +97,33 @@ def test_a_red_line_carries_its_next_step_and_a_green_one_does_not():
     green = format_check(Check("backup", True, "fine", "fmw backup"), MARKS)
     assert red == "BAD backup: none [dim]→ fmw backup[/dim]"
     assert green == "OK backup: fine"
+
+
+def test_no_leftovers_are_green(settings: Settings):
+    publish(settings)
+    [exports] = check_export_leftovers(Context(settings, NOW))
+    [backups] = check_backup_leftovers(Context(settings, NOW))
+    assert (exports.ok, exports.detail) == (True, "no .partial generation folder")
+    assert (backups.ok, backups.detail) == (True, "no .partial file and no scratch database")
+
+
+def test_leftovers_of_interrupted_runs_are_red_with_the_next_step(settings: Settings):
+    """Without a database no export or backup can be running: what is left is debris."""
+    publish(settings)
+    partial = settings.snapshot_path / "generations" / "20261127T040000_000000Z.partial"
+    partial.mkdir()
+    (partial / "current_records.csv").write_bytes(b"x" * 3000)
+    settings.backup_path.mkdir(parents=True)
+    dump = settings.backup_path / "fmw_20261127T023000Z.dump.partial"
+    dump.write_bytes(b"y" * 2048)
+    (settings.backup_path / "notes.partial").write_text("not a backup's: never touched")
+
+    [exports] = check_export_leftovers(Context(settings, NOW))
+    [backups] = check_backup_leftovers(Context(settings, NOW))
+
+    assert (exports.ok, exports.next_step) == (False, "fmw export (it removes them first)")
+    assert exports.detail == (
+        f"1 .partial generation folder (2.9 KiB) left by interrupted exports: {partial.name}"
+    )
+    assert (backups.ok, backups.next_step) == (False, "fmw backup (it removes them first)")
+    assert backups.detail == f"{dump.name} (2.0 KiB) left by an interrupted backup"

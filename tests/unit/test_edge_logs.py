@@ -210,15 +210,15 @@ def test_the_admin_surface_is_recognised_however_it_is_spelled(
         (403, "", False),
         (429, "", False),
         (400, "", False),
-        (404, "", True),
+        (404, "", False),
+        (304, "", True),
+        (301, "", True),
         (502, "127.0.0.1:8501", True),
         (403, "127.0.0.1:8501", True),
         (101, "127.0.0.1:8501", True),
     ],
 )
-def test_served_means_content_or_the_dashboard_was_reached(
-    status: int, upstream: str, served: bool
-):
+def test_served_means_a_file_or_the_dashboard_was_reached(status: int, upstream: str, served: bool):
     assert parse_line(line(status=status, upstream=upstream)).served is served
 
 

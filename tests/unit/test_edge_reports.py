@@ -91,6 +91,37 @@ def test_an_off_list_request_that_was_served_breaks_the_bar(logs: Path):
     ]
 
 
+# Every status nginx answers by itself (ngx_http_special_response.c, plus its own 444 and
+# 499): 405 TRACE, 501 an unknown Transfer-Encoding, 505 an "HTTP/2.0" request line, …
+NGINX_OWN_ANSWERS = [400, 401, 402, 403, 404, 405, 406, 408, 409, 410, 411, 412, 413, 414,
+                     415, 416, 421, 429, 444, 494, 495, 496, 497, 498, 499, 500, 501, 502,
+                     503, 504, 505, 507]  # fmt: skip
+
+
+@pytest.mark.parametrize("status", NGINX_OWN_ANSWERS)
+def test_a_refusal_nginx_made_itself_is_never_counted_as_served(logs: Path, status: int):
+    (logs / "access.log").write_bytes(
+        line(addr="10.6.6.6", user="", method="TRACE", path="/", status=status, upstream="",
+             **at(TODAY))
+        + line(method="GET", path="/api/dev/", uri="/api/dev/", status=status, upstream="",
+               **at(TODAY))
+    )  # fmt: skip
+    doc = security(logs)
+    assert (doc["totals"]["off_list"], doc["totals"]["off_list_served"]) == (1, 0)
+    assert doc["totals"]["admin_surface_non_admin"] == 1
+    assert doc["totals"]["admin_surface_non_admin_served"] == 0
+    assert doc["ok"] is True and doc["breaches"] == []
+
+
+@pytest.mark.parametrize("status", [200, 206, 301, 304])
+def test_a_file_or_redirect_nginx_answered_itself_counts_as_served(logs: Path, status: int):
+    (logs / "access.log").write_bytes(
+        line(addr="10.6.6.6", user="", path="/x", status=status, upstream="", **at(TODAY))
+    )
+    doc = security(logs)
+    assert doc["totals"]["off_list_served"] == 1 and doc["ok"] is False
+
+
 def test_an_admin_page_served_to_a_user_breaks_the_admin_bar(logs: Path):
     (logs / "access.log").write_bytes(
         line(path="/api//dev/usage.json", uri="/api/dev/usage.json", upstream="", **at(TODAY))

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from fmw.errors import SnapshotError
 from fmw.snapshot import columnar as sc
 
 ROWS = 5_000
@@ -75,3 +76,45 @@ def test_a_sorted_twin_is_sorted_across_every_block(tmp_path: Path):
     assert twin.equals(expected)
     assert _row_groups(tmp_path / "record_history.parquet") == [128] * 39 + [8]
     assert twin.column("before").null_count == ROWS - ROWS // 3
+
+
+def _with_one_long_row(path: Path, length: int) -> str:
+    """The history CSV with row 42's ``after`` made ``length`` bytes long."""
+    _history_csv(path)
+    lines = path.read_bytes().decode().split("\n")
+    long_text = "가" * (length // 3)
+    head, _, _tail = lines[42].rpartition(',"{')
+    lines[42] = f'{head},"{long_text}",1'
+    path.write_bytes("\n".join(lines).encode())
+    return long_text
+
+
+@pytest.mark.usefixtures("tiny_blocks")
+@pytest.mark.parametrize("csv_name", ["current_records.csv", "record_history.csv"])
+def test_a_row_longer_than_the_read_blocks_still_converts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, csv_name: str
+):
+    """Issue 15: one row over Arrow's block size failed every export from then on."""
+    monkeypatch.setattr(sc, "_READ_BLOCK", 8192)
+    long_text = _with_one_long_row(tmp_path / csv_name, 100_000)
+    twin, rows = sc.write_parquet_twin(tmp_path, csv_name)
+    assert rows == ROWS
+    table = pq.read_table(tmp_path / twin)
+    assert long_text in table.column("after").to_pylist()
+    assert sc.read_csv(tmp_path / csv_name).num_rows == ROWS
+
+
+def test_a_file_arrow_refuses_for_another_reason_is_one_snapshot_error(tmp_path: Path):
+    path = tmp_path / "current_records.csv"
+    path.write_bytes(b"history_id,change\n1,a\nnot a number,b\n")
+    with pytest.raises(sc.ColumnarError) as caught:
+        sc.read_csv(path)
+    assert isinstance(caught.value, SnapshotError), "the CLI prints it as one line"
+    assert str(caught.value).startswith("current_records.csv: ")
+
+
+def test_the_longest_line_is_found_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(sc, "_SCAN_CHUNK", 10)
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"ab\n" + b"x" * 37 + b"\nabc\n" + b"y" * 12)
+    assert sc._longest_line(path) == 37

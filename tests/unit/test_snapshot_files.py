@@ -5,6 +5,7 @@ No database: each test writes small files into a temporary snapshot root.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import multiprocessing
@@ -178,6 +179,24 @@ def test_failing_write_files_leaves_nothing_and_keeps_current(tmp_path: Path) ->
     assert sorted(p.name for p in (tmp_path / "generations").iterdir()) == [previous.id]
     assert current_pointer(tmp_path) == previous.id
     assert latest_good_generation(tmp_path) == (previous, [])
+
+
+def test_a_full_disk_is_one_snapshot_error_and_keeps_current(tmp_path: Path) -> None:
+    (previous,) = _publish(tmp_path)
+
+    def full(folder: Path) -> dict[str, int]:
+        (folder / RECORDS).write_text("half a file", encoding="utf-8")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder / RECORDS))
+
+    with pytest.raises(SnapshotError) as caught:
+        publish_generation(tmp_path, full, batches=[2])
+
+    assert str(caught.value).startswith(
+        f"cannot write a snapshot generation under {tmp_path}: No space left on device ("
+    )
+    assert str(caught.value).endswith("the previous generation stays current")
+    assert sorted(p.name for p in (tmp_path / "generations").iterdir()) == [previous.id]
+    assert current_pointer(tmp_path) == previous.id
 
 
 @pytest.mark.parametrize(
