@@ -200,7 +200,7 @@ def test_loader_cannot_drop_anything(sql_conn: psycopg.Connection) -> None:
         "DROP TABLE ops.batch",
         "DROP MATERIALIZED VIEW snapshot.home_summary",
         "DROP VIEW snapshot.current_records",
-        "DROP FUNCTION core.process_batch(bigint, boolean)",
+        "DROP FUNCTION core.process_batch(bigint, boolean, text)",
         "DROP INDEX core.record_history_changed_at_idx",
         "DROP SCHEMA raw CASCADE",
     ]
