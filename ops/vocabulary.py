@@ -142,7 +142,8 @@ def reresolve(conn: psycopg.Connection, *, actor: str | None) -> list[Reresolved
 
 def _reresolve(conn: psycopg.Connection, actor: str | None) -> list[Reresolved]:
     rows = conn.execute(
-        "SELECT source, batch_id, status, records_changed, message FROM core.reresolve_sources(%s)",
+        "SELECT source, batch_id, status, source_changes, records_changed, message "
+        "FROM core.reresolve_sources(%s)",
         [actor],
     ).fetchall()
     return [Reresolved(*row) for row in rows]
