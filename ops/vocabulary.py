@@ -71,13 +71,11 @@ class UnknownHeader:
     """A header no alias maps, from ``core.unknown_headers``."""
 
     header: str
-    typed: str  # as typed into a command (quoted when it holds a space)
     files: int
     sources: list[str]
     latest_batch_id: int
     refused: bool
-    fields_in_file: list[str]  # the fields the newest file with it maps already
-    suggestion: tuple[str, str] | None  # (field, the known alias it resembles)
+    fix: str  # the command that maps it, with a suggested field (alias_hints)
 
 
 @dataclass(frozen=True)
@@ -150,26 +148,23 @@ def _reresolve(conn: psycopg.Connection, actor: str | None) -> list[Reresolved]:
 
 
 def unknown_headers(conn: psycopg.Connection) -> list[UnknownHeader]:
-    """Headers of loaded or refused files that map to no field, each with a suggestion."""
-    aliases = dict(
-        conn.execute("SELECT alias, field FROM core.header_alias ORDER BY alias").fetchall()
-    )
-    return [
-        UnknownHeader(
-            header,
-            typed,
-            files,
-            sources,
-            latest,
-            refused,
-            taken,
-            suggest_field(header, aliases, taken=taken),
-        )
-        for header, typed, files, sources, latest, refused, taken in conn.execute(
-            "SELECT header, typed, files, sources, latest_batch_id, refused, fields_in_file "
-            "FROM core.unknown_headers()"
-        ).fetchall()
-    ]
+    """Headers of loaded or refused files that map to no field, each with its fix as
+    ``alias_hints`` gives it for the newest file that carried it."""
+    hints: dict[int, dict[str, str]] = {}
+    found = []
+    for header, files, sources, latest, refused in conn.execute(
+        "SELECT header, files, sources, latest_batch_id, refused FROM core.unknown_headers()"
+    ).fetchall():
+        if latest not in hints:
+            mapping = conn.execute(
+                "SELECT m.header, m.field FROM ops.batch AS b, core.map_headers(b.headers) AS m "
+                "WHERE b.batch_id = %s ORDER BY m.col",
+                [latest],
+            ).fetchall()
+            hints[latest] = alias_hints(conn, mapping)
+        fix = hints[latest].get(header, f"fmw vocab alias add {header} FIELD")
+        found.append(UnknownHeader(header, files, sources, latest, refused, fix))
+    return found
 
 
 def unknown_words(conn: psycopg.Connection) -> list[UnknownWord]:
@@ -180,6 +175,32 @@ def unknown_words(conn: psycopg.Connection) -> list[UnknownWord]:
             "SELECT word, typed, records, sources, latest_batch_id FROM core.unknown_status_words()"
         ).fetchall()
     ]
+
+
+def alias_hints(conn: psycopg.Connection, mapping: list[tuple[str, str | None]]) -> dict[str, str]:
+    """For each header of a file that maps to no field, the command that would map it, with a
+    suggested field (or FIELD). A file without a feature_code column gets it suggested for its
+    first unmapped column (as the refusal does); the others, the field of the most similar
+    known header, each field once."""
+    aliases = dict(conn.execute("SELECT alias, field FROM core.header_alias").fetchall())
+    taken = [field for _, field in mapping if field]
+    hints = {}
+    for header, field in mapping:
+        if field is not None:
+            continue
+        row = conn.execute("SELECT ops.command_word(%s)", [header]).fetchone()
+        assert row is not None
+        if "feature_code" not in taken:
+            guess, why = "feature_code", " (the file has no feature_code column yet)"
+        else:
+            similar = suggest_field(header, aliases, taken=taken)
+            guess, why = (
+                similar[0] if similar else "FIELD",
+                f" (like {similar[1]})" if similar else "",
+            )
+        taken.append(guess)
+        hints[header] = f"fmw vocab alias add {row[0]} {guess}{why}"
+    return hints
 
 
 def suggest_field(

@@ -237,34 +237,26 @@ COMMENT ON FUNCTION ops.source_overview() IS
 
 CREATE OR REPLACE FUNCTION core.unknown_headers()
 RETURNS TABLE (
-    header text, typed text, files bigint, sources text[], latest_batch_id bigint,
-    refused boolean, fields_in_file text[]
+    header text, files bigint, sources text[], latest_batch_id bigint, refused boolean
 )
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    SELECT u.header, ops.command_word(u.header), u.files, u.sources, u.latest_batch_id,
-           u.refused, core.shape_of(lb.headers)
-    FROM (
-        SELECT (array_agg(h.header ORDER BY b.batch_id DESC))[1] AS header,
-               count(DISTINCT b.batch_id) AS files,
-               array_agg(DISTINCT b.source ORDER BY b.source) AS sources,
-               max(b.batch_id) AS latest_batch_id, bool_or(b.status = 'refused') AS refused
-        FROM ops.batch AS b
-        CROSS JOIN LATERAL unnest(b.headers) AS h (header)
-        WHERE b.kind = 'file' AND core.header_key(h.header) IS NOT NULL
-          AND NOT EXISTS (SELECT FROM core.header_alias AS a
-                          WHERE a.alias_key = core.header_key(h.header))
-        GROUP BY core.header_key(h.header)
-    ) AS u
-    JOIN ops.batch AS lb ON lb.batch_id = u.latest_batch_id
-    ORDER BY u.latest_batch_id DESC, u.header;
+    SELECT (array_agg(h.header ORDER BY b.batch_id DESC))[1], count(DISTINCT b.batch_id),
+           array_agg(DISTINCT b.source ORDER BY b.source), max(b.batch_id),
+           bool_or(b.status = 'refused')
+    FROM ops.batch AS b
+    CROSS JOIN LATERAL unnest(b.headers) AS h (header)
+    WHERE b.kind = 'file' AND core.header_key(h.header) IS NOT NULL
+      AND NOT EXISTS (SELECT FROM core.header_alias AS a
+                      WHERE a.alias_key = core.header_key(h.header))
+    GROUP BY core.header_key(h.header)
+    ORDER BY max(b.batch_id) DESC, 1;
 END;
 COMMENT ON FUNCTION core.unknown_headers() IS
     'Headers of loaded or refused files that map to no field now (`fmw vocab unknown`): as '
-    'the newest file writes it (and as typed in a command, ops.command_word), how many files '
-    'carried it, their sources, the newest batch, whether a refused file carried it, and the '
-    'fields the newest file maps already. `fmw vocab alias add HEADER FIELD` maps one.';
+    'the newest file writes it, how many files carried it, their sources, the newest batch '
+    'and whether a refused file carried it. `fmw vocab alias add HEADER FIELD` maps one.';
 
 CREATE OR REPLACE FUNCTION core.unknown_status_words()
 RETURNS TABLE (

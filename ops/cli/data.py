@@ -21,6 +21,7 @@ from fmw.loader.landing import SourceSpec, load_file
 from fmw.settings import load_settings
 from fmw.sources import check_source_name
 from fmw.sync import SyncReport, publish_snapshot, require_sources, run_sync, spec_for
+from fmw.vocabulary import alias_hints
 
 
 def print_sync(report: SyncReport) -> None:
@@ -92,7 +93,7 @@ def load(
         check_source_name(conn, settings, source, new_source=new_source)
         if dry_run_:
             report = dry_run(conn, spec, file, force=force, accept_shape=accept_shape)
-            print_dry_run(report)
+            print_dry_run(report, alias_hints(conn, report.mapping))
             if not report.would_load:
                 raise typer.Exit(1)
             return
@@ -105,11 +106,14 @@ def load(
         raise typer.Exit(1)
 
 
-def print_dry_run(report: DryRun) -> None:
-    """Everything a dry run found; nothing of it was written."""
+def print_dry_run(report: DryRun, hints: dict[str, str]) -> None:
+    """Everything a dry run found (``hints``: the command that maps an unmapped header);
+    nothing of it was written."""
     console.print(f"[bold]dry run[/bold] {escape(report.source)} ← {escape(report.path.name)}")
     for header, field in report.mapping:
-        target = field or "[yellow]no field: not loaded[/yellow]"
+        target = field or (
+            f"[yellow]no field, not loaded[/yellow]; maps with: {escape(hints.get(header, ''))}"
+        )
         console.print(f"  {escape(header)} → {target}")
     if report.refusal is not None:
         err.print(f"[red]would be refused:[/red] {escape(report.refusal)}")

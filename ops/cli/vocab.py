@@ -75,15 +75,13 @@ def vocab_unknown() -> None:
     if headers:
         console.print("[bold]headers that map to no field[/bold] (their columns are not loaded)")
         for item in headers:
-            field = item.suggestion[0] if item.suggestion else "FIELD"
-            like = f"  [dim](like {escape(item.suggestion[1])})[/dim]" if item.suggestion else ""
             sources = escape(", ".join(item.sources))
             console.print(
                 f"  {escape(item.header)}: {_count(item.files, 'file')} of {sources}, "
                 f"newest batch {item.latest_batch_id}"
                 + (" [red](a file was refused)[/red]" if item.refused else "")
             )
-            console.print(f"    fix: fmw vocab alias add {escape(item.typed)} {field}{like}")
+            console.print(f"    fix: {escape(item.fix)}")
     if words:
         console.print("[bold]status words that mean no status[/bold] (their rows show unknown)")
         for item in words:
