@@ -281,6 +281,11 @@ def reprocess_batch(
     if found is None:
         raise BatchError(f"batch {batch_id} does not exist (see `fmw batch list`)")
     source, file_name, current, encoding, landed = found
+    if current == "refused":
+        raise BatchError(
+            f"batch {batch_id} was refused, so nothing of {file_name} landed: run the command "
+            f"its message names (`fmw batch show {batch_id}`), then load the file again"
+        )
     wanted = "held" if approve else "failed"
     if current != wanted:
         verb = "approve" if approve else "retry"

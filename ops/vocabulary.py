@@ -150,7 +150,7 @@ def _reresolve(conn: psycopg.Connection, actor: str | None) -> list[Reresolved]:
 def unknown_headers(conn: psycopg.Connection) -> list[UnknownHeader]:
     """Headers of loaded or refused files that map to no field, each with its fix as
     ``alias_hints`` gives it for the newest file that carried it."""
-    hints: dict[int, dict[str, str]] = {}
+    hints: dict[int, dict[str, str]] = {}  # by batch: header -> fix, in file order
     found = []
     for header, files, sources, latest, refused in conn.execute(
         "SELECT header, files, sources, latest_batch_id, refused FROM core.unknown_headers()"
@@ -164,7 +164,10 @@ def unknown_headers(conn: psycopg.Connection) -> list[UnknownHeader]:
             hints[latest] = alias_hints(conn, mapping)
         fix = hints[latest].get(header, f"fmw vocab alias add {header} FIELD")
         found.append(UnknownHeader(header, files, sources, latest, refused, fix))
-    return found
+    order = {(batch, h): n for batch, fixes in hints.items() for n, h in enumerate(fixes)}
+    return sorted(
+        found, key=lambda u: (-u.latest_batch_id, order.get((u.latest_batch_id, u.header), 0))
+    )
 
 
 def unknown_words(conn: psycopg.Connection) -> list[UnknownWord]:

@@ -15,7 +15,7 @@ import pytest
 from fmw import sources, vocabulary
 from fmw.errors import AdminRefusedError, SourceFileError, UnknownSourceError
 from fmw.loader.dry_run import dry_run
-from fmw.loader.landing import BatchResult, SourceSpec, load_file
+from fmw.loader.landing import BatchResult, SourceSpec, load_file, reprocess_batch
 from fmw.settings import Settings, SourceSettings
 
 HEADER = "Feature Code,Policy Code,market,platform,Status,owner"
@@ -426,3 +426,21 @@ def test_a_dry_run_of_a_refused_file_says_why(conn: psycopg.Connection, tmp_path
     assert report.result is None and not report.would_load
     assert '`fmw vocab alias add "기능 ID" feature_code`' in (report.refusal or "")
     assert counts(conn) == before, "not even the refused batch remains"
+
+
+def test_approving_and_retrying_a_batch_are_recorded_as_admin_actions(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, "billing")
+    held = load(conn, tmp_path, "billing", HEADER, ROWS[:1])
+    assert held.status == "held" and held.batch_id is not None
+    approved = reprocess_batch(conn, held.batch_id, approve=True, actor="kim")
+    rows = conn.execute(
+        "SELECT action, target, actor, before ->> 'status', after ->> 'status' "
+        "FROM ops.admin_action"
+    ).fetchall()
+    assert approved.status == "processed"
+    assert rows == [
+        ("batch.approve", f"batch {held.batch_id} (billing, {held.path.name})", "kim", "held",
+         "processed"),
+    ]  # fmt: skip
