@@ -91,6 +91,15 @@ class MigrationStatus:
     def is_current(self) -> bool:
         return not self.pending and not self.vocabulary_pending and not self.drift
 
+    @property
+    def pending_text(self) -> str:
+        """What upgrading would apply, for messages: "2 migrations and 1 vocabulary file"."""
+        parts = [f"{len(self.pending)} migration" + ("" if len(self.pending) == 1 else "s")]
+        if self.vocabulary_pending:
+            count = len(self.vocabulary_pending)
+            parts.append(f"{count} vocabulary file" + ("" if count == 1 else "s"))
+        return " and ".join(parts)
+
 
 def read_sql(path: Path) -> LiteralString:
     """A SQL file's text with LF line endings, so a Windows checkout has the same checksum.
