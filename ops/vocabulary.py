@@ -125,10 +125,20 @@ def change_vocabulary(
     it affects, in one transaction; None instead of outcomes when not re-resolved."""
     what = f"`fmw vocab {kind} {change}`"
     with conn.transaction(), admin_call(what):
+        # Sources whose files read as now before a status word changes need re-reading only
+        # if they use the word (core.reresolve_sources).
+        current: list[str] = []
+        if reresolve and kind == "status":
+            found = conn.execute("SELECT core.sources_reading_as_now()").fetchone()
+            assert found is not None
+            current = found[0]
         row = conn.execute(_FUNCTIONS[kind, change], [word, target, actor]).fetchone()
         assert row is not None
         done = VocabularyChange(word, row[1], row[2])
-        outcomes = _reresolve(conn, actor) if reresolve and done.changed else None
+        outcomes = None
+        if reresolve and done.changed:
+            status_word = word if kind == "status" else None
+            outcomes = _reresolve(conn, actor, status_word, current)
     return done, outcomes
 
 
@@ -138,11 +148,16 @@ def reresolve(conn: psycopg.Connection, *, actor: str | None) -> list[Reresolved
         return _reresolve(conn, actor)
 
 
-def _reresolve(conn: psycopg.Connection, actor: str | None) -> list[Reresolved]:
+def _reresolve(
+    conn: psycopg.Connection,
+    actor: str | None,
+    status_word: str | None = None,
+    read_as_now: list[str] | None = None,
+) -> list[Reresolved]:
     rows = conn.execute(
         "SELECT source, batch_id, status, source_changes, records_changed, message "
-        "FROM core.reresolve_sources(%s)",
-        [actor],
+        "FROM core.reresolve_sources(%s, %s, %s)",
+        [actor, status_word, read_as_now or []],
     ).fetchall()
     return [Reresolved(*row) for row in rows]
 

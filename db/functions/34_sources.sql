@@ -3,8 +3,66 @@
 -- and `fmw vocab unknown`. Every change goes through core.process_batch (a re-resolve or a
 -- removal is a batch: history rows name it), and is recorded in ops.admin_action.
 
+CREATE OR REPLACE FUNCTION core.newest_file_batch(p_source text)
+RETURNS ops.batch
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT ob.* FROM ops.batch AS ob
+    WHERE ob.source = p_source AND ob.status = 'processed' AND ob.kind <> 'remove'
+    ORDER BY ob.processed_at DESC, ob.batch_id DESC
+    LIMIT 1;
+END;
+COMMENT ON FUNCTION core.newest_file_batch(text) IS
+    'Internal to the re-resolve: the source''s newest processed batch that read a file (a '
+    'load or a re-resolve of one): what the source says now. NULL when it has none.';
+
+CREATE OR REPLACE FUNCTION core.reads_as_now(p_source text)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    -- Rows of the newest file that still print as the source's records do were read with
+    -- today's column mapping, vocabulary and code: re-reading them changes nothing. A few rows
+    -- tell; a rejected row has no record to match.
+    SELECT EXISTS (
+        SELECT FROM core.newest_file_batch(p_source) AS b
+        CROSS JOIN LATERAL (
+            SELECT r.cells FROM raw.row AS r
+            WHERE r.batch_id = coalesce(b.raw_batch_id, b.batch_id)
+            ORDER BY r.source_row LIMIT 20
+        ) AS r
+        JOIN core.source_record AS sr
+            ON sr.source = p_source
+           AND sr.raw_print = core.raw_print(core.print_context(b.headers), r.cells)
+    );
+END;
+COMMENT ON FUNCTION core.reads_as_now(text) IS
+    'Internal to the re-resolve: true when the raw rows of the source''s newest file print '
+    'as its records (core.raw_print with today''s core.print_context), so re-reading them '
+    'would change nothing.';
+
+CREATE OR REPLACE FUNCTION core.file_has_status_word(b ops.batch, p_word text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_column integer := (core.field_columns_of(b.headers)).status;  -- once, not per row
+BEGIN
+    RETURN v_column IS NOT NULL AND EXISTS (
+        SELECT FROM raw.row AS r
+        WHERE r.batch_id = coalesce(b.raw_batch_id, b.batch_id)
+          AND core.status_key(r.cells[v_column]) = core.status_key(p_word)
+    );
+END
+$$;
+COMMENT ON FUNCTION core.file_has_status_word(ops.batch, text) IS
+    'Internal to the re-resolve: whether a status cell of batch b''s raw rows is the word '
+    'p_word (core.status_key): only then can adding or removing that word change its records.';
+
 CREATE OR REPLACE FUNCTION core.reresolve_source(
-    p_source text, p_actor text,
+    p_source text, p_actor text, p_word text, p_read_as_now boolean,
     OUT batch_id bigint, OUT status text, OUT source_changes integer,
     OUT records_changed integer, OUT message text
 )
@@ -13,35 +71,21 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     src ops.source;
-    lb ops.batch;  -- the source's newest processed batch: what it says now
-    v_context text;
+    lb ops.batch;  -- the source's newest file: what it says now
     v_shape_problem text;
 BEGIN
     -- The lock core.claim_batch takes: no batch of the source is processed meanwhile.
     PERFORM pg_advisory_xact_lock(hashtextextended('fmw.source:' || p_source, 0));
     SELECT * INTO src FROM ops.source AS s WHERE s.name = p_source;
-    SELECT * INTO lb FROM ops.batch AS ob
-    WHERE ob.source = p_source AND ob.status = 'processed' AND ob.kind <> 'remove'
-    ORDER BY ob.processed_at DESC, ob.batch_id DESC LIMIT 1;
+    lb := core.newest_file_batch(p_source);
     IF lb.batch_id IS NULL OR src.removed_at IS NOT NULL THEN
         RETURN;  -- nothing it says: status NULL
     END IF;
-    -- Rows of that file that still print as the source's records do were read with today's
-    -- column mapping and vocabulary: nothing can change (a change elsewhere, e.g. an alias
-    -- of a header this file lacks). A few rows tell; rejected rows have no record to match.
-    v_context := core.print_context(lb.headers);
-    IF EXISTS (
-        SELECT FROM (
-            SELECT r.cells FROM raw.row AS r
-            WHERE r.batch_id = coalesce(lb.raw_batch_id, lb.batch_id)
-            ORDER BY r.source_row LIMIT 20
-        ) AS r
-        JOIN core.source_record AS sr
-            ON sr.source = p_source AND sr.raw_print = core.raw_print(v_context, r.cells)
-    ) THEN
-        status := 'unchanged';
-        source_changes := 0;
-        records_changed := 0;
+    -- Unchanged: its file reads as it did (an alias of a header it lacks), or it read as now
+    -- before a status word changed that none of its status cells is.
+    IF core.reads_as_now(p_source)
+       OR p_read_as_now AND p_word IS NOT NULL AND NOT core.file_has_status_word(lb, p_word) THEN
+        status := 'unchanged'; source_changes := 0; records_changed := 0;
         RETURN;
     END IF;
     v_shape_problem := ops.shape_problem(p_source, lb.headers);
@@ -74,18 +118,20 @@ BEGIN
                         WHERE h.batch_id = reresolve_source.batch_id);
 END
 $$;
-COMMENT ON FUNCTION core.reresolve_source(text, text) IS
+COMMENT ON FUNCTION core.reresolve_source(text, text, text, boolean) IS
     'Internal to core.reresolve_sources: stages the raw rows of the source''s newest processed '
     'batch again with today''s vocabulary, as a new batch of kind reresolve processed by '
     'core.process_batch (history rows name it); source_changes counts its source records '
     'inserted, updated or deactivated, records_changed the records users see that changed. '
-    'status: processed, held (it would deactivate '
-    'most records), failed, refused (its headers no longer load or keep the shape: message '
-    'says why and what fixes it), unchanged (its rows still print as its records do, or the '
-    'batch changed nothing and was rolled back), or NULL (no processed file, or removed). No '
-    'temporary tables of its own.';
+    'status: processed, held (it would deactivate most records), failed, refused (its headers '
+    'no longer load or keep the shape: message says why and what fixes it), unchanged (it '
+    'reads as now, core.reads_as_now; or it did before status word p_word changed, '
+    'p_read_as_now, and has no cell with that word; or the batch changed nothing and was '
+    'rolled back), or NULL (no processed file, or removed). No temporary tables of its own.';
 
-CREATE OR REPLACE FUNCTION core.reresolve_sources(p_actor text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION core.reresolve_sources(
+    p_actor text DEFAULT NULL, p_word text DEFAULT NULL, p_read_as_now text[] DEFAULT '{}'
+)
 RETURNS TABLE (
     source text, batch_id bigint, status text, source_changes integer,
     records_changed integer, message text
@@ -102,7 +148,7 @@ BEGIN
     LOOP
         SELECT r.batch_id, r.status, r.source_changes, r.records_changed, r.message
         INTO batch_id, status, source_changes, records_changed, message
-        FROM core.reresolve_source(source, p_actor) AS r;
+        FROM core.reresolve_source(source, p_actor, p_word, source = ANY (p_read_as_now)) AS r;
         CONTINUE WHEN status IS NULL;
         v_results := v_results || jsonb_build_object(
             'source', source, 'batch_id', batch_id, 'status', status,
@@ -114,14 +160,29 @@ BEGIN
                                     jsonb_build_object('sources', v_results), p_actor);
 END
 $$;
-COMMENT ON FUNCTION core.reresolve_sources(text) IS
+COMMENT ON FUNCTION core.reresolve_sources(text, text, text[]) IS
     'For admins, after a vocabulary change (`fmw vocab apply`, and `fmw vocab ... add|remove` '
     'unless --later): every source''s records re-staged from the kept raw rows of its newest '
     'processed batch and re-resolved, in the caller''s transaction, with history rows for what '
-    'changed (core.reresolve_source). One row per source that has a processed file: its batch, '
-    'outcome, how many of its source records and of the records users see changed. A delta '
-    'source re-stages its newest batch only. '
-    'Recorded in ops.admin_action as p_actor.';
+    'changed (core.reresolve_source). A source that reads as now is skipped. After a change of '
+    'status word p_word alone, a source listed in p_read_as_now (core.sources_reading_as_now '
+    'before the change) is skipped too when none of its status cells is that word, so a word '
+    'costs only the sources that use it. One row per source that has a processed file: its '
+    'batch, outcome, how many of its source records and of the records users see changed. A '
+    'delta source re-stages its newest batch only. Recorded in ops.admin_action as p_actor.';
+
+CREATE OR REPLACE FUNCTION core.sources_reading_as_now()
+RETURNS text[]
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT coalesce(array_agg(s.name ORDER BY s.name), '{}')
+    FROM ops.source AS s
+    WHERE s.removed_at IS NULL AND core.reads_as_now(s.name);
+END;
+COMMENT ON FUNCTION core.sources_reading_as_now() IS
+    'For admins, just before a status word changes: the sources whose newest file reads as '
+    'now (core.reads_as_now), to pass to core.reresolve_sources as p_read_as_now.';
 
 CREATE OR REPLACE FUNCTION ops.remove_source(
     p_source text, p_actor text DEFAULT NULL,
@@ -198,7 +259,9 @@ COMMENT ON FUNCTION ops.accept_source_shape(text, text) IS
     'that map to no field. Returns the shape until then. Recorded in ops.admin_action.';
 
 REVOKE EXECUTE ON FUNCTION
-    core.reresolve_source(text, text), core.reresolve_sources(text),
+    core.newest_file_batch(text), core.reads_as_now(text),
+    core.file_has_status_word(ops.batch, text), core.sources_reading_as_now(),
+    core.reresolve_source(text, text, text, boolean), core.reresolve_sources(text, text, text[]),
     ops.remove_source(text, text), ops.accept_source_shape(text, text)
 FROM PUBLIC;
 

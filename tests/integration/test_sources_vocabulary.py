@@ -444,3 +444,25 @@ def test_approving_and_retrying_a_batch_are_recorded_as_admin_actions(
         ("batch.approve", f"batch {held.batch_id} (billing, {held.path.name})", "kim", "held",
          "processed"),
     ]  # fmt: skip
+
+
+def test_a_status_word_change_re_reads_only_the_sources_that_use_the_word(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, "billing")  # 보류 twice
+    load(conn, tmp_path, "ops", HEADER, ["OPS-1,P9,KR,Web,on,choi"], priority=20)
+    conn.execute("SET track_functions = 'pl'")
+    with conn.transaction():  # pg_stat_xact_* counts the calls of this transaction
+        _, outcomes = vocabulary.change_vocabulary(
+            conn, "status", "add", "보류", "planned", actor="kim", reresolve=True
+        )
+        staged = conn.execute(
+            "SELECT calls FROM pg_stat_xact_user_functions WHERE schemaname = 'core' "
+            "AND funcname = 'stage_batch'"
+        ).fetchall()
+    assert outcomes is not None
+    assert [(o.source, o.status, o.records_changed) for o in outcomes] == [
+        ("billing", "processed", 2),
+        ("ops", "unchanged", 0),
+    ]
+    assert staged == [(1,)], "only billing's file was staged again; ops has no 보류"
