@@ -57,11 +57,14 @@ def plan_psql(
     with database.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT session_user, current_setting('server_version_num')::integer / 10000, "
-            "pg_has_role(session_user, %s, 'MEMBER')",
-            [role],
+            "CASE WHEN to_regrole(%s) IS NOT NULL THEN pg_has_role(session_user, %s, 'MEMBER') "
+            "END",
+            [role, role],
         ).fetchone()
     assert row is not None
     login, major, member = row
+    if member is None:  # the roles come with the first migration
+        raise PsqlError(f"role {role} does not exist yet: run `fmw db upgrade` first")
     if not member:
         other = "--read-only" if role == OWNER_ROLE else "the owner's login"
         raise PsqlError(
