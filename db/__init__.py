@@ -1,4 +1,5 @@
-"""FMW's SQL, shipped as package data: ``schema/``, ``functions/`` and ``migrations/``.
+"""FMW's SQL, shipped as package data: ``schema/``, ``functions/``, ``migrations/``, ``vocabulary/``
+(the default header aliases and status words, applied once each).
 
 This package only locates the ``.sql`` files; it must never hold Python logic
 about records (that is SQL's job) nor run anything against a database.
@@ -12,6 +13,7 @@ SQL_ROOT = Path(__file__).resolve().parent
 SCHEMA_DIR = SQL_ROOT / "schema"
 FUNCTIONS_DIR = SQL_ROOT / "functions"
 MIGRATIONS_DIR = SQL_ROOT / "migrations"
+VOCABULARY_DIR = SQL_ROOT / "vocabulary"  # default header aliases and status words, versioned
 
 
 def sql_files(folder: Path) -> list[Path]:

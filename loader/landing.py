@@ -21,7 +21,6 @@ from fmw.loader.csv_copy import land_csv_body
 from fmw.loader.source_file import SourceFormat, SourceTable, open_file, open_source
 
 PROGRESS_EVERY = 10_000
-HEADER_PROBLEM = "FM002"  # SQLSTATE raised by ops.register_batch for unmappable headers
 BATCH_REFUSED = "FM003"  # SQLSTATE raised by core.process_batch for a batch it must not run
 
 
@@ -54,6 +53,8 @@ class BatchResult:
     rejected: int | None = None
     issues: int | None = None
     message: str | None = None
+    unmapped: tuple[str, ...] = ()  # headers that map to no field: their cells were not loaded
+    unknown_words: tuple[tuple[str, int], ...] = ()  # status words no synonym matched, rows
 
     @property
     def changed(self) -> bool:
@@ -73,28 +74,33 @@ def file_sha256(path: Path) -> str:
 
 
 def _register(
-    conn: psycopg.Connection, spec: SourceSpec, table: SourceTable, sha: str, force: bool
-) -> tuple[int | None, int | None]:
-    try:
-        row = conn.execute(
-            "SELECT batch_id, duplicate_of FROM ops.register_batch(%s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                spec.name,
-                spec.priority,
-                table.path.name,
-                sha,
-                table.encoding,
-                table.header,
-                force,
-                spec.full_extract,
-            ],
-        ).fetchone()
-    except psycopg.Error as exc:
-        if exc.sqlstate == HEADER_PROBLEM:
-            raise SourceFileError(table.path, exc.diag.message_primary or str(exc), row=1) from exc
-        raise
+    conn: psycopg.Connection,
+    spec: SourceSpec,
+    table: SourceTable,
+    sha: str,
+    *,
+    force: bool,
+    accept_shape: bool,
+) -> tuple[int | None, int | None, str | None]:
+    """``ops.register_batch``: (batch, None, None) to land, (None, earlier batch, None) for a
+    file loaded already, or (refused batch, None, why) for headers or a shape it refuses."""
+    row = conn.execute(
+        "SELECT batch_id, duplicate_of, refusal "
+        "FROM ops.register_batch(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            spec.name,
+            spec.priority,
+            table.path.name,
+            sha,
+            table.encoding,
+            table.header,
+            force,
+            spec.full_extract,
+            accept_shape,
+        ],
+    ).fetchone()
     assert row is not None
-    return row[0], row[1]
+    return row[0], row[1], row[2]
 
 
 def _copy_rows(
@@ -138,15 +144,23 @@ def _land_rows(
 
 
 def _record_failure(
-    conn: psycopg.Connection, spec: SourceSpec, table: SourceTable, sha: str, reason: str
+    conn: psycopg.Connection,
+    spec: SourceSpec,
+    table: SourceTable,
+    sha: str,
+    reason: str,
+    *,
+    accept_shape: bool,
 ) -> int | None:
     """Leave a failed batch behind so admins see the attempt; never fails the caller."""
     try:
         with conn.transaction():
-            batch_id, _ = _register(conn, spec, table, sha, True)
+            batch_id, _, _ = _register(
+                conn, spec, table, sha, force=True, accept_shape=accept_shape
+            )
             conn.execute("SELECT ops.fail_batch(%s, %s)", [batch_id, reason])
         return batch_id
-    except (psycopg.Error, SourceFileError):
+    except psycopg.Error:
         return None
 
 
@@ -158,20 +172,26 @@ def _process(
     source: str,
     path: Path,
     encoding: str | None,
+    actor: str | None = None,
 ) -> BatchResult:
     try:
         with conn.transaction():
             row = conn.execute(
                 "SELECT status, row_count, inserted, updated, unchanged, deactivated, rejected, "
-                "issues, message FROM core.process_batch(%s, %s)",
-                [batch_id, allow_mass_deactivation],
+                "issues, message, unmapped_columns FROM core.process_batch(%s, %s, %s)",
+                [batch_id, allow_mass_deactivation, actor],
             ).fetchone()
     except psycopg.Error as exc:
         if exc.sqlstate == BATCH_REFUSED:
             raise BatchError(exc.diag.message_primary or str(exc)) from exc
         raise
     assert row is not None
-    status, rows, inserted, updated, unchanged, deactivated, rejected, issues, message = row
+    status, rows, inserted, updated, unchanged, deactivated, rejected, issues, message, unmapped = (
+        row
+    )
+    words = conn.execute(
+        "SELECT word, rows FROM core.batch_status_words(%s)", [batch_id]
+    ).fetchall()
     return BatchResult(
         source,
         path,
@@ -186,6 +206,8 @@ def _process(
         rejected,
         issues,
         message,
+        tuple(unmapped),
+        tuple((word, count) for word, count in words),
     )
 
 
@@ -195,33 +217,41 @@ def load_file(
     path: Path,
     *,
     force: bool = False,
+    accept_shape: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> BatchResult:
     """Land ``path`` as a batch of ``spec.name`` and process it.
 
     Landing is one transaction: a file that cannot be read completely leaves no
     rows behind (a failed batch records the attempt) and raises SourceFileError.
+    Headers or a shape ``ops.register_batch`` refuses raise SourceFileError at
+    row 1, and leave a refused batch naming the fix; ``accept_shape`` lets the
+    file declare a new shape for its source.
     """
     path = Path(path)
     sha = file_sha256(path)
     with open_source(path, fmt=spec.format, encoding=spec.encoding, sheet=spec.sheet) as table:
         try:
             with conn.transaction():
-                batch_id, duplicate_of = _register(conn, spec, table, sha, force)
-                if batch_id is None:
-                    return BatchResult(
-                        spec.name,
-                        path,
-                        duplicate_of,
-                        "skipped",
-                        table.encoding,
-                        message=f"already loaded as batch {duplicate_of}; --force reloads it",
-                    )
-                _land_rows(conn, batch_id, table, progress)
+                batch_id, duplicate_of, refusal = _register(
+                    conn, spec, table, sha, force=force, accept_shape=accept_shape
+                )
+                if batch_id is not None and refusal is None:
+                    _land_rows(conn, batch_id, table, progress)
         except SourceFileError as exc:
-            if exc.row != 1:  # a header problem is not a batch: nothing was started
-                _record_failure(conn, spec, table, sha, str(exc))
+            _record_failure(conn, spec, table, sha, str(exc), accept_shape=accept_shape)
             raise
+    if refusal is not None:  # the refused batch is committed: `fmw batch list` shows it
+        raise SourceFileError(path, refusal, row=1)
+    if batch_id is None:
+        return BatchResult(
+            spec.name,
+            path,
+            duplicate_of,
+            "skipped",
+            table.encoding,
+            message=f"already loaded as batch {duplicate_of}; --force reloads it",
+        )
     return _process(
         conn,
         batch_id,
@@ -232,17 +262,28 @@ def load_file(
     )
 
 
-def reprocess_batch(conn: psycopg.Connection, batch_id: int, *, approve: bool) -> BatchResult:
-    """Process a landed batch again: a held one (``approve``) or a failed one after a fix."""
+def reprocess_batch(
+    conn: psycopg.Connection, batch_id: int, *, approve: bool, actor: str | None = None
+) -> BatchResult:
+    """Process a landed batch again: a held one (``approve``) or a failed one after a fix.
+
+    ``actor`` is who the admin audit log (ops.admin_action) names; None: the login.
+    """
     found = conn.execute(
         "SELECT source, file_name, status, file_encoding, "
-        "EXISTS (SELECT FROM raw.row AS r WHERE r.batch_id = b.batch_id) "
+        "EXISTS (SELECT FROM raw.row AS r "
+        "        WHERE r.batch_id = coalesce(b.raw_batch_id, b.batch_id)) "
         "FROM ops.batch AS b WHERE batch_id = %s",
         [batch_id],
     ).fetchone()
     if found is None:
         raise BatchError(f"batch {batch_id} does not exist (see `fmw batch list`)")
     source, file_name, current, encoding, landed = found
+    if current == "refused":
+        raise BatchError(
+            f"batch {batch_id} was refused, so nothing of {file_name} landed: run the command "
+            f"its message names (`fmw batch show {batch_id}`), then load the file again"
+        )
     wanted = "held" if approve else "failed"
     if current != wanted:
         verb = "approve" if approve else "retry"
@@ -261,4 +302,5 @@ def reprocess_batch(conn: psycopg.Connection, batch_id: int, *, approve: bool) -
         source=source,
         path=Path(file_name),
         encoding=encoding,
+        actor=actor,
     )

@@ -159,3 +159,19 @@ class EdgeError(FmwError):
 
 class ReportError(FmwError):
     """An edge report (`fmw report`) cannot be made as asked."""
+
+
+class AdminRefusedError(FmwError):
+    """An admin change was refused by the database; the message says why and what to do."""
+
+
+class OwnerRequiredError(FmwError):
+    """This change is an admin's: the database login must be a member of fmw_owner."""
+
+
+class UnknownSourceError(FmwError):
+    """No source has that name; the message names the closest one and how to add it."""
+
+
+class PsqlError(FmwError):
+    """psql cannot be started as asked."""

@@ -1,4 +1,5 @@
-"""Apply ``db/migrations`` in order, each in its own transaction, and re-apply ``db/functions``.
+"""Apply ``db/migrations`` in order, each in its own transaction, re-apply ``db/functions``, then
+apply the ``db/vocabulary`` files not applied yet.
 
 Why not Alembic: FMW's migrations are plain SQL files a DBA reads and reviews;
 Alembic wants a Python revision per step and keeps no checksum, so it would
@@ -8,6 +9,11 @@ per applied file, a session advisory lock so two admins cannot migrate at once,
 the bookkeeping row inserted first in each migration's transaction, re-running
 is a no-op.
 
+The vocabulary files (default header aliases and status words) follow the
+same rules, numbered like migrations and recorded in ``ops.vocabulary_version``:
+each is applied once, after the functions it calls (``core.header_key``), so a
+default an admin removed later is never put back by an upgrade.
+
 This module must never contain schema SQL itself: that lives in ``db/``.
 """
 
@@ -16,18 +22,21 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import LiteralString, cast
 
 import psycopg
 
-from fmw.db import FUNCTIONS_DIR, MIGRATIONS_DIR, SCHEMA_DIR, sql_files
+from fmw.db import FUNCTIONS_DIR, MIGRATIONS_DIR, SCHEMA_DIR, VOCABULARY_DIR, sql_files
 from fmw.errors import MigrationDriftError, MigrationError, MigrationLockedError
 
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{6})_(?P<name>[a-z0-9_]+)\.sql$")
 LOCK_KEY = 0x464D575F4D494752  # "FMW_MIGR": one lock for every FMW migrator of a database
 OWNER_ROLE = "fmw_owner"
+MIGRATION_TABLE = "ops.schema_migration"
+VOCABULARY_TABLE = "ops.vocabulary_version"
+VOCABULARY_KIND = "vocabulary file"
 
 BOOTSTRAP_SQL = """
 CREATE SCHEMA IF NOT EXISTS ops;
@@ -43,7 +52,7 @@ CREATE TABLE IF NOT EXISTS ops.schema_migration (
 
 @dataclass(frozen=True)
 class Migration:
-    """One file of ``db/migrations``."""
+    """One numbered file of ``db/migrations`` (or of ``db/vocabulary``)."""
 
     version: int
     name: str
@@ -60,7 +69,7 @@ class Migration:
 
 @dataclass(frozen=True)
 class AppliedMigration:
-    """One row of ``ops.schema_migration``."""
+    """One row of ``ops.schema_migration`` (or of ``ops.vocabulary_version``)."""
 
     version: int
     name: str
@@ -74,11 +83,22 @@ class MigrationStatus:
 
     applied: list[AppliedMigration]
     pending: list[Migration]
-    drift: list[str]  # one line per problem: edited or vanished applied migrations
+    drift: list[str]  # one line per problem: edited or vanished applied files
+    vocabulary_applied: list[AppliedMigration] = field(default_factory=list)
+    vocabulary_pending: list[Migration] = field(default_factory=list)
 
     @property
     def is_current(self) -> bool:
-        return not self.pending and not self.drift
+        return not self.pending and not self.vocabulary_pending and not self.drift
+
+    @property
+    def pending_text(self) -> str:
+        """What upgrading would apply, for messages: "2 migrations and 1 vocabulary file"."""
+        parts = [f"{len(self.pending)} migration" + ("" if len(self.pending) == 1 else "s")]
+        if self.vocabulary_pending:
+            count = len(self.vocabulary_pending)
+            parts.append(f"{count} vocabulary file" + ("" if count == 1 else "s"))
+        return " and ".join(parts)
 
 
 def read_sql(path: Path) -> LiteralString:
@@ -96,7 +116,7 @@ def discover(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
         match = MIGRATION_NAME.match(path.name)
         if not match:
             raise MigrationError(
-                f"{path}: migration files are named NNNNNN_lowercase_words.sql "
+                f"{path}: files in {folder.name}/ are named NNNNNN_lowercase_words.sql "
                 f"(six digits, e.g. 000002_add_owner_index.sql); rename it"
             )
         migrations.append(Migration(int(match["version"]), match["name"], path))
@@ -109,34 +129,55 @@ def discover(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def _applied(conn: psycopg.Connection) -> list[AppliedMigration]:
-    exists = conn.execute("SELECT to_regclass('ops.schema_migration') IS NOT NULL").fetchone()
+def _applied(
+    conn: psycopg.Connection, table: LiteralString = MIGRATION_TABLE
+) -> list[AppliedMigration]:
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()
     if not exists or not exists[0]:
         return []
     rows = conn.execute(
-        "SELECT version, name, checksum, applied_at::text FROM ops.schema_migration ORDER BY 1"
+        "SELECT version, name, checksum, applied_at::text FROM " + table + " ORDER BY 1"
     ).fetchall()
     return [AppliedMigration(*row) for row in rows]
 
 
-def status(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> MigrationStatus:
-    """Applied, pending and drifted migrations of the database behind ``conn``."""
-    files = {m.version: m for m in discover(folder)}
-    applied = _applied(conn)
-    drift = []
+def _compare(
+    files: list[Migration],
+    applied: list[AppliedMigration],
+    folder: Path,
+    drift: list[str],
+    kind: str = "migration",
+) -> list[Migration]:
+    """The files not applied yet; a line in ``drift`` per applied file edited or gone."""
+    by_version = {m.version: m for m in files}
     for row in applied:
-        migration = files.get(row.version)
+        migration = by_version.get(row.version)
         if migration is None:
             drift.append(f"{row.version:06d}_{row.name}.sql is applied but missing from {folder}")
         elif migration.checksum != row.checksum:
             drift.append(
                 f"{migration.path.name} was edited after it was applied on {row.applied_at}; "
                 f"restore it (git checkout -- {migration.path.name}) and put the change in a "
-                f"new migration"
+                f"new {kind}"
             )
     done = {row.version for row in applied}
-    pending = [m for v, m in sorted(files.items()) if v not in done]
-    return MigrationStatus(applied, pending, drift)
+    return [m for m in files if m.version not in done]
+
+
+def status(
+    conn: psycopg.Connection,
+    folder: Path = MIGRATIONS_DIR,
+    vocabulary_folder: Path = VOCABULARY_DIR,
+) -> MigrationStatus:
+    """Applied, pending and drifted migrations and vocabulary files of the database."""
+    drift: list[str] = []
+    applied = _applied(conn)
+    pending = _compare(discover(folder), applied, folder, drift)
+    vocabulary_applied = _applied(conn, VOCABULARY_TABLE)
+    vocabulary_pending = _compare(
+        discover(vocabulary_folder), vocabulary_applied, vocabulary_folder, drift, VOCABULARY_KIND
+    )
+    return MigrationStatus(applied, pending, drift, vocabulary_applied, vocabulary_pending)
 
 
 def _run_sql(conn: psycopg.Connection, sql: LiteralString, origin: Path) -> None:
@@ -159,6 +200,30 @@ def apply_functions(conn: psycopg.Connection, folder: Path = FUNCTIONS_DIR) -> i
     return len(files)
 
 
+def apply_vocabulary(
+    conn: psycopg.Connection,
+    folder: Path = VOCABULARY_DIR,
+    *,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> list[Migration]:
+    """Apply the ``db/vocabulary`` files not applied yet, each once, as fmw_owner."""
+    drift: list[str] = []
+    applied = _applied(conn, VOCABULARY_TABLE)
+    current = _compare(discover(folder), applied, folder, drift, VOCABULARY_KIND)
+    if drift:
+        raise MigrationDriftError("; ".join(drift))
+    for vocabulary in current:
+        progress(f"applying vocabulary {vocabulary.path.name}")
+        with conn.transaction():
+            conn.execute(f"SET LOCAL ROLE {OWNER_ROLE}")
+            conn.execute(
+                "INSERT INTO ops.vocabulary_version (version, name, checksum) VALUES (%s, %s, %s)",
+                [vocabulary.version, vocabulary.name, vocabulary.checksum],
+            )
+            _run_sql(conn, vocabulary.sql, vocabulary.path)
+    return current
+
+
 def pending_sql(conn: psycopg.Connection) -> str:
     """The SQL ``upgrade`` would run now, for a DBA to read (nothing is executed)."""
     current = status(conn)
@@ -167,6 +232,10 @@ def pending_sql(conn: psycopg.Connection) -> str:
     chunks = [f"-- ===== {m.path.name} =====\n{m.sql}" for m in current.pending]
     chunks.append(f"-- ===== db/functions (re-applied on every upgrade, as {OWNER_ROLE}) =====")
     chunks.extend(f"-- ----- {p.name} -----\n{read_sql(p)}" for p in sql_files(FUNCTIONS_DIR))
+    chunks.extend(
+        f"-- ===== db/vocabulary/{m.path.name} (once, as {OWNER_ROLE}) =====\n{m.sql}"
+        for m in current.vocabulary_pending
+    )
     return "\n".join(chunks)
 
 
@@ -201,14 +270,17 @@ def upgrade(
                 _run_sql(conn, migration.sql, migration.path)
         count = apply_functions(conn)
         progress(f"re-applied {count} function files from db/functions")
+        apply_vocabulary(conn, progress=progress)
         return current.pending
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
 
 
 def apply_declarative_schema(conn: psycopg.Connection) -> None:
-    """Build the schema from ``db/schema`` + ``db/functions`` (what the migrations must equal)."""
+    """Build the schema from ``db/schema`` + ``db/functions`` + ``db/vocabulary`` (what the
+    migrations must equal)."""
     with conn.transaction():
         for path in sql_files(SCHEMA_DIR):
             _run_sql(conn, read_sql(path), path)
     apply_functions(conn)
+    apply_vocabulary(conn)

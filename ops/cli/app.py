@@ -19,10 +19,13 @@ from fmw.cli.deploy import deploy_app
 from fmw.cli.doctor import doctor
 from fmw.cli.jobs import job_app, scheduler_app
 from fmw.cli.nginx import nginx_app
+from fmw.cli.psql import psql
 from fmw.cli.report import report_app
 from fmw.cli.service import service_app
+from fmw.cli.source import source_app
 from fmw.cli.support import err
 from fmw.cli.ui import ui
+from fmw.cli.vocab import vocab_app
 from fmw.settings_secrets import secret_warnings
 
 app = typer.Typer(
@@ -33,6 +36,8 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(batch_app, name="batch")
+app.add_typer(source_app, name="source")
+app.add_typer(vocab_app, name="vocab")
 app.add_typer(job_app, name="job")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(backup_app, name="backup")
@@ -47,6 +52,9 @@ app.command("load")(load)
 app.command("sync")(sync)
 app.command("export")(export)
 app.command("demo")(demo)
+app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    psql
+)
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def _status_line(status: migrations.MigrationStatus) -> str:
     if status.is_current:
         return f"schema current ({len(status.applied)} migrations applied)"
     return (
-        f"[yellow]schema NOT current[/yellow]: {len(status.pending)} pending, "
+        f"[yellow]schema NOT current[/yellow]: {status.pending_text} pending, "
         f"{len(status.drift)} drifted"
     )
 

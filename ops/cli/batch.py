@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from fmw.admin import os_user
 from fmw.cli.support import clean_errors, console, open_database
 from fmw.errors import FmwError
 from fmw.loader.landing import BatchResult, reprocess_batch
@@ -22,10 +23,12 @@ batch_app = typer.Typer(
 )
 
 
-def print_batch(result: BatchResult) -> None:
+def print_batch(result: BatchResult, *, prefix: str = "") -> None:
+    """What loading one file did (or, with a prefix such as "would be ", would do)."""
     colour = {"processed": "green", "skipped": "yellow", "held": "yellow"}.get(result.status, "red")
     console.print(
-        f"[{colour}]{result.status}[/{colour}] {escape(result.source)} ← {escape(result.path.name)}"
+        f"[{colour}]{prefix}{result.status}[/{colour}] {escape(result.source)} ← "
+        f"{escape(result.path.name)}"
         + (f" (batch {result.batch_id}, {result.encoding})" if result.batch_id else "")
     )
     if result.status in ("processed", "held"):
@@ -37,7 +40,18 @@ def print_batch(result: BatchResult) -> None:
         )
     if result.message:
         console.print(f"  {escape(result.message)}")
-    if result.rejected or result.issues:
+    if result.unmapped:
+        console.print(
+            f"  [yellow]columns not loaded[/yellow] (no field): "
+            f"{escape(', '.join(result.unmapped))}; `fmw vocab alias add HEADER FIELD` maps one"
+        )
+    if result.unknown_words:
+        words = ", ".join(f"{word} ×{rows:,}" for word, rows in result.unknown_words)
+        console.print(
+            f"  [yellow]unknown status words[/yellow] (rows shown as unknown): {escape(words)}; "
+            "`fmw vocab status add WORD STATUS` maps one"
+        )
+    if (result.rejected or result.issues) and not prefix:
         console.print(f"  details: fmw batch show {result.batch_id}")
 
 
@@ -53,7 +67,10 @@ def batch_list(
     settings = load_settings()
     with open_database(settings) as conn:
         rows = conn.execute(
-            "SELECT batch_id, source, file_name, status, row_count, inserted, updated, "
+            "SELECT batch_id, source, "
+            "CASE kind WHEN 'file' THEN file_name WHEN 'reresolve' "
+            "THEN file_name || ' (re-resolved)' ELSE '(source removed)' END, "
+            "status, row_count, inserted, updated, "
             "unchanged, deactivated, rejected, issues, created_at::timestamp(0)::text "
             "FROM ops.batch ORDER BY batch_id DESC LIMIT %s",
             [limit],
@@ -80,17 +97,24 @@ def batch_list(
 @batch_app.command("show")
 @clean_errors
 def batch_show(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
-    """Show a batch's rejected rows and row issues, each with file, row and column.
+    """Show a batch's unloaded columns, unknown status words, rejected rows and row issues.
+
+    Each rejected row and issue with file, row and column.
 
     Example: fmw batch show 12
     """
     settings = load_settings()
     with open_database(settings) as conn:
         head = conn.execute(
-            "SELECT file_name, status, message FROM ops.batch WHERE batch_id = %s", [batch_id]
+            "SELECT file_name, status, message, kind, raw_batch_id, unmapped_columns "
+            "FROM ops.batch WHERE batch_id = %s",
+            [batch_id],
         ).fetchone()
         if head is None:
             raise FmwError(f"batch {batch_id} does not exist (see `fmw batch list`)")
+        words = conn.execute(
+            "SELECT word, rows FROM core.batch_status_words(%s)", [batch_id]
+        ).fetchall()
         lines = conn.execute(
             "SELECT source_row, NULL, 'rejected: ' || reason, NULL FROM core.rejected_row "
             "WHERE batch_id = %s UNION ALL "
@@ -98,10 +122,22 @@ def batch_show(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> No
             "WHERE batch_id = %s ORDER BY 1, 2",
             [batch_id, batch_id],
         ).fetchall()
-    file_name, status, message = head
+    file_name, status, message, kind, raw_batch_id, unmapped = head
+    what = {"reresolve": f", re-resolved from batch {raw_batch_id}", "remove": ", a removal"}
     console.print(
-        f"batch {batch_id}: {file_name} ({status})" + (f": {escape(message)}" if message else "")
+        f"batch {batch_id}: {file_name} ({status}{what.get(kind, '')})"
+        + (f": {escape(message)}" if message else "")
     )
+    if unmapped:
+        console.print(
+            f"columns not loaded (no field): {escape(', '.join(unmapped))}; "
+            "`fmw vocab alias add HEADER FIELD` maps one"
+        )
+    if words:
+        listed = ", ".join(f"{word} ×{rows:,}" for word, rows in words)
+        console.print(
+            f"unknown status words: {escape(listed)}; `fmw vocab status add WORD STATUS` maps one"
+        )
     for row, column, issue, value in lines:
         where = f"{file_name}, row {row}" + (f", column {column}" if column else "")
         shown = f" [dim](value {escape(repr(value))})[/dim]" if value is not None else ""
@@ -131,7 +167,7 @@ def batch_retry(batch_id: Annotated[int, typer.Argument(help="A failed batch's i
 def _reprocess(batch_id: int, *, approve: bool) -> None:
     settings = load_settings()
     with open_database(settings) as conn:
-        result = reprocess_batch(conn, batch_id, approve=approve)
+        result = reprocess_batch(conn, batch_id, approve=approve, actor=os_user())
     print_batch(result)
     if result.status != "processed":
         raise typer.Exit(1)

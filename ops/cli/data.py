@@ -16,9 +16,12 @@ from rich.markup import escape
 
 from fmw.cli.batch import print_batch
 from fmw.cli.support import clean_errors, console, err, note, open_database, row_progress
+from fmw.loader.dry_run import DryRun, dry_run
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.settings import load_settings
+from fmw.sources import check_source_name
 from fmw.sync import SyncReport, publish_snapshot, require_sources, run_sync, spec_for
+from fmw.vocabulary import alias_hints
 
 
 def print_sync(report: SyncReport) -> None:
@@ -26,6 +29,12 @@ def print_sync(report: SyncReport) -> None:
         print_batch(result)
     for line in report.errors:
         err.print(f"[red]failed[/red] {escape(line)}")
+    for state in report.unconfigured:
+        err.print(
+            f"[yellow]note:[/yellow] source {escape(state.name)} ({state.active_records:,} active "
+            f"records) is not in fmw.toml, so sync does not load it; configure it, or "
+            f"`fmw source remove {escape(state.name)}` deactivates its records"
+        )
     if report.generation:
         gen = report.generation
         rows = gen.files["current_records.csv"].rows if "current_records.csv" in gen.files else 0
@@ -40,10 +49,36 @@ def load(
     priority: Annotated[int | None, typer.Option(help="Override the source's priority.")] = None,
     encoding: Annotated[str | None, typer.Option(help="auto, utf-8, cp949, ...")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name (default: first).")] = None,
+    dry_run_: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show the header mapping, unknown columns and status words, and what would "
+            "be inserted, updated or deactivated; write nothing.",
+        ),
+    ] = False,
+    accept_shape: Annotated[
+        bool,
+        typer.Option(
+            "--accept-shape",
+            help="Let this file declare a new shape for its source (fields it carries), "
+            "as `fmw source accept-shape` does.",
+        ),
+    ] = False,
+    new_source: Annotated[
+        bool,
+        typer.Option(
+            "--new-source", help="Load into a source that fmw.toml does not configure yet."
+        ),
+    ] = False,
 ) -> None:
     """Load one file as a batch of a source and print what it changed.
 
-    Example: fmw load exports/team_a.csv --source team_a
+    The source must be configured in fmw.toml or have loaded files before;
+    --new-source starts a new one. Exits 1 when the file is refused, held or
+    failed (with --dry-run: would be).
+
+    Example: fmw load exports/team_a.csv --source team_a --dry-run
     """
     settings = load_settings()
     configured = settings.sources.get(source)
@@ -54,11 +89,37 @@ def load(
         encoding=encoding or spec.encoding,
         sheet=sheet or spec.sheet,
     )
-    with open_database(settings) as conn, row_progress(f"loading {file.name}") as progress:
-        result = load_file(conn, spec, file, force=force, progress=progress)
+    with open_database(settings) as conn:
+        check_source_name(conn, settings, source, new_source=new_source)
+        if dry_run_:
+            report = dry_run(conn, spec, file, force=force, accept_shape=accept_shape)
+            print_dry_run(report, alias_hints(conn, report.mapping))
+            if not report.would_load:
+                raise typer.Exit(1)
+            return
+        with row_progress(f"loading {file.name}") as progress:
+            result = load_file(
+                conn, spec, file, force=force, accept_shape=accept_shape, progress=progress
+            )
     print_batch(result)
     if result.status in ("failed", "held"):
         raise typer.Exit(1)
+
+
+def print_dry_run(report: DryRun, hints: dict[str, str]) -> None:
+    """Everything a dry run found (``hints``: the command that maps an unmapped header);
+    nothing of it was written."""
+    console.print(f"[bold]dry run[/bold] {escape(report.source)} ← {escape(report.path.name)}")
+    for header, field in report.mapping:
+        target = field or (
+            f"[yellow]no field, not loaded[/yellow]; maps with: {escape(hints.get(header, ''))}"
+        )
+        console.print(f"  {escape(header)} → {target}")
+    if report.refusal is not None:
+        err.print(f"[red]would be refused:[/red] {escape(report.refusal)}")
+    elif report.result is not None:
+        print_batch(report.result, prefix="would be ")
+    console.print("[dim]nothing was written (dry run)[/dim]")
 
 
 @clean_errors

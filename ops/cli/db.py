@@ -41,7 +41,8 @@ def db_upgrade(
 @db_app.command("status")
 @clean_errors
 def db_status() -> None:
-    """Show applied and pending migrations and any drift; exit 1 unless current.
+    """Show applied and pending migrations and vocabulary files, and any drift; exit 1 unless
+    current.
 
     Example: fmw db status
     """
@@ -53,6 +54,12 @@ def db_status() -> None:
         table.add_row(f"{row.version:06d}", row.name, "applied", row.applied_at)
     for mig in state.pending:
         table.add_row(f"{mig.version:06d}", mig.name, "[yellow]pending[/yellow]", "")
+    for row in state.vocabulary_applied:
+        table.add_row(f"{row.version:06d}", f"vocabulary/{row.name}", "applied", row.applied_at)
+    for mig in state.vocabulary_pending:
+        table.add_row(
+            f"{mig.version:06d}", f"vocabulary/{mig.name}", "[yellow]pending[/yellow]", ""
+        )
     console.print(table)
     for line in state.drift:
         err.print(f"[red]drift:[/red] {line}")

@@ -61,7 +61,7 @@ def open_database(
             if not state.is_current:
                 raise MigrationError(
                     "the database schema is not current "
-                    f"({len(state.pending)} pending, {len(state.drift)} drifted): "
+                    f"({state.pending_text} pending, {len(state.drift)} drifted): "
                     "run `fmw db upgrade`"
                 )
         yield conn

@@ -91,10 +91,8 @@ def check_database(ctx: Context) -> Iterator[Check]:
             f"{where}: {state.drift[0]}",
             "restore the edited migration file from the release",
         )
-    elif state.pending:
-        yield Check(
-            "database", False, f"{where}: {len(state.pending)} migrations pending", "fmw db upgrade"
-        )
+    elif not state.is_current:
+        yield Check("database", False, f"{where}: {state.pending_text} pending", "fmw db upgrade")
     else:
         ctx.schema_current = True
         yield Check("database", True, f"{where}: {len(state.applied)} migrations, current")

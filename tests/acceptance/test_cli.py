@@ -24,6 +24,17 @@ COMMANDS = [
     ["batch", "list"],
     ["batch", "show"],
     ["batch", "approve"],
+    ["source", "list"],
+    ["source", "remove"],
+    ["source", "accept-shape"],
+    ["vocab", "list"],
+    ["vocab", "unknown"],
+    ["vocab", "apply"],
+    ["vocab", "alias", "add"],
+    ["vocab", "alias", "remove"],
+    ["vocab", "status", "add"],
+    ["vocab", "status", "remove"],
+    ["psql"],
 ]
 
 
@@ -78,8 +89,8 @@ def test_batch_show_names_file_row_and_column(demo_folder: Path):
 
 def test_a_bad_file_is_one_clear_line_and_exit_1(demo_folder: Path):
     bad = demo_folder / "bad.csv"
-    bad.write_bytes(b"Feature Code,owner\nA,kim\nB,\xff\xfe\n")
-    result = run(demo_folder, "load", str(bad), "--source", "adhoc")
+    bad.write_bytes(b"Feature Code,Status,owner\nA,on,kim\nB,on,\xff\xfe\n")
+    result = run(demo_folder, "load", str(bad), "--source", "adhoc", "--new-source")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
     assert "bad.csv, row 3, column owner: bytes not valid" in result.stderr

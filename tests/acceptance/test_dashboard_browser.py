@@ -73,7 +73,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Itera
     out = fmw(folder, "demo").stdout
     assert "fmw ui" in out, "fmw demo ends by naming the dashboard command"
     (folder / "extra_day1.csv").write_text(DAY1, encoding="utf-8")
-    fmw(folder, "load", "extra_day1.csv", "--source", "extra")
+    fmw(folder, "load", "extra_day1.csv", "--source", "extra", "--new-source")
     fmw(folder, "export")
     yield folder
     subprocess.run([*FMW, "db", "stop"], cwd=folder, env=clean_env(), capture_output=True)

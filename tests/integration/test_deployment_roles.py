@@ -161,3 +161,32 @@ def test_the_loader_login_cannot_migrate_or_write_core_tables(
         ):
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(statement)
+
+
+def test_vocabulary_changes_need_the_owner_login_and_psql_takes_the_right_role(
+    deployment: Deployment, tmp_path: Path
+):
+    migrated(deployment)
+    (tmp_path / "team.csv").write_text(SOURCE.replace("on,김민준", "보류,김민준"), encoding="utf-8")
+    (tmp_path / "fmw.toml").write_text('[sources.team]\npath = "team.csv"\n', encoding="utf-8")
+    assert fmw(tmp_path, deployment.loader_url, "sync").returncode == 0
+
+    refused = fmw(tmp_path, deployment.loader_url, "vocab", "status", "add", "보류", "planned")
+    added = fmw(tmp_path, deployment.owner_url, "vocab", "status", "add", "보류", "planned")
+    reader = fmw(
+        tmp_path, deployment.loader_url, "psql", "--read-only", "-At",
+        "-c", "SELECT status FROM snapshot.current_records ORDER BY 1",
+    )  # fmt: skip
+    no_owner = fmw(tmp_path, deployment.loader_url, "psql", "-c", "SELECT 1")
+
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "is an admin change and this database login may not make it" in refused.stderr
+    assert added.returncode == 0, added.stderr
+    assert "1 record changed as users see them" in added.stdout
+    assert reader.returncode == 0, reader.stderr
+    assert reader.stdout.split() == ["disabled", "enabled", "planned"]
+    assert no_owner.returncode == 1
+    assert f"login {deployment.loader} is not a member of fmw_owner" in no_owner.stderr
+    with psycopg.connect(deployment.owner_url) as conn:
+        audit = conn.execute("SELECT action, db_user FROM ops.admin_action ORDER BY 1").fetchall()
+    assert audit == [("vocab.apply", deployment.owner), ("vocab.status.add", deployment.owner)]

@@ -67,9 +67,16 @@ def test_headers_without_feature_code_are_refused_before_anything_lands(
     conn: psycopg.Connection, tmp_path: Path
 ):
     path = write(tmp_path / "nokey.csv", "Code,Policy Code,Status\nA,P,on\n")
-    with pytest.raises(SourceFileError, match=r"nokey\.csv, row 1: no column maps to feature_code"):
+    with pytest.raises(
+        SourceFileError,
+        match=r"nokey\.csv, row 1: no column maps to feature_code .*"
+        r"if Code holds the feature code: `fmw vocab alias add Code feature_code`",
+    ):
         load_file(conn, SPEC, path)
-    assert conn.execute("SELECT count(*) FROM ops.batch").fetchone() == (0,)
+    assert conn.execute("SELECT status, headers, unmapped_columns FROM ops.batch").fetchall() == [
+        ("refused", ["Code", "Policy Code", "Status"], ["Code"])
+    ], "the refusal is kept as a refused batch, for `fmw batch list` and `fmw vocab unknown`"
+    assert conn.execute("SELECT count(*) FROM raw.row").fetchone() == (0,)
 
 
 def test_an_empty_file_and_a_missing_file_are_clear_errors(

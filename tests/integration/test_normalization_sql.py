@@ -658,7 +658,7 @@ def test_check_headers_refuses_two_columns_for_one_field(sql_conn: psycopg.Conne
 
 def test_add_header_alias_makes_a_new_header_map(sql_conn: psycopg.Connection) -> None:
     assert mapped_fields(sql_conn, ["Func ID"]) == [None], "precondition: 'Func ID' is unknown"
-    key = scalar(sql_conn, "SELECT core.add_header_alias('Func ID', 'feature_code')")
+    key = scalar(sql_conn, "SELECT alias_key FROM core.add_header_alias('Func ID', 'feature_code')")
     assert key == "func id", "add_header_alias stores and returns the computed header_key"
     assert (
         mapped_fields(sql_conn, ["Func ID", "func_id", "ＦＵＮＣ ＩＤ"]) == ["feature_code"] * 3
@@ -667,7 +667,7 @@ def test_add_header_alias_makes_a_new_header_map(sql_conn: psycopg.Connection) -
 
 def test_add_status_synonym_makes_a_new_status_word(sql_conn: psycopg.Connection) -> None:
     assert status_of(sql_conn, "가동") is None, "precondition: '가동' is unknown"
-    key = scalar(sql_conn, "SELECT core.add_status_synonym('가동', 'enabled')")
+    key = scalar(sql_conn, "SELECT synonym_key FROM core.add_status_synonym('가동', 'enabled')")
     assert key == "가동", "add_status_synonym stores and returns the computed status_key"
     assert status_of(sql_conn, "가동") == "enabled", "after add_status_synonym, '가동' is enabled"
     assert status_of(sql_conn, " 가 동 ") == "enabled", "and its spacing variants are too"

@@ -98,11 +98,11 @@ def load(
 def land(conn: psycopg.Connection, rows: Sequence[Sequence[str]], *, source: str = SOURCE) -> int:
     """Register a batch and COPY its rows into raw.row, without processing it."""
     sha = hashlib.sha256(repr(rows).encode()).hexdigest()
-    batch_id, duplicate_of = conn.execute(
+    batch_id, duplicate_of, refusal = conn.execute(
         "SELECT * FROM ops.register_batch(%s, 10, 'direct.csv', %s, 'utf-8', %s)",
         [source, sha, list(HEADER)],
     ).fetchone()
-    assert duplicate_of is None
+    assert duplicate_of is None and refusal is None
     with (
         conn.cursor() as cur,
         cur.copy("COPY raw.row (batch_id, source_row, cells) FROM STDIN") as cp,

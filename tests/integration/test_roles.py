@@ -200,7 +200,7 @@ def test_loader_cannot_drop_anything(sql_conn: psycopg.Connection) -> None:
         "DROP TABLE ops.batch",
         "DROP MATERIALIZED VIEW snapshot.home_summary",
         "DROP VIEW snapshot.current_records",
-        "DROP FUNCTION core.process_batch(bigint, boolean)",
+        "DROP FUNCTION core.process_batch(bigint, boolean, text)",
         "DROP INDEX core.record_history_changed_at_idx",
         "DROP SCHEMA raw CASCADE",
     ]
@@ -241,3 +241,67 @@ def test_every_fmw_object_is_owned_by_fmw_owner(sql_conn: psycopg.Connection) ->
     assert relations > 20, "the FMW schemas hold the tables, views, indexes and sequences"
     assert foreign_relations == [], "every table, view, index and sequence is fmw_owner's"
     assert foreign_functions == [], "every FMW function is fmw_owner's"
+
+
+# --- sources, vocabulary and the admin audit log -------------------------------------------
+
+
+@pytest.mark.pg15
+def test_loader_reads_the_vocabulary_and_reports_but_cannot_change_them(
+    sql_conn: psycopg.Connection,
+) -> None:
+    processed_batch(sql_conn)
+    with acting_as(sql_conn, "fmw_loader"):
+        aliases = sql_conn.execute("SELECT count(*) FROM core.header_alias").fetchone()[0]
+        reports = [
+            sql_conn.execute(f"SELECT count(*) FROM {report}").fetchone()[0]
+            for report in (
+                "ops.source_overview()",
+                "core.unknown_headers()",
+                "core.unknown_status_words()",
+            )
+        ]
+    assert aliases > 30, "fmw vocab list works for the loader's login"
+    assert reports == [1, 0, 0], "fmw source list and fmw vocab unknown work for it too"
+    for statement in [
+        "SELECT * FROM core.add_header_alias('기능 ID', 'feature_code')",
+        "SELECT * FROM core.remove_header_alias('상태', 'status')",
+        "SELECT * FROM core.add_status_synonym('보류', 'planned')",
+        "SELECT * FROM core.remove_status_synonym('on', 'enabled')",
+        "SELECT * FROM core.reresolve_sources()",
+        "SELECT * FROM ops.remove_source('team')",
+        "SELECT ops.accept_source_shape('team')",
+        "SELECT ops.record_admin_action('vocab.apply', 'x', NULL, NULL)",
+        "INSERT INTO ops.admin_action (actor, action, target) VALUES ('x', 'a.b', 'x')",
+        "INSERT INTO core.header_alias VALUES ('x', 'note', 'x')",
+        "DELETE FROM core.status_synonym",
+        "SELECT * FROM ops.admin_action",
+    ]:
+        assert_denied(sql_conn, "fmw_loader", statement)
+    assert sql_conn.execute("SELECT count(*) FROM ops.admin_action").fetchone() == (0,)
+
+
+@pytest.mark.pg15
+def test_the_owner_changes_the_vocabulary_and_the_loader_applies_it(
+    sql_conn: psycopg.Connection,
+) -> None:
+    with acting_as(sql_conn, "fmw_owner"):
+        sql_conn.execute("SELECT core.add_status_synonym('보류', 'planned', 'kim')")
+        sql_conn.execute("SELECT core.add_header_alias('기능 ID', 'feature_code', 'kim')")
+    with acting_as(sql_conn, "fmw_loader"):
+        batch_id, refusal = sql_conn.execute(
+            "SELECT batch_id, refusal FROM ops.register_batch('team', 10, 'team.csv', "
+            "repeat('d', 64), 'utf-8', '{기능 ID,상태}')"
+        ).fetchone()
+        sql_conn.execute(
+            "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 2, '{PAY-1,보류}')",
+            [batch_id],
+        )
+        status = sql_conn.execute(
+            "SELECT status FROM core.process_batch(%s)", [batch_id]
+        ).fetchone()
+    assert (refusal, status) == (None, ("processed",))
+    assert sql_conn.execute("SELECT status FROM core.record").fetchall() == [("planned",)]
+    assert sql_conn.execute(
+        "SELECT action, actor FROM ops.admin_action ORDER BY action_id"
+    ).fetchall() == [("vocab.status.add", "kim"), ("vocab.alias.add", "kim")]

@@ -62,7 +62,53 @@ def test_a_bad_value_names_the_file_and_the_key(settings_file: Path):
 
 def test_an_unknown_key_is_refused(settings_file: Path):
     settings_file.write_text("keep_generation = 3\n", encoding="utf-8")
-    with pytest.raises(SettingsError, match="keep_generation"):
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        f"{settings_file}: unknown setting 'keep_generation' (did you mean 'keep_generations'?); "
+        "every setting is in docs/reference/settings.md"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[sources.team_a]\npath = "x"\nprority = 5\n',
+            "unknown setting 'sources.team_a.prority' (did you mean 'sources.team_a.priority'?)",
+        ),
+        ("prority = 5\n", "unknown setting 'prority' (did you mean 'priority' in [sources.NAME]?)"),
+        (
+            "[scheduler]\ntimezone = 'Asia/Seoul'\n",
+            "unknown setting 'scheduler.timezone' (did you mean 'scheduler.time_zone'?)",
+        ),
+        ("[edge]\nxyz = 1\n", "unknown setting 'edge.xyz' (valid keys here: listen, server_name,"),
+    ],
+)
+def test_an_unknown_key_names_the_closest_valid_one(settings_file: Path, text: str, message: str):
+    settings_file.write_text(text, encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"{settings_file}: {message}")
+    assert "\n" not in str(caught.value), "one line"
+
+
+def test_fmw_variables_that_are_no_settings_are_not_refused(
+    settings_file: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FMW_TEST_DATABASE_URL", "postgresql://postgres@localhost/postgres")
+    monkeypatch.setenv("FMW_SERVICE_PASSWORD", "secret")
+    monkeypatch.setenv("FMW_SOURCES__TEAM_A__MODE", "delta")
+    settings = load_settings()
+    assert settings.sources["team_a"].mode == "delta"
+    assert settings.database_url is None
+
+
+def test_an_unknown_key_from_the_environment_is_refused_too(
+    settings_file: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FMW_SOURCES__TEAM_A__PRORITY", "3")
+    with pytest.raises(SettingsError, match=r"'sources\.team_a\.prority' \(did you mean"):
         load_settings()
 
 
