@@ -1,5 +1,5 @@
 """The vocabulary's defaults (db/vocabulary): the same in a fresh and a migrated database,
-applied once each, never putting back what an admin removed; and migration 000009 on a
+applied once each, never putting back what an admin removed; and migration 000010 on a
 database loaded before it."""
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def test_an_edited_applied_vocabulary_file_is_refused(conn: psycopg.Connection, 
     assert not state.is_current and "new vocabulary file" in state.drift[0]
 
 
-def test_migration_000009_keeps_a_loaded_database_loading(blank: str):
+def test_migration_000010_keeps_a_loaded_database_loading(blank: str):
     """A database at 000008 with sources and batches: after the upgrade each source has the
     shape of its newest processed file, and the default vocabulary is not applied twice."""
     with psycopg.connect(blank, autocommit=True) as conn:
@@ -114,7 +114,7 @@ def test_migration_000009_keeps_a_loaded_database_loading(blank: str):
                     [migration.version, migration.name, migration.checksum],
                 )
                 conn.execute(migration.sql)
-        with conn.transaction():  # the functions 000009 reads data with, as fmw_owner
+        with conn.transaction():  # the functions 000010 reads data with, as fmw_owner
             conn.execute("SET LOCAL ROLE fmw_owner")
             conn.execute(migrations.read_sql(FUNCTIONS_DIR / "10_normalize.sql"))
         conn.execute(
@@ -128,7 +128,7 @@ def test_migration_000009_keeps_a_loaded_database_loading(blank: str):
 
         applied = migrations.upgrade(conn)
 
-        assert [m.version for m in applied] == [9]
+        assert [m.version for m in applied] == [9, 10]
         assert conn.execute("SELECT shape, shape_batch_id FROM ops.source").fetchone() == (
             ["feature_code", "region", "status"],
             1,
@@ -138,4 +138,4 @@ def test_migration_000009_keeps_a_loaded_database_loading(blank: str):
         ).fetchall() == [(1, ["메모"]), (2, [])]
         assert conn.execute("SELECT count(*) FROM core.header_alias").fetchone() == aliases
         assert migrations.status(conn).is_current
-    assert (MIGRATIONS_DIR / "000009_sources_vocabulary.sql").exists()
+    assert (MIGRATIONS_DIR / "000010_sources_vocabulary.sql").exists()

@@ -1,4 +1,4 @@
--- 000009 sources and vocabulary: admins onboard a team's file without SQL, and no file loads
+-- 000010 sources and vocabulary: admins onboard a team's file without SQL, and no file loads
 -- quietly wrong. The same SQL as db/schema/10_ops.sql, 30_core.sql and 90_grants.sql.
 -- * ops.source keeps each source's shape (the fields its files carry: a later file that lacks
 --   a key field or its status is refused unless an admin accepts it), and when it was removed.
