@@ -35,7 +35,15 @@ from fmw.errors import SourceFileError
 from fmw.loader.limits import MAX_CELL_CHARS, check_row, check_width, too_long
 from fmw.loader.table import LOCKED, Cells, CsvBody, Row, SourceFormat, SourceTable, row_stream
 
-__all__ = ["MAX_LINE_BYTES", "CsvBody", "SourceFormat", "SourceTable", "open_file", "open_source"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "CsvBody",
+    "SourceFormat",
+    "SourceTable",
+    "check_file",
+    "open_file",
+    "open_source",
+]
 
 _PREFIX_BYTES = 1 << 20  # how much of a CSV file encoding detection may look at
 _DECODE_CHUNK = 64 << 10  # decode the prefix piecewise so its text never exists whole
@@ -109,6 +117,15 @@ def open_file(path: Path) -> IO[bytes]:
         file.close()
         raise
     return file
+
+
+def check_file(path: Path) -> None:
+    """SourceFileError unless ``path`` is a regular file that opens for reading.
+
+    The command checks the file it was given before anything else, so a
+    mistyped path is the first thing it says.
+    """
+    open_file(path).close()
 
 
 def _check_regular(path: Path, status: os.stat_result) -> None:

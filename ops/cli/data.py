@@ -18,6 +18,7 @@ from fmw.cli.batch import print_batch
 from fmw.cli.support import clean_errors, console, err, note, open_database, row_progress
 from fmw.loader.dry_run import DryRun, dry_run
 from fmw.loader.landing import SourceSpec, load_file
+from fmw.loader.source_file import check_file
 from fmw.settings import load_settings
 from fmw.sources import check_source_name
 from fmw.sync import SyncReport, publish_snapshot, require_sources, run_sync, spec_for
@@ -80,6 +81,7 @@ def load(
 
     Example: fmw load exports/team_a.csv --source team_a --dry-run
     """
+    check_file(file)
     settings = load_settings()
     configured = settings.sources.get(source)
     spec = spec_for(source, configured) if configured else SourceSpec(source)
