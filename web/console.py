@@ -87,7 +87,7 @@ def vocab(request: HttpRequest, kind: str) -> HttpResponse:
         )
     except FmwError as exc:
         return _index(request, error=str(exc), status=_status(exc))
-    outcome = f"{kind} {change}: {word!r} {done['before'] or '-'} → {done['after'] or '-'}"
+    outcome = f"{kind} {change}: {word}: {done['before'] or '-'} → {done['after'] or '-'}"
     if done["reresolved"]:
         outcome += f"; re-resolved {len(done['reresolved'])} source(s)"
     return _index(request, notice=outcome)
