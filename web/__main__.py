@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,9 +34,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from fmw.web.wsgi import application
 
+    app: Any = application  # a WSGI callable; its stubs also allow an async return
+
     settings.FMW_LOCAL_ADMIN = args.local_admin
     print(f"FMW web on http://{LOOPBACK}:{args.port}/api/v1/ (admin console /api/dev/)", flush=True)
-    serve(application, host=LOOPBACK, port=args.port, threads=args.threads, ident="fmw-web")
+    serve(app, host=LOOPBACK, port=args.port, threads=args.threads, ident="fmw-web")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from fmw.errors import (
     OwnerRequiredError,
 )
 from fmw.web import actions
+from fmw.web.identity import admin_name
 
 api = NinjaAPI(
     title="FMW admin API",
@@ -65,7 +66,7 @@ def _limit(limit: int) -> int:
 
 
 def _actor(request: HttpRequest) -> str:
-    return request.user.get_username()
+    return admin_name(request)
 
 
 class AliasIn(Schema):

@@ -108,7 +108,9 @@ def _answer(request: HttpRequest, snapshot: Snapshot, body: dict[str, Any]) -> H
 
 
 def _query(request: HttpRequest) -> Query:
-    params = {key: request.GET.getlist(key) for key in request.GET}
+    params: dict[str, str | list[str]] = {
+        str(key): [str(value) for value in request.GET.getlist(key) or ()] for key in request.GET
+    }
     query = Query.from_params(params)
     if "cols" not in request.GET:
         query = query.with_changes(columns=TABLE_COLUMNS, page=query.page)

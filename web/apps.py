@@ -11,4 +11,3 @@ class ConsoleConfig(AppConfig):
     name = "fmw.web"
     label = "fmw_web"
     verbose_name = "FMW"
-    default_auto_field = "django.db.models.AutoField"

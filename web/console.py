@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fmw.errors import AdminRefusedError, BatchError, FmwError
 from fmw.web import actions
+from fmw.web.identity import admin_name
 
 SHOWN = 30
 
@@ -33,7 +34,7 @@ def _status(exc: FmwError) -> int:
 
 def _index(request: HttpRequest, *, notice: str = "", error: str = "", status: int = 200) -> Any:
     context = {
-        "admin": request.user.get_username(),
+        "admin": admin_name(request),
         "batches": actions.batches(SHOWN),
         "unknown": actions.unknown(),
         "terms": actions.vocabulary_terms(),
@@ -55,25 +56,27 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         detail = actions.batch(batch_id)
     except FmwError as exc:
         return _index(request, error=str(exc), status=_status(exc))
-    return render(request, "web/batch.html", {"admin": request.user.get_username(), **detail})
+    return render(request, "web/batch.html", {"admin": admin_name(request), **detail})
 
 
 @require_POST
 def reprocess(request: HttpRequest, batch_id: int, verb: str) -> HttpResponse:
     try:
-        done = actions.reprocess(
-            batch_id, approve=verb == "approve", actor=request.user.get_username()
-        )
+        done = actions.reprocess(batch_id, approve=verb == "approve", actor=admin_name(request))
     except FmwError as exc:
         return _index(request, error=str(exc), status=_status(exc))
     return _index(request, notice=f"batch {batch_id} {verb}: {done['status']}")
 
 
+def _field(request: HttpRequest, name: str) -> str:
+    values = request.POST.getlist(name)
+    return str(values[-1]).strip() if values else ""
+
+
 @require_POST
 def vocab(request: HttpRequest, kind: str) -> HttpResponse:
-    word = request.POST.get("word", "").strip()
-    target = request.POST.get("target", "").strip()
-    change = "remove" if request.POST.get("change") == "remove" else "add"
+    word, target = _field(request, "word"), _field(request, "target")
+    change = "remove" if _field(request, "change") == "remove" else "add"
     if not word or not target:
         return _index(request, error="both the word and what it maps to are needed", status=400)
     try:
@@ -82,8 +85,8 @@ def vocab(request: HttpRequest, kind: str) -> HttpResponse:
             change,
             word,
             target,
-            actor=request.user.get_username(),
-            reresolve=request.POST.get("reresolve") == "on",
+            actor=admin_name(request),
+            reresolve=_field(request, "reresolve") == "on",
         )
     except FmwError as exc:
         return _index(request, error=str(exc), status=_status(exc))

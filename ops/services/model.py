@@ -49,7 +49,7 @@ _LINUX_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
 class ServiceSpec:
     """One service: what runs, where, with which environment, logging to which file."""
 
-    key: str  # "scheduler", "dashboard", "dashboard-2", "nginx"
+    key: str  # "scheduler", "dashboard", "dashboard-2", "web", "nginx"
     name: str  # Windows service name, e.g. "FMW-Dashboard"
     unit: str  # systemd unit, e.g. "fmw-dashboard.service"
     display_name: str
@@ -204,6 +204,17 @@ def describe_services(
                 "Dashboard" if number == 1 else f"Dashboard-{number}",
                 ["-m", "fmw", "ui", "--port", str(port)],
                 f"FMW dashboard: Streamlit on 127.0.0.1:{port}, reading snapshot files only.",
+            )
+        )
+    if settings.web.enabled:
+        services.append(
+            spec(
+                "web",
+                "Web",
+                ["-m", "fmw", "web", "--port", str(settings.web.port)],
+                f"FMW web: the admin console and APIs (Django, waitress) on "
+                f"127.0.0.1:{settings.web.port}.",
+                depends_on=pg,
             )
         )
     if conf.nginx.enabled:

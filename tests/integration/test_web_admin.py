@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from fmw.errors import SourceFileError
-from tests.integration.test_sources_vocabulary import HEADER, ROWS, actions, counts, load
+from tests.support.sources import HEADER, ROWS, actions, counts, load
 from tests.support.web import client, use
 
 
