@@ -102,6 +102,15 @@ class ServicePlan:
         return replace(self, services=tuple(s for s in self.services if s in chosen))
 
 
+WEB_HEALTH_PATH = "/api/health"
+"""fmw web's health URL path: "ok" while the app serves (it needs neither PostgreSQL nor
+a snapshot), checked by a deploy and by fmw doctor."""
+
+
+def web_health_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}{WEB_HEALTH_PATH}"
+
+
 def host_platform() -> Platform:
     """The platform this process runs on (anything but Windows is served by systemd)."""
     return "windows" if sys.platform == "win32" else "linux"

@@ -141,3 +141,8 @@ def test_the_read_api_ignores_identity_and_the_admin_api_refuses_without_it(snap
     assert response.status_code == 403  # a header from anywhere but the proxy is not believed
     assert client(admin="-").get("/api/dev/console/").status_code == 403
     assert client().get("/api/dev/console/").status_code == 403  # no proxy, no local admin
+
+
+def test_the_health_answer_needs_neither_database_nor_snapshot(snapshot_root: Path):
+    response = client(address="127.0.0.1").get("/api/health")
+    assert (response.status_code, response.content) == (200, b"ok")
