@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from psycopg.types.json import Jsonb
+
 from fmw import vocabulary
 from fmw.batches import batch_detail, list_batches
 from fmw.doctor.checks import run_checks
 from fmw.loader.landing import reprocess_batch
+from fmw.scheduler import jobs as scheduler_jobs
 from fmw.sources import sources
 from fmw.web.conf import fmw_settings
 from fmw.web.data import fmw_connection
@@ -108,6 +111,47 @@ def audit(limit: int) -> list[dict[str, Any]]:
             [limit],
         ).fetchall()
     return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in rows]
+
+
+def jobs() -> list[dict[str, Any]]:
+    """Every job with its newest run."""
+    with fmw_connection() as conn:
+        last = scheduler_jobs.last_runs(conn)
+        return [
+            {**_plain(job), "last_run": _plain(last.get(job.jobid))}
+            for job in scheduler_jobs.load_jobs(conn)
+        ]
+
+
+def schedule(name: str, when: str, command: str, *, actor: str) -> dict[str, Any]:
+    """Create or change a job, validated as `fmw job schedule` does (InvalidScheduleError,
+    JobError with the reason), and record it in the audit log in the same transaction."""
+    with fmw_connection() as conn, conn.transaction():
+        before = conn.execute(
+            "SELECT jsonb_build_object('schedule', schedule, 'command', command) "
+            "FROM ops.job WHERE jobname = %s",
+            [name],
+        ).fetchone()
+        jobid = scheduler_jobs.schedule_job(conn, name, when, command)
+        after = {"schedule": when, "command": command}
+        conn.execute(
+            "SELECT ops.record_admin_action('job.schedule', %s, %s, %s, %s)",
+            [name, before[0] if before else None, Jsonb(after), actor],
+        )
+    return {"jobid": jobid, "jobname": name, **after}
+
+
+def job_history(name: str | None, limit: int) -> list[dict[str, Any]]:
+    with fmw_connection() as conn:
+        return _plain(scheduler_jobs.history(conn, name, limit=limit))
+
+
+def sync_success_rate(days: int) -> dict[str, Any]:
+    """The daily sync's success rate over ``days`` days (``ops.sync_success_rate_over``)."""
+    with fmw_connection() as conn:
+        return scheduler_jobs.success_rate(
+            conn, days, scheduler_jobs.scheduler_zone(fmw_settings())
+        )
 
 
 def health() -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from fmw.errors import (
     BatchError,
     DatabaseUnavailableError,
     FmwError,
+    JobNotFoundError,
     OwnerRequiredError,
 )
 from fmw.web import actions
@@ -52,7 +53,9 @@ def _error(status: int, exc: Exception) -> HttpResponse:
 def _refused(request: HttpRequest, exc: FmwError) -> HttpResponse:
     if isinstance(exc, DatabaseUnavailableError | OwnerRequiredError):
         return _error(503, exc)
-    if isinstance(exc, BatchError) and "does not exist" in str(exc):
+    if isinstance(exc, JobNotFoundError) or (
+        isinstance(exc, BatchError) and "does not exist" in str(exc)
+    ):
         return _error(404, exc)
     if isinstance(exc, BatchError | AdminRefusedError):
         return _error(409, exc)
@@ -73,6 +76,11 @@ class AliasIn(Schema):
     header: str
     field: str
     reresolve: bool = True
+
+
+class ScheduleIn(Schema):
+    schedule: str
+    command: str
 
 
 class StatusWordIn(Schema):
@@ -142,6 +150,30 @@ def status_remove(request: HttpRequest, body: StatusWordIn) -> dict[str, Any]:
     return actions.change_vocabulary(
         "status", "remove", body.word, body.status, actor=_actor(request), reresolve=body.reresolve
     )
+
+
+@api.get("/jobs", summary="Jobs with their newest run")
+def jobs(request: HttpRequest) -> list[dict[str, Any]]:
+    return actions.jobs()
+
+
+@api.put("/jobs/{name}", summary="Create or change a job (pg_cron's schedule grammar)")
+def schedule(request: HttpRequest, name: str, body: ScheduleIn) -> dict[str, Any]:
+    return actions.schedule(name, body.schedule, body.command, actor=_actor(request))
+
+
+@api.get("/job-runs", summary="The newest job runs, of one job with ?job=NAME")
+def job_history(
+    request: HttpRequest, job: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    return actions.job_history(job, _limit(limit))
+
+
+@api.get("/sync/success-rate", summary="The daily sync's success rate")
+def sync_rate(request: HttpRequest, days: int = 30) -> dict[str, Any]:
+    if not 1 <= days <= 3660:
+        raise FmwError(f"days must be 1 to 3660, not {days}")
+    return actions.sync_success_rate(days)
 
 
 @api.get("/audit", summary="The admin audit log, newest first")

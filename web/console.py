@@ -39,6 +39,8 @@ def _index(request: HttpRequest, *, notice: str = "", error: str = "", status: i
         "unknown": actions.unknown(),
         "terms": actions.vocabulary_terms(),
         "audit": actions.audit(SHOWN),
+        "sources": actions.source_states(),
+        "jobs": actions.jobs(),
         "notice": notice,
         "error": error,
     }
@@ -57,6 +59,13 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     except FmwError as exc:
         return _index(request, error=str(exc), status=_status(exc))
     return render(request, "web/batch.html", {"admin": admin_name(request), **detail})
+
+
+@require_GET
+def health(request: HttpRequest) -> HttpResponse:
+    checks = actions.health()
+    context = {"admin": admin_name(request), "checks": checks}
+    return render(request, "web/health.html", context)
 
 
 @require_POST
@@ -105,4 +114,5 @@ urlpatterns = [
         name="console-reprocess",
     ),
     path("api/dev/console/vocab/<str:kind>", vocab, name="console-vocab"),
+    path("api/dev/console/health/", health, name="console-health"),
 ]

@@ -171,3 +171,58 @@ def test_the_admin_openapi_schema_lists_the_actions(web, conn):
     schema = client("kim").get("/api/dev/api/openapi.json").json()
     assert "/api/dev/api/batches/{batch_id}/approve" in schema["paths"]
     assert "/api/dev/api/vocab/aliases" in schema["paths"]
+
+
+def test_a_malformed_schedule_is_refused_with_the_reason(web, conn):
+    browser, token = signed_in()
+    before = counts(conn)
+    response = browser.put(
+        "/api/dev/api/jobs/nightly",
+        data=json.dumps({"schedule": "61 * * * *", "command": "fmw:sync"}),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert response.status_code == 400
+    assert "61" in response.json()["detail"]
+    assert counts(conn) == before
+
+
+def test_a_job_is_scheduled_listed_and_audited(web, conn):
+    browser, token = signed_in("kim")
+    response = browser.put(
+        "/api/dev/api/jobs/nightly",
+        data=json.dumps({"schedule": "30 2 * * *", "command": "fmw:sync"}),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert response.status_code == 200, response.content
+    listed = {j["jobname"]: j["schedule"] for j in browser.get("/api/dev/api/jobs").json()}
+    assert listed["nightly"] == "30 2 * * *"
+    row = conn.execute(
+        "SELECT action, target, actor, before, after FROM ops.admin_action "
+        "ORDER BY action_id DESC LIMIT 1"
+    ).fetchone()
+    assert row == (
+        "job.schedule",
+        "nightly",
+        "kim",
+        None,
+        {"schedule": "30 2 * * *", "command": "fmw:sync"},
+    )
+    assert browser.get("/api/dev/api/job-runs", {"job": "nightly"}).json() == []
+    missing = browser.get("/api/dev/api/job-runs", {"job": "nope"})
+    assert missing.status_code == 404
+    rate = browser.get("/api/dev/api/sync/success-rate", {"days": "7"}).json()
+    assert (rate["window_days"], rate["days_succeeded"], rate["failed_days"]) == (7, 0, [])
+
+
+def test_health_is_the_doctors_checks_as_json_and_as_a_page(web, conn):
+    browser = client("kim")
+    checks = browser.get("/api/dev/api/health").json()
+    names = [c["name"] for c in checks]
+    assert "database" in names
+    assert "web" in names
+    database = next(c for c in checks if c["name"] == "database")
+    assert database["ok"] is True
+    page = browser.get("/api/dev/console/health/").content.decode()
+    assert "<td>database</td><td>OK</td>" in page
