@@ -12,6 +12,7 @@ It must never hold a rule or write a table.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -32,13 +33,20 @@ def _status(exc: FmwError) -> int:
     return 409 if isinstance(exc, BatchError | AdminRefusedError) else 400
 
 
+def _json(value: Any) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def _index(request: HttpRequest, *, notice: str = "", error: str = "", status: int = 200) -> Any:
     context = {
         "admin": admin_name(request),
         "batches": actions.batches(SHOWN),
         "unknown": actions.unknown(),
         "terms": actions.vocabulary_terms(),
-        "audit": actions.audit(SHOWN),
+        "audit": [
+            {**row, "before": _json(row["before"]), "after": _json(row["after"])}
+            for row in actions.audit(SHOWN)
+        ],
         "sources": actions.source_states(),
         "jobs": actions.jobs(),
         "notice": notice,
