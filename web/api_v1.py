@@ -88,14 +88,17 @@ def stamped(response: HttpResponse, snapshot: Snapshot) -> HttpResponse:
     return response
 
 
+def row_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One row as JSON-ready values (dates and times as ISO 8601 text)."""
+    return {
+        key: value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+        for key, value in row.items()
+    }
+
+
 def rows_json(table: pa.Table) -> list[dict[str, Any]]:
-    """Table rows as JSON-ready dicts (dates and times as ISO 8601 text)."""
-    rows = table.to_pylist()
-    for row in rows:
-        for key, value in row.items():
-            if isinstance(value, dt.date | dt.datetime):
-                row[key] = value.isoformat()
-    return rows
+    """Table rows as JSON-ready dicts."""
+    return [row_json(row) for row in table.to_pylist()]
 
 
 def _answer(request: HttpRequest, snapshot: Snapshot, body: dict[str, Any]) -> HttpResponse:
@@ -167,31 +170,43 @@ def records(
     )
 
 
-@api.get("/records/{identity_hash}", summary="One record, its timeline and its sources")
+def _missing(snapshot: Snapshot, identity_hash: str) -> HttpResponse:
+    detail = f"no record {identity_hash!r} in snapshot {snapshot.id}"
+    return stamped(JsonResponse({"detail": detail}, status=404), snapshot)
+
+
+@api.get("/records/{identity_hash}", summary="One record and its sources")
 def record(request: HttpRequest, identity_hash: str) -> HttpResponse:
-    """Every field of one record (by ``identity_hash``), its history oldest first, and, when
-    its sources disagree, one row per source."""
+    """Every field of one record (by ``identity_hash``) and, when its sources disagree, one
+    row per source; ``timeline`` is the URL of its history (read from disk on request)."""
     snapshot = current()
     unchanged = not_modified(request, snapshot)
     if unchanged is not None:
         return unchanged
     found = snapshot.record(identity_hash)
     if found is None:
-        return stamped(
-            JsonResponse(
-                {"detail": f"no record {identity_hash!r} in snapshot {snapshot.id}"}, status=404
-            ),
-            snapshot,
-        )
+        return _missing(snapshot, identity_hash)
     return _answer(
         request,
         snapshot,
         {
-            "record": rows_json(pa.Table.from_pylist([found]))[0],
-            "timeline": rows_json(snapshot.history(identity_hash)),
+            "record": row_json(found),
             "sources": rows_json(snapshot.conflicts_of(identity_hash)),
+            "timeline": f"{request.path.rstrip('/')}/timeline",
         },
     )
+
+
+@api.get("/records/{identity_hash}/timeline", summary="One record's history, oldest first")
+def timeline(request: HttpRequest, identity_hash: str) -> HttpResponse:
+    """Every change of one record: when, what kind, which fields, before and after."""
+    snapshot = current()
+    unchanged = not_modified(request, snapshot)
+    if unchanged is not None:
+        return unchanged
+    if snapshot.row_index(identity_hash) is None:
+        return _missing(snapshot, identity_hash)
+    return _answer(request, snapshot, {"timeline": rows_json(snapshot.history(identity_hash))})
 
 
 @api.get("/changes", summary="Changes since a day, newest first")

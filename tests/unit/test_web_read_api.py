@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -84,17 +85,21 @@ def test_csv_for_excel_has_a_bom_and_every_match(generation):
     assert pay["note"].startswith("'=")
 
 
-def test_one_record_with_its_timeline_and_sources(generation):
+def test_one_record_with_its_sources_and_its_timeline(generation):
     body = client().get(f"/api/v1/records/{identity('a1')}").json()
     assert body["record"]["feature_code"] == "PAY-001"
-    assert [t["change"] for t in body["timeline"]] == ["inserted", "updated"]
     assert [s["source"] for s in body["sources"]] == ["platform_team", "ops_team"]
+    assert body["timeline"] == f"/api/v1/records/{identity('a1')}/timeline"
+    timeline = client().get(body["timeline"]).json()["timeline"]
+    assert [t["change"] for t in timeline] == ["inserted", "updated"]
+    assert json.loads(timeline[1]["after"])["status"] == "enabled"
 
 
 def test_an_unknown_record_is_404_with_the_reason(generation):
     response = client().get("/api/v1/records/" + "f" * 64)
     assert response.status_code == 404
     assert "no record" in response.json()["detail"]
+    assert client().get("/api/v1/records/" + "f" * 64 + "/timeline").status_code == 404
 
 
 def test_changes_since_a_day(generation):
@@ -130,6 +135,7 @@ def test_the_openapi_schema_lists_every_endpoint(snapshot_root: Path):
     assert set(schema["paths"]) == {
         "/api/v1/records",
         "/api/v1/records/{identity_hash}",
+        "/api/v1/records/{identity_hash}/timeline",
         "/api/v1/changes",
         "/api/v1/summary",
     }
