@@ -91,7 +91,9 @@ def describe(
     ] = None,
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="Only this service: scheduler, dashboard, nginx (repeatable)."),
+        typer.Option(
+            "--only", help="Only this service: scheduler, dashboard, web, nginx (repeatable)."
+        ),
     ] = None,
 ) -> None:
     """Print (JSON) the services a release runs and the health URLs a deploy checks.
