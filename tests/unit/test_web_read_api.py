@@ -59,6 +59,11 @@ def test_filters_and_paging(generation):
     assert body["total"] == len(expected)
     assert body["page_size"] == 25
     assert {r["region"] for r in body["records"]} == {"KR"}
+    assert body["facets"] == {}  # counted only when asked for
+    counted = client().get("/api/v1/records", {"region": "KR", "facets": "1"}).json()["facets"]
+    assert {f["value"]: f["count"] for f in counted["region"]}["KR"] == len(
+        [r for r in expected if r["is_active"]]
+    )
 
 
 def test_a_client_that_polls_gets_304_until_the_next_export(snapshot_root: Path, generation):
