@@ -2,7 +2,7 @@
 
 Its job: read the port and threads from ``[web]`` (or the command line), name an
 admin for a console opened on the server itself (``--local-admin``: no nginx in
-front, as ``fmw demo --serve`` does) and serve until stopped. Why waitress: it is
+front) and serve until stopped. Why waitress: it is
 pure Python and runs as a Windows service under NSSM (gunicorn does not run on
 Windows; uvicorn would need ASGI for no gain here: every view is a quick
 synchronous read). It must never listen on anything but loopback.

@@ -8,8 +8,8 @@ Its job, for every request under ``/api/dev/`` (the only place a name matters):
   there). nginx maps the client's address to its ``[edge.admins]`` name and
   always overwrites the header; a non-admin's requests carry ``-``;
 * a request without the header at all did not come through nginx: it is
-  anonymous, unless the app was started with ``--local-admin NAME`` (``fmw demo
-  --serve``, an admin on the server itself), which names it;
+  anonymous, unless the app was started with ``--local-admin NAME`` (``fmw web
+  --local-admin``: an admin on the server itself), which names it;
 * log the named admin in (Django's ``RemoteUserMiddleware``), or answer 403 with
   the reason; a changed name logs the old one out.
 
