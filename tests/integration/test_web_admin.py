@@ -226,3 +226,19 @@ def test_health_is_the_doctors_checks_as_json_and_as_a_page(web, conn):
     assert database["ok"] is True
     page = browser.get("/api/dev/console/health/").content.decode()
     assert "<td>database</td><td>OK</td>" in page
+
+
+def test_one_batch_shows_each_rejected_row_and_issue_with_file_row_and_column(web, conn, files):
+    done = load(
+        conn, files, "billing", HEADER, [*ROWS, ",P9,KR,iOS,on,nobody", "PAY-9,P9,KR,iOS,뭔가,kim"]
+    )
+    assert done.batch_id is not None and done.rejected == 1
+    browser = client("kim")
+    detail = browser.get(f"/api/dev/api/batches/{done.batch_id}").json()
+    lines = [(line["row"], line["column"], line["issue"].split(":")[0]) for line in detail["lines"]]
+    assert (5, None, "rejected") in lines
+    assert (6, "Status", "unknown status; shown as unknown") in lines  # the file's own header
+    assert ["뭔가", 1] in detail["words"]
+    page = browser.get(f"/api/dev/console/batches/{done.batch_id}/").content.decode()
+    assert f"Batch {done.batch_id}: {done.path.name} (processed)" in page
+    assert f"<td>{done.path.name}</td><td>5</td>" in page
