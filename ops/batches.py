@@ -1,7 +1,7 @@
 """What each load did, for the admin: the newest batches, and one batch's details.
 
 Its job: the read queries behind ``fmw batch list`` / ``fmw batch show`` and the
-console's batch pages, so both show the same rows. It must never change a batch
+console's batch and source pages, so both show the same rows. It must never change a batch
 (approving and retrying are ``fmw.loader.landing.reprocess_batch``, which calls SQL).
 """
 
@@ -67,6 +67,20 @@ def list_batches(conn: psycopg.Connection, limit: int) -> list[dict[str, Any]]:
         [limit],
     ).fetchall()
     return [dict(zip(LIST_COLUMNS, row, strict=True)) for row in rows]
+
+
+def rejected_trend(conn: psycopg.Connection, batches: int = 10) -> dict[str, list[int]]:
+    """Per source, the rejected rows of its newest ``batches`` processed or held file
+    batches, oldest first: is a team's file getting worse?"""
+    rows = conn.execute(
+        "SELECT source, array_agg(rejected ORDER BY batch_id) FROM ("
+        "  SELECT source, batch_id, coalesce(rejected, 0) AS rejected,"
+        "         row_number() OVER (PARTITION BY source ORDER BY batch_id DESC) AS newest"
+        "  FROM ops.batch WHERE kind = 'file' AND status IN ('processed', 'held')"
+        ") AS b WHERE newest <= %s GROUP BY source",
+        [batches],
+    ).fetchall()
+    return {source: list(counts) for source, counts in rows}
 
 
 def batch_detail(conn: psycopg.Connection, batch_id: int) -> BatchDetail:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 
 from fmw import vocabulary
-from fmw.batches import batch_detail, list_batches
+from fmw.batches import batch_detail, list_batches, rejected_trend
 from fmw.doctor.checks import run_checks
 from fmw.loader.landing import reprocess_batch
 from fmw.scheduler import jobs as scheduler_jobs
@@ -98,8 +98,13 @@ def change_vocabulary(
 
 
 def source_states() -> list[dict[str, Any]]:
+    """Every source with its rejected rows per newest batch (``rejected_trend``)."""
     with fmw_connection() as conn:
-        return _plain(sources(conn, fmw_settings()))
+        trend = rejected_trend(conn)
+        return [
+            {**_plain(state), "rejected_trend": trend.get(state.name, [])}
+            for state in sources(conn, fmw_settings())
+        ]
 
 
 def audit(limit: int) -> list[dict[str, Any]]:

@@ -150,9 +150,12 @@ def test_a_header_that_refused_a_file_is_mapped_in_one_step(web, conn, files):
 
 def test_sources_and_vocabulary_are_listed(web, conn, files):
     load(conn, files, "billing")
+    load(conn, files, "billing", HEADER, [*ROWS, ",P9,KR,iOS,on,nobody"])
     browser = client("kim")
     sources = browser.get("/api/dev/api/sources").json()
     assert [(s["name"], s["last_status"]) for s in sources] == [("billing", "processed")]
+    assert sources[0]["rejected_trend"] == [0, 1]
+    assert "<td>0 → 1</td>" in browser.get("/api/dev/console/").content.decode()
     vocab = browser.get("/api/dev/api/vocab").json()
     assert "feature_code" in [f["name"] for f in vocab["fields"]]
     assert "enabled" in [s["name"] for s in vocab["statuses"]]
