@@ -245,3 +245,25 @@ def test_one_batch_shows_each_rejected_row_and_issue_with_file_row_and_column(we
     page = browser.get(f"/api/dev/console/batches/{done.batch_id}/").content.decode()
     assert f"Batch {done.batch_id}: {done.path.name} (processed)" in page
     assert f"<td>{done.path.name}</td><td>5</td>" in page
+
+
+def test_an_alias_is_removed_from_the_console_and_audited(web, conn, files):
+    load(conn, files, "billing")
+    browser, token = signed_in("park")
+    page = browser.get("/api/dev/console/").content.decode()
+    assert 'aria-label="remove header market"' in page
+    done = browser.post(
+        "/api/dev/console/vocab/alias",
+        {"word": "market", "target": "region", "change": "remove", "reresolve": "on"},
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert done.status_code == 200, done.content
+    assert "alias remove: market: region → -" in done.content.decode()
+    assert ("vocab.alias.remove", "market", "park") in actions(conn)
+    refused = browser.post(
+        "/api/dev/console/vocab/alias",
+        {"word": "market", "target": "region", "change": "remove"},
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert refused.status_code == 409
+    assert "maps to no field" in refused.content.decode()
