@@ -32,6 +32,11 @@ def setup_django() -> None:
     os.environ["FMW_DATABASE_URL"] = NOWHERE
     os.environ["FMW_VAR_DIR"] = tempfile.mkdtemp(prefix="fmw-web-test-")
     try:
+        from django.conf import settings
+
+        # No logging set-up: a handler bound to the stderr of the test running now would
+        # outlive pytest's capture of it.
+        settings.LOGGING_CONFIG = None
         django.setup()
     finally:
         for key, value in saved.items():
