@@ -328,9 +328,7 @@ def reader(config: Settings | None = None) -> display.Reader:
 
 def when(moment: dt.datetime | None) -> str:
     """A moment as the reader's local "YYYY-MM-DD HH:MM"."""
-    if moment is None:
-        return ""
-    return moment.astimezone(zone()).strftime("%Y-%m-%d %H:%M")
+    return display.Reader(zone=zone()).when(moment)
 
 
 def when_cell(value: object) -> str:
