@@ -239,6 +239,40 @@ class EdgeSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """`fmw web`: the admin console and API (/api/dev/) and the read API (/api/v1/)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="Register the app as a service (FMW-Web) and route /api/ to it."
+    )
+    port: int = Field(default=8510, ge=1, le=65535, description="Port on 127.0.0.1.")
+    database_url: str | None = Field(
+        default=None,
+        description="The URL the app connects with: a login in fmw_owner, since the console "
+        "makes admin changes (e.g. postgresql://fmw_admin@localhost/fmw; password from "
+        "PGPASSWORD or pgpass). Empty: database_url.",
+    )
+    threads: int = Field(
+        default=8, ge=1, le=64, description="Requests served at once (waitress threads)."
+    )
+    identity_header: str = Field(
+        default="X-FMW-Admin",
+        description="The header the proxy (nginx) names the signed-in admin in; REMOTE_USER "
+        "for a server that sets it (IIS Windows authentication).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses whose identity header is believed (the proxy in front).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Host names the app answers to (Django ALLOWED_HOSTS); nginx in front "
+        "decides who comes in.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything FMW reads from its settings file and environment."""
 
@@ -314,6 +348,10 @@ class Settings(BaseSettings):
         default_factory=EdgeSettings,
         description="nginx in front (fmw nginx render): allowlists, listen addresses, limits, "
         "logs, reports.",
+    )
+    web: WebSettings = Field(
+        default_factory=WebSettings,
+        description="fmw web: the admin console and API (/api/dev/) and the read API (/api/v1/).",
     )
     base_dir: Path = Field(
         default=Path(), exclude=True, description="Folder relative paths start from."

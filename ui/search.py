@@ -366,10 +366,13 @@ def listed_mask(snapshot: Snapshot, listed: str) -> np.ndarray | None:
     return facet_mask(snapshot, "is_active", ("true",) if listed != "no" else ("false",))
 
 
-def run_search(snapshot: Snapshot, query: Query, *, only: np.ndarray | None = None) -> SearchResult:
+def run_search(
+    snapshot: Snapshot, query: Query, *, only: np.ndarray | None = None, with_facets: bool = True
+) -> SearchResult:
     """Filter, count, rank or sort and cut one page: everything Explore shows for ``query``.
 
     ``only``: a further mask (rows that differ between two days, for a comparison).
+    ``with_facets=False``: no filter counts (``facets`` empty), for callers that show none.
     """
     rank = text_rank(snapshot, query.text)
     text = None if rank is None else rank < NO_MATCH
@@ -387,7 +390,7 @@ def run_search(snapshot: Snapshot, query: Query, *, only: np.ndarray | None = No
     # A filter's counts follow the *other* filters: for a column not filtered that is the
     # result's own mask, shared (boolean masks: a million-row temporary is 1 MB, not 8).
     facets: dict[str, list[FacetCount]] = {}
-    for name in (n for n in FILTERS if n in snapshot.facets):
+    for name in (n for n in FILTERS if with_facets and n in snapshot.facets):
         rows = mask
         if masks[name] is not None:
             rows = combine([base, listed, *(m for n, m in masks.items() if n != name)])

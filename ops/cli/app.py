@@ -26,6 +26,7 @@ from fmw.cli.source import source_app
 from fmw.cli.support import err
 from fmw.cli.ui import ui
 from fmw.cli.vocab import vocab_app
+from fmw.cli.web import web
 from fmw.settings_secrets import secret_warnings
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ app.add_typer(deploy_app, name="deploy")
 app.add_typer(nginx_app, name="nginx")
 app.add_typer(report_app, name="report")
 app.command("ui")(ui)
+app.command("web")(web)
 app.command("doctor")(doctor)
 app.command("load")(load)
 app.command("sync")(sync)

@@ -6,6 +6,7 @@ Parses options and prints; processing a batch again is ``fmw.loader.landing``'s
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Annotated
 
 import typer
@@ -13,8 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from fmw.admin import os_user
+from fmw.batches import batch_detail, list_batches
 from fmw.cli.support import clean_errors, console, open_database
-from fmw.errors import FmwError
 from fmw.loader.landing import BatchResult, reprocess_batch
 from fmw.settings import load_settings
 
@@ -66,15 +67,7 @@ def batch_list(
     """
     settings = load_settings()
     with open_database(settings) as conn:
-        rows = conn.execute(
-            "SELECT batch_id, source, "
-            "CASE kind WHEN 'file' THEN file_name WHEN 'reresolve' "
-            "THEN file_name || ' (re-resolved)' ELSE '(source removed)' END, "
-            "status, row_count, inserted, updated, "
-            "unchanged, deactivated, rejected, issues, created_at::timestamp(0)::text "
-            "FROM ops.batch ORDER BY batch_id DESC LIMIT %s",
-            [limit],
-        ).fetchall()
+        rows = list_batches(conn, limit)
     table = Table(
         "batch",
         "source",
@@ -90,7 +83,7 @@ def batch_list(
         "at",
     )
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
     console.print(table)
 
 
@@ -105,24 +98,9 @@ def batch_show(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> No
     """
     settings = load_settings()
     with open_database(settings) as conn:
-        head = conn.execute(
-            "SELECT file_name, status, message, kind, raw_batch_id, unmapped_columns "
-            "FROM ops.batch WHERE batch_id = %s",
-            [batch_id],
-        ).fetchone()
-        if head is None:
-            raise FmwError(f"batch {batch_id} does not exist (see `fmw batch list`)")
-        words = conn.execute(
-            "SELECT word, rows FROM core.batch_status_words(%s)", [batch_id]
-        ).fetchall()
-        lines = conn.execute(
-            "SELECT source_row, NULL, 'rejected: ' || reason, NULL FROM core.rejected_row "
-            "WHERE batch_id = %s UNION ALL "
-            "SELECT source_row, column_name, issue, raw_value FROM core.row_issue "
-            "WHERE batch_id = %s ORDER BY 1, 2",
-            [batch_id, batch_id],
-        ).fetchall()
-    file_name, status, message, kind, raw_batch_id, unmapped = head
+        detail = batch_detail(conn, batch_id)
+    file_name, status, message, kind = detail.file_name, detail.status, detail.message, detail.kind
+    raw_batch_id, unmapped, words = detail.raw_batch_id, detail.unmapped, detail.words
     what = {"reresolve": f", re-resolved from batch {raw_batch_id}", "remove": ", a removal"}
     console.print(
         f"batch {batch_id}: {file_name} ({status}{what.get(kind, '')})"
@@ -138,7 +116,7 @@ def batch_show(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> No
         console.print(
             f"unknown status words: {escape(listed)}; `fmw vocab status add WORD STATUS` maps one"
         )
-    for row, column, issue, value in lines:
+    for row, column, issue, value in (astuple(line) for line in detail.lines):
         where = f"{file_name}, row {row}" + (f", column {column}" if column else "")
         shown = f" [dim](value {escape(repr(value))})[/dim]" if value is not None else ""
         console.print(f"{escape(where)}: {escape(issue)}{shown}")

@@ -25,7 +25,7 @@ from fmw.deploy.plan import HEALTH_PATH
 from fmw.deploy.release import Layout, read_current, read_state, release_ids
 from fmw.edge.config import nginx_health_url
 from fmw.services import dashboard
-from fmw.services.model import ServicePlan, describe_services
+from fmw.services.model import ServicePlan, describe_services, web_health_url
 from fmw.settings import Settings, load_settings, settings_file
 
 deploy_app = typer.Typer(
@@ -58,6 +58,9 @@ def description(settings: Settings, plan: ServicePlan) -> dict[str, Any]:
                     "url": dashboard.url(port).rstrip("/") + HEALTH_PATH,
                 }
             )
+        elif spec.key == "web":
+            port = int(spec.arguments[spec.arguments.index("--port") + 1])
+            dashboards.append({"service": spec.name, "key": spec.key, "url": web_health_url(port)})
     return {
         "platform": plan.platform,
         "services": [
@@ -88,7 +91,9 @@ def describe(
     ] = None,
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="Only this service: scheduler, dashboard, nginx (repeatable)."),
+        typer.Option(
+            "--only", help="Only this service: scheduler, dashboard, web, nginx (repeatable)."
+        ),
     ] = None,
 ) -> None:
     """Print (JSON) the services a release runs and the health URLs a deploy checks.

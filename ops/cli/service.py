@@ -58,7 +58,7 @@ Only = Annotated[
     list[str] | None,
     typer.Option(
         "--only",
-        help="Only this service: scheduler, dashboard, nginx or a service name (repeatable).",
+        help="Only this service: scheduler, dashboard, web, nginx or a service name (repeatable).",
     ),
 ]
 UnitDir = Annotated[Path, typer.Option("--unit-dir", help="Linux: the folder for the unit files.")]

@@ -58,7 +58,8 @@ def after_demo(settings: Settings, *, serve: bool, port: int = dashboard.DEFAULT
     if not serve:
         console.print(
             f"\nnext: [bold]fmw ui[/bold] serves the dashboard on {dashboard.url(port)} "
-            "(or run [bold]fmw demo --serve[/bold])"
+            "(or run [bold]fmw demo --serve[/bold]); [bold]fmw web --local-admin NAME[/bold] "
+            f"the admin console and APIs on http://127.0.0.1:{settings.web.port}/api/dev/console/"
         )
         return
     dashboard.ensure_port_free(port)

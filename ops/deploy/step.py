@@ -589,7 +589,7 @@ def parse_arguments(argv: Sequence[str] | None) -> DeployOptions:
         action="append",
         default=[],
         metavar="NAME",
-        help="only this service (scheduler, dashboard, nginx; repeatable)",
+        help="only this service (scheduler, dashboard, web, nginx; repeatable)",
     )
     parser.add_argument(
         "--health-timeout",

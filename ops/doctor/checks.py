@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +29,7 @@ from fmw.edge.install import nginx_test
 from fmw.errors import EdgeError, FmwError, ServiceError
 from fmw.scheduler.status import heartbeat_of, read_status, status_path
 from fmw.services.control import service_states
-from fmw.services.model import describe_services
+from fmw.services.model import describe_services, web_health_url
 from fmw.settings import Settings, settings_file
 from fmw.snapshot.generations import interrupted_publishes, latest_good_generation
 from fmw.sync import PUBLISH_LOCK_KEY
@@ -392,6 +394,22 @@ def check_nginx(ctx: Context) -> Iterator[Check]:
     yield Check("nginx", True, f"nginx -t accepts {conf_path(ctx.settings)}")
 
 
+def check_web(ctx: Context) -> Iterator[Check]:
+    if not ctx.settings.web.enabled:
+        yield Check("web", None, "not enabled ([web] enabled = false)")
+        return
+    url = web_health_url(ctx.settings.web.port)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=3) as answer:
+            body = answer.read(16).decode("utf-8", errors="replace").strip()
+    except (urllib.error.URLError, OSError) as exc:
+        yield Check("web", False, f"{url} does not answer: {getattr(exc, 'reason', exc)}",
+                    "fmw service start (or fmw web)")  # fmt: skip
+        return
+    yield Check("web", body == "ok", f"{url} answered {body!r}", "see the FMW-Web service log")
+
+
 CHECKS: list[CheckFn] = [
     check_database,
     check_sync,
@@ -404,6 +422,7 @@ CHECKS: list[CheckFn] = [
     check_loopback,
     check_disk,
     check_nginx,
+    check_web,
 ]
 
 

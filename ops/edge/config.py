@@ -50,6 +50,7 @@ _SERVER_NAME = re.compile(r"^[A-Za-z0-9_.*-]+( [A-Za-z0-9_.*-]+)*$")
 _ACCOUNT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*( [A-Za-z_][A-Za-z0-9_.-]*)?$")
 _PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
 _UNSAFE_PATH = re.compile(r'["$\\\x00-\x1f\x7f]')
+_HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class EdgePlan:
     team: tuple[str, ...]  # the names on the users allowlist (the usage bar's denominator)
     listens: tuple[Listen, ...]
     dashboard_ports: tuple[int, ...]
+    web_port: int | None  # fmw web's port; None: [web] enabled = false, no /api/ routes
+    identity_header: str  # the header nginx names the admin in ([web] identity_header)
     server_name: str
     admin_dir: Path
     log_dir: Path | None  # None: PREFIX/logs, written prefix-relative
@@ -285,8 +288,13 @@ def edge_plan(settings: Settings) -> EdgePlan:
             raise EdgeError(f"service.dashboard_ports: {port} is not a TCP port")
     if len(set(ports)) != len(ports):
         raise EdgeError(f"service.dashboard_ports: {list(ports)} lists a port twice")
+    if settings.web.enabled and settings.web.port in ports:
+        raise EdgeError(
+            f"web.port: {settings.web.port} is a dashboard port (service.dashboard_ports); "
+            "the web app needs a port of its own"
+        )
     for listen in listens:
-        if listen.port in ports:
+        if listen.port in ports or (settings.web.enabled and listen.port == settings.web.port):
             raise EdgeError(
                 f"edge.listen: port {listen.port} is a dashboard port (service.dashboard_ports); "
                 "nginx needs a port of its own"
@@ -329,6 +337,8 @@ def edge_plan(settings: Settings) -> EdgePlan:
         team=team,
         listens=listens,
         dashboard_ports=ports,
+        web_port=settings.web.port if settings.web.enabled else None,
+        identity_header=_identity_header(settings.web.identity_header),
         server_name=edge.server_name.strip(),
         admin_dir=admin_path(settings),
         log_dir=log_dir,
@@ -436,8 +446,59 @@ def main_conf(plan: EdgePlan) -> str:
         "admin_dir": _checked_path(plan.admin_dir, "edge.admin_dir", folder=True),
         "status_file": _checked_path(plan.status_file, "scheduler.status_file", folder=False),
         "snapshot_dir": _checked_path(plan.snapshot_dir, "snapshot_dir", folder=True),
+        "web_upstream": web_upstream(plan),
+        "web_locations": web_locations(plan),
     }
     return fill(TEMPLATE.read_text(encoding="utf-8"), values)
+
+
+WEB_PATHS = ("/api/v1/", "/api/dev/console/", "/api/dev/api/")
+"""What nginx sends to the web app: the read API (every allowlisted address), the console
+and the admin API (admins only: the fence refuses everyone else first)."""
+
+
+def _identity_header(name: str) -> str:
+    header = name.strip()
+    if not _HEADER_NAME.match(header) or header.upper() == "REMOTE_USER":
+        raise EdgeError(
+            f"web.identity_header: {name!r}: nginx passes the admin's name in an HTTP header "
+            "(letters, digits and '-', e.g. X-FMW-Admin); REMOTE_USER is for a server that "
+            "authenticates itself (IIS)"
+        )
+    return header
+
+
+def web_upstream(plan: EdgePlan) -> str:
+    """The ``fmw_web`` upstream (nothing when the web app is off)."""
+    if plan.web_port is None:
+        return ""
+    return (
+        "\n    # The web app (fmw web): the admin console and APIs, 127.0.0.1 only.\n"
+        "    upstream fmw_web {\n"
+        f"        server 127.0.0.1:{plan.web_port} max_fails=1 fail_timeout=10s;\n"
+        "        keepalive 8;\n"
+        "    }\n"
+    )
+
+
+def web_locations(plan: EdgePlan) -> str:
+    """One location per path of ``WEB_PATHS``, each naming the admin in the identity header."""
+    if plan.web_port is None:
+        return ""
+    blocks = []
+    for path in WEB_PATHS:
+        headers = "admin_headers" if path.startswith("/api/dev/") else "dashboard_headers"
+        blocks.append(
+            f"        location ^~ {path} {{\n"
+            "            include fmw/web_proxy.conf;\n"
+            f"            proxy_set_header {plan.identity_header} $fmw_admin_name;\n"
+            f"            include fmw/{headers}.conf;\n"
+            "        }"
+        )
+    return (
+        '        # The web app: nginx names the admin ([edge.admins]; "-" for anyone else) in\n'
+        "        # the identity header, replacing any the client sent.\n" + "\n".join(blocks) + "\n"
+    )
 
 
 def render_files(plan: EdgePlan) -> dict[PurePosixPath, str]:

@@ -49,7 +49,7 @@ _LINUX_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
 class ServiceSpec:
     """One service: what runs, where, with which environment, logging to which file."""
 
-    key: str  # "scheduler", "dashboard", "dashboard-2", "nginx"
+    key: str  # "scheduler", "dashboard", "dashboard-2", "web", "nginx"
     name: str  # Windows service name, e.g. "FMW-Dashboard"
     unit: str  # systemd unit, e.g. "fmw-dashboard.service"
     display_name: str
@@ -100,6 +100,15 @@ class ServicePlan:
                 raise ServiceError(f"--only {wanted}: no such FMW service (known: {known})")
             chosen += [spec for spec in matches if spec not in chosen]
         return replace(self, services=tuple(s for s in self.services if s in chosen))
+
+
+WEB_HEALTH_PATH = "/api/health"
+"""fmw web's health URL path: "ok" while the app serves (it needs neither PostgreSQL nor
+a snapshot), checked by a deploy and by fmw doctor."""
+
+
+def web_health_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}{WEB_HEALTH_PATH}"
 
 
 def host_platform() -> Platform:
@@ -204,6 +213,17 @@ def describe_services(
                 "Dashboard" if number == 1 else f"Dashboard-{number}",
                 ["-m", "fmw", "ui", "--port", str(port)],
                 f"FMW dashboard: Streamlit on 127.0.0.1:{port}, reading snapshot files only.",
+            )
+        )
+    if settings.web.enabled:
+        services.append(
+            spec(
+                "web",
+                "Web",
+                ["-m", "fmw", "web", "--port", str(settings.web.port)],
+                f"FMW web: the admin console and APIs (Django, waitress) on "
+                f"127.0.0.1:{settings.web.port}.",
+                depends_on=pg,
             )
         )
     if conf.nginx.enabled:

@@ -34,6 +34,7 @@ def test_describe_gives_the_services_and_health_urls_of_a_release(tmp_path: Path
         "FMW-Scheduler",
         "FMW-Dashboard",
         "FMW-Dashboard-2",
+        "FMW-Web",
     ]
     assert doc["services"][1]["argv"] == [str(python), "-m", "fmw", "ui", "--port", "8501"]
     assert doc["services"][1]["environment"]["FMW_SETTINGS"] == str(tmp_path / "fmw.toml")
@@ -48,6 +49,7 @@ def test_describe_gives_the_services_and_health_urls_of_a_release(tmp_path: Path
             "key": "dashboard-2",
             "url": "http://127.0.0.1:8502/_stcore/health",
         },
+        {"service": "FMW-Web", "key": "web", "url": "http://127.0.0.1:8510/api/health"},
     ]
     assert doc["nginx_health_url"] is None
     assert doc["database"] == "fmw"

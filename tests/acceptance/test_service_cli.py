@@ -84,9 +84,12 @@ def test_install_dry_run_prints_the_exact_nssm_commands(windows_folder: Path):
     assert [line for line in lines if line.startswith("rem ---")] == [
         "rem --- FMW-Scheduler ---",
         "rem --- FMW-Dashboard ---",
+        "rem --- FMW-Web ---",
         "rem --- FMW-Nginx ---",
     ]
-    assert len(lines) == 3 * 25
+    assert f'{nssm} set FMW-Web AppParameters "-m fmw web --port 8510"' in lines
+    assert f"{nssm} set FMW-Web DependOnService postgresql-x64-16" in lines
+    assert len(lines) == 4 * 25
     assert "dry run: nothing was changed" in result.stderr
 
 
@@ -124,10 +127,12 @@ def test_windows_commands_run_only_on_windows(windows_folder: Path):
 
 def test_an_unknown_service_is_refused(windows_folder: Path):
     result = run(
-        windows_folder, "service", "status", "--dry-run", "--platform", "windows", "--only", "web"
+        windows_folder, "service", "status", "--dry-run", "--platform", "windows", "--only", "api"
     )
     assert result.returncode == 1
-    assert "--only web: no such FMW service (known: scheduler, dashboard, nginx)" in result.stderr
+    assert (
+        "--only api: no such FMW service (known: scheduler, dashboard, web, nginx)" in result.stderr
+    )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="systemd units are Linux's")

@@ -128,7 +128,7 @@ def test_migration_000010_keeps_a_loaded_database_loading(blank: str):
 
         applied = migrations.upgrade(conn)
 
-        assert [m.version for m in applied] == [9, 10]
+        assert [m.version for m in applied] == [m.version for m in migrations.discover()[8:]]
         assert conn.execute("SELECT shape, shape_batch_id FROM ops.source").fetchone() == (
             ["feature_code", "region", "status"],
             1,

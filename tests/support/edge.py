@@ -51,6 +51,7 @@ class Site:
     folder: Path
     port: int
     dashboard_ports: list[int]
+    web_port: int | None = None
     processes: dict[str, subprocess.Popen[Any]] = field(default_factory=dict)
 
     @property
@@ -87,7 +88,9 @@ class Site:
         return result
 
 
-def write_settings(folder: Path, port: int, dashboard_ports: list[int], **edge: Any) -> Path:
+def write_settings(
+    folder: Path, port: int, dashboard_ports: list[int], web_port: int | None = None, **edge: Any
+) -> Path:
     values = {**EDGE, "listen": [f"127.0.0.1:{port}"], **edge}
     lines = ["[edge]"]
     tables = []
@@ -99,6 +102,8 @@ def write_settings(folder: Path, port: int, dashboard_ports: list[int], **edge: 
             lines.append(f"{key} = {json.dumps(value)}")
     lines += tables
     lines += ["[service]", f"dashboard_ports = {json.dumps(dashboard_ports)}"]
+    if web_port is not None:
+        lines += ["[web]", f"port = {web_port}"]
     path = folder / "fmw.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -124,11 +129,16 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextlib.contextmanager
-def running_site(dashboards: int = 2, **edge: Any) -> Iterator[Site]:
+def running_site(
+    dashboards: int = 2, *, web_database: str | None = None, **edge: Any
+) -> Iterator[Site]:
+    """The site; with ``web_database`` also ``fmw web`` (connecting there) behind /api/."""
     folder = new_folder()
     site = Site(folder, free_port(), [free_port() for _ in range(dashboards)])
+    if web_database is not None:
+        site.web_port = free_port()
     try:
-        write_settings(folder, site.port, site.dashboard_ports, **edge)
+        write_settings(folder, site.port, site.dashboard_ports, site.web_port, **edge)
         publish_fixture(folder / "var" / "snapshots")
         (folder / "var" / "snapshots" / "scheduler-status.json").write_text(
             json.dumps({"format_version": 1, "state": "running", "banner": None}) + "\n"
@@ -138,6 +148,16 @@ def running_site(dashboards: int = 2, **edge: Any) -> Iterator[Site]:
         for number, port in enumerate(site.dashboard_ports, start=1):
             log = folder / f"ui-{port}.log"
             site.processes[f"dashboard-{number}"] = start_ui(folder, port, log)
+        if web_database is not None:
+            with (folder / "web.log").open("w") as out:
+                site.processes["web"] = subprocess.Popen(
+                    [*FMW, "web"],
+                    cwd=folder,
+                    env={**clean_env(), "FMW_DATABASE_URL": web_database},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
         with (folder / "nginx.out").open("w") as out:
             nginx = subprocess.Popen(
                 [str(NGINX), "-p", f"{site.prefix.as_posix()}/", *NGINX_ARGS],
@@ -149,6 +169,9 @@ def running_site(dashboards: int = 2, **edge: Any) -> Iterator[Site]:
         for number, port in enumerate(site.dashboard_ports, start=1):
             process = site.processes[f"dashboard-{number}"]
             wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", process)
+        if "web" in site.processes:
+            openapi = f"http://127.0.0.1:{site.web_port}/api/v1/openapi.json"
+            wait_for_health(openapi, site.processes["web"])
         yield site
     finally:
         if "nginx" in site.processes:

@@ -165,7 +165,13 @@ def test_the_reference_help_is_plain_text_of_a_fixed_width():
 
 
 def test_every_setting_is_in_the_settings_reference():
-    from fmw.settings import EdgeSettings, SchedulerSettings, ServiceSettings, Settings
+    from fmw.settings import (
+        EdgeSettings,
+        SchedulerSettings,
+        ServiceSettings,
+        Settings,
+        WebSettings,
+    )
 
     reference = generate_reference.render_settings()
     expected_env = {
@@ -173,9 +179,17 @@ def test_every_setting_is_in_the_settings_reference():
         *(f"FMW_SERVICE__{name.upper()}" for name in ServiceSettings.model_fields),
         *(f"FMW_SCHEDULER__{name.upper()}" for name in SchedulerSettings.model_fields),
         *(f"FMW_EDGE__{name.upper()}" for name in EdgeSettings.model_fields),
+        *(f"FMW_WEB__{name.upper()}" for name in WebSettings.model_fields),
     }
-    # sources, service, scheduler, edge and service.nginx are sections, not rows
-    sections = {"FMW_SOURCES", "FMW_SERVICE", "FMW_SCHEDULER", "FMW_EDGE", "FMW_SERVICE__NGINX"}
+    # sources, service, scheduler, edge, web and service.nginx are sections, not rows
+    sections = {
+        "FMW_SOURCES",
+        "FMW_SERVICE",
+        "FMW_SCHEDULER",
+        "FMW_EDGE",
+        "FMW_WEB",
+        "FMW_SERVICE__NGINX",
+    }
     rows = set(re.findall(r"\| `(FMW_[A-Z_]+)` \|", reference))
     assert rows == expected_env - sections | {
         "FMW_SOURCES__NAME__PATH",

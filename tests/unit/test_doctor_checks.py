@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,10 +18,12 @@ from fmw.doctor.checks import (
     check_export_leftovers,
     check_scheduler,
     check_snapshot,
+    check_web,
 )
 from fmw.scheduler.status import FORMAT_VERSION, status_path, write_status
 from fmw.settings import Settings
 from fmw.snapshot.generations import publish_generation
+from tests.support.commands import free_port
 
 NOW = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
 MARKS = {True: "OK", False: "BAD", None: "--"}
@@ -127,3 +132,40 @@ def test_leftovers_of_interrupted_runs_are_red_with_the_next_step(settings: Sett
     )
     assert (backups.ok, backups.next_step) == (False, "fmw backup (it removes them first)")
     assert backups.detail == f"{dump.name} (2.0 KiB) left by an interrupted backup"
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"ok" if self.path == "/api/health" else b"no"
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web_port() -> Iterator[int]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_web_app_answering_ok_is_green(tmp_path: Path, web_port: int):
+    settings = Settings(base_dir=tmp_path, web={"port": web_port})
+    [line] = check_web(Context(settings, NOW))
+    assert (line.name, line.ok) == ("web", True)
+    assert f"127.0.0.1:{web_port}/api/health answered 'ok'" in line.detail
+
+
+def test_the_web_app_not_answering_is_red_with_the_next_step(tmp_path: Path):
+    settings = Settings(base_dir=tmp_path, web={"port": free_port()})
+    [line] = check_web(Context(settings, NOW))
+    assert line.ok is False
+    assert line.next_step == "fmw service start (or fmw web)"
+    off = Settings(base_dir=tmp_path, web={"enabled": False})
+    assert [c.ok for c in check_web(Context(off, NOW))] == [None]

@@ -293,3 +293,47 @@ def test_nginx_url_uses_the_first_listen_address(tmp_path: Path, listen: str, ur
     main.parent.mkdir(parents=True)
     main.write_text(edge.CONF_MARKER + "\n")
     assert edge.nginx_url(config) == url
+
+
+# --- the web app ------------------------------------------------------------------------------
+
+
+def test_the_api_paths_go_to_the_web_app_naming_the_admin(tmp_path: Path):
+    conf = directives(rendered(tmp_path)["nginx.conf"])
+    assert "server 127.0.0.1:8510 max_fails=1 fail_timeout=10s;" in conf
+    for path in ("/api/v1/", "/api/dev/console/", "/api/dev/api/"):
+        at = conf.index(f"location ^~ {path} {{")
+        assert conf[at + 1 : at + 3] == [
+            "include fmw/web_proxy.conf;",
+            "proxy_set_header X-FMW-Admin $fmw_admin_name;",
+        ]
+    # The static admin surface stays: everything else under /api/dev/ is files on disk.
+    assert "location ^~ /api/dev/ {" in conf
+    fence = directives(rendered(tmp_path)["fmw/fence.conf"])
+    assert fence[-4:] == ["map $fmw_admin $fmw_admin_name {", '"" "-";', "default $fmw_admin;", "}"]
+
+
+def test_without_the_web_app_there_are_no_api_routes(tmp_path: Path):
+    files = edge.render_files(
+        edge.edge_plan(
+            Settings(
+                base_dir=tmp_path, edge={"listen": ["127.0.0.1:18080"]}, web={"enabled": False}
+            )
+        )
+    )
+    conf = files[PurePosixPath("nginx.conf")]
+    assert "fmw_web" not in conf
+    assert "/api/v1/" not in conf
+
+
+@pytest.mark.parametrize(
+    ("web", "message"),
+    [
+        ({"identity_header": "REMOTE_USER"}, "REMOTE_USER is for a server"),
+        ({"identity_header": "X FMW"}, "web.identity_header: 'X FMW'"),
+        ({"port": 8501}, "web.port: 8501 is a dashboard port"),
+    ],
+)
+def test_a_web_setting_nginx_cannot_use_is_refused(tmp_path: Path, web: dict, message: str):
+    with pytest.raises(EdgeError, match=re.escape(message)):
+        edge.edge_plan(Settings(base_dir=tmp_path, edge={"listen": ["127.0.0.1:18080"]}, web=web))

@@ -72,13 +72,16 @@ def windows_plan(**service: Any) -> ServicePlan:
         base_dir=Path(r"C:\FMW"),
         service={"python": r"C:\FMW\.venv\Scripts\python.exe", "nginx": {"enabled": False}}
         | service,
+        web={"enabled": False},  # the web service is described in tests/unit/test_services.py
     )
     return describe_services(settings, "windows")
 
 
 def linux_plan(tmp_path: Path, **service: Any) -> ServicePlan:
     settings = Settings(
-        base_dir=tmp_path, service={"python": sys.executable, "nginx": {"enabled": False}} | service
+        base_dir=tmp_path,
+        service={"python": sys.executable, "nginx": {"enabled": False}} | service,
+        web={"enabled": False},
     )
     return describe_services(settings, "linux", settings_path=tmp_path / "fmw.toml")
 

@@ -152,12 +152,13 @@ def test_without_postgresql_service_the_dependency_is_reset():
     assert not any("DependOnService postgresql" in line for line in lines)
 
 
-def test_only_the_scheduler_depends_on_postgresql():
+def test_only_the_scheduler_and_the_web_app_depend_on_postgresql():
     """The dashboard reads snapshot files and must keep serving while PostgreSQL is down."""
     plan = windows(postgresql_service="postgresql-x64-16")
     assert {spec.key: spec.depends_on for spec in plan.services} == {
         "scheduler": ("postgresql-x64-16",),
         "dashboard": (),
+        "web": ("postgresql-x64-16",),
         "nginx": (),
     }
 
@@ -210,6 +211,7 @@ def test_services_start_scheduler_first_and_stop_in_reverse():
         "FMW-Scheduler",
         "FMW-Dashboard",
         "FMW-Dashboard-2",
+        "FMW-Web",
         "FMW-Nginx",
     ]
     assert ordered(plan, "stop")[0].name == "FMW-Nginx"
@@ -226,7 +228,8 @@ def test_one_dashboard_per_port_and_the_first_keeps_its_name():
 
 
 def test_nginx_can_be_left_out():
-    assert [s.key for s in windows(nginx={"enabled": False}).services] == ["scheduler", "dashboard"]
+    keys = [s.key for s in windows(nginx={"enabled": False}).services]
+    assert keys == ["scheduler", "dashboard", "web"]
 
 
 def test_relative_paths_start_at_the_settings_folder():
@@ -277,8 +280,9 @@ def test_only_selects_by_key_service_name_or_unit():
         "nginx",
     ]
     assert [s.key for s in plan.select(["FMW-SCHEDULER"]).services] == ["scheduler"]
-    with pytest.raises(ServiceError, match=r"--only web: no such FMW service \(known: scheduler, "):
-        plan.select(["web"])
+    assert [s.name for s in plan.select(["web"]).services] == ["FMW-Web"]
+    with pytest.raises(ServiceError, match=r"--only api: no such FMW service \(known: scheduler, "):
+        plan.select(["api"])
 
 
 @pytest.mark.parametrize(
@@ -422,19 +426,21 @@ def test_systemd_steps_for_each_action():
     assert [s.write[0] for s in install if s.write] == [
         unit_dir / "fmw-scheduler.service",
         unit_dir / "fmw-dashboard.service",
+        unit_dir / "fmw-web.service",
     ]
     assert [s.shown("linux") for s in install if s.argv] == [
         "systemctl daemon-reload",
-        "systemctl enable fmw-scheduler.service fmw-dashboard.service",
+        "systemctl enable fmw-scheduler.service fmw-dashboard.service fmw-web.service",
     ]
     assert [s.shown("linux") for s in systemd_steps(plan, "uninstall", unit_dir)] == [
-        "systemctl disable --now fmw-dashboard.service fmw-scheduler.service",
+        "systemctl disable --now fmw-web.service fmw-dashboard.service fmw-scheduler.service",
+        "rm -f /etc/systemd/system/fmw-web.service",
         "rm -f /etc/systemd/system/fmw-dashboard.service",
         "rm -f /etc/systemd/system/fmw-scheduler.service",
         "systemctl daemon-reload",
     ]
     assert [s.shown("linux") for s in systemd_steps(plan, "stop", unit_dir)] == [
-        "systemctl stop fmw-dashboard.service fmw-scheduler.service"
+        "systemctl stop fmw-web.service fmw-dashboard.service fmw-scheduler.service"
     ]
 
 
@@ -503,3 +509,16 @@ def test_the_reference_parser_follows_the_documented_examples():
     assert split_windows_command_line(r'a\\\b d"e f"g h') == [r"a\\\b", "de fg", "h"]
     assert split_windows_command_line(r"a\\\"b c d") == [r"a\"b", "c", "d"]
     assert split_windows_command_line(r'a\\\\"b c" d e') == [r"a\\b c", "d", "e"]
+
+
+def test_the_web_app_is_one_more_service_on_loopback():
+    plan = windows(postgresql_service="postgresql-x64-16")
+    web = spec_of(plan, "web")
+    assert (web.name, web.unit) == ("FMW-Web", "fmw-web.service")
+    assert web.arguments == ("-m", "fmw", "web", "--port", "8510")
+    assert web.executable == PureWindowsPath(PYTHON)
+    assert web.depends_on == ("postgresql-x64-16",)
+    plan = describe_services(Settings(base_dir=Path("/srv/fmw"), web={"port": 9000}), "linux")
+    assert spec_of(plan, "web").arguments[-1] == "9000"
+    left_out = describe_services(Settings(base_dir=Path("/srv"), web={"enabled": False}), "linux")
+    assert "web" not in [s.key for s in left_out.services]
