@@ -376,6 +376,7 @@ def test_record_shows_fields_sources_that_disagree_and_the_timeline(published: P
     assert values["담당자"] == "김민준"
     assert values["상태"] == "적용"
     assert values["종료일"] == "", "a blank is blank, never None"
+    assert "인식 못 한 상태값" not in values, "no warning row for a recognized status"
     assert "상태" in at.warning[0].value, "the disagreeing field is named"
     sources = grid_rows(at, "fmw-sources")
     assert [row["소스"] for row in sources] == ["platform_team", "ops_team"]
@@ -384,6 +385,13 @@ def test_record_shows_fields_sources_that_disagree_and_the_timeline(published: P
     assert [row["필드"] for row in latest] == ["담당자", "상태"]
     assert [row["이전"] for row in latest] == ["이서연", "미적용"]
     assert [row["이후"] for row in latest] == ["김민준", "적용"]
+
+
+def test_record_names_the_status_word_it_did_not_recognize(published: Path):
+    at = open_page("record", id=identity("a6"))
+    values = {row["필드"]: row["값"] for row in grid_rows(at, "fmw-fields")}
+    assert values["상태"] == "알 수 없음"
+    assert values["인식 못 한 상태값"] == "보류"
 
 
 def test_record_without_an_id_or_with_an_unknown_one(published: Path):

@@ -40,6 +40,8 @@ FIELD_ORDER = (
     "identity_hash",
 )
 
+ONLY_WHEN_SET = frozenset({"status_raw"})
+"""Fields listed only when they hold a value."""
 
 # Where a Record's way back may lead (``?back=`` is a relative link to one of them). A page
 # script holds no bare string literal: Streamlit's "magic" would draw it on the page.
@@ -67,6 +69,8 @@ def _rows(headers: list[str], rows: list[list[str]], css: str) -> None:
 def _fields(record: dict[str, object], reader: display.Reader) -> None:
     st.subheader(view.tr("record.fields"))
     names = [n for n in FIELD_ORDER if n in record] + [n for n in record if n not in FIELD_ORDER]
+    # The unrecognized status word is a warning: a row only when there is one.
+    names = [n for n in names if n not in ONLY_WHEN_SET or record[n] not in (None, "")]
     _rows(
         [view.tr("record.field"), view.tr("record.value")],
         [[reader.header(n), reader.cell(n, record[n])] for n in names],
