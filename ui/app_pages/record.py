@@ -40,8 +40,7 @@ FIELD_ORDER = (
     "identity_hash",
 )
 
-ONLY_WHEN_SET = frozenset({"status_raw"})
-"""Fields listed only when they hold a value."""
+ONLY_WHEN_SET = frozenset({"status_raw"})  # fields listed only when they hold a value
 
 # Where a Record's way back may lead (``?back=`` is a relative link to one of them). A page
 # script holds no bare string literal: Streamlit's "magic" would draw it on the page.
