@@ -54,9 +54,9 @@ class Docs(Protocol):
 class MappedDocs:
     """Documents in a mapped, compressed file: a batch is decompressed when first asked for."""
 
-    def __init__(self, mapped: Mapped, rows_per_batch: int = layout.DOC_ROWS) -> None:
+    def __init__(self, mapped: Mapped, rows_per_batch: int) -> None:
         self._mapped = mapped
-        self._rows = rows_per_batch
+        self._rows = rows_per_batch or layout.DOC_ROWS
         self._cache: OrderedDict[int, pa.RecordBatch] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -57,6 +57,7 @@ from fmw.snapshot.generations import (
     latest_good_generation,
     list_generations,
     verify_file,
+    verify_opened,
 )
 from fmw.snapshot.mapped import Mapped
 from fmw.snapshot.tables import with_previous
@@ -161,10 +162,12 @@ class Facet:
 
 
 class Files:
-    """The generation's files as read by this process: each verified before its first use."""
+    """The generation's files as this process reads them: mapped, each verified (its
+    SHA-256, over the bytes mapped) before its first use."""
 
     def __init__(self, generation: Generation) -> None:
         self.generation = generation
+        self._mapped: dict[str, Mapped] = {}
         self._good: set[str] = set()
         self._lock = threading.Lock()
 
@@ -177,7 +180,11 @@ class Files:
                 if name in self._good:
                     continue
                 try:
-                    verify_file(self.generation, name)
+                    held = self._mapped.get(name)
+                    if held is None:
+                        verify_file(self.generation, name)
+                    else:
+                        verify_opened(self.generation, name, held.opened, held.digest)
                 except SnapshotError as exc:
                     raise SnapshotDamagedError(self.generation.id, str(exc)) from exc
                 self._good.add(name)
@@ -185,14 +192,17 @@ class Files:
     def mapped(self, name: str) -> Mapped:
         """File ``name`` mapped (not yet verified: call ``verify`` before reading it)."""
         try:
-            return Mapped(self.generation.path(name))
+            held = Mapped(self.generation.path(name))
         except SnapshotError as exc:
             self._unreadable(name, exc)
+        with self._lock:
+            return self._mapped.setdefault(name, held)
 
     def column(self, name: str) -> pa.Array:
         """The one column of file ``name``, mapped (not yet verified)."""
+        held = self.mapped(name)
         try:
-            return Mapped(self.generation.path(name)).column()
+            return held.column()
         except SnapshotError as exc:
             self._unreadable(name, exc)
 
@@ -490,9 +500,8 @@ def _mapped(root: Path, generation: Generation) -> Snapshot:
         except (ValueError, TypeError) as exc:
             raise SnapshotFileError(f"generation {generation.id}: {name}: {exc}") from exc
         docs = layout.docs_file(name)
-        segments.append(
-            Segment(info, index.table(), MappedDocs(files.mapped(docs)), files=(name, docs))
-        )
+        documents = MappedDocs(files.mapped(docs), info.docs_rows)
+        segments.append(Segment(info, index.table(), documents, files=(name, docs)))
     return Snapshot(
         root=root,
         generation=generation,

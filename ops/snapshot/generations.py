@@ -873,17 +873,44 @@ def verify_object(root: Path, expected: SnapshotFile) -> None:
 
 def _checked_hash(path: Path, expected: SnapshotFile, where: str) -> None:
     found = _checked_size(path, expected, where)
+    _check_digest(path, found, expected, where, lambda: _hash_file(path))
+
+
+def verify_opened(
+    generation: Generation,
+    name: str,
+    opened: os.stat_result,
+    digest: Callable[[], tuple[int, str]],
+) -> None:
+    """``verify_file`` for a file a reader holds open (mapped): ``opened`` is its stat when
+    it was opened, ``digest()`` hashes the bytes the reader holds (size, SHA-256). On
+    Linux retention may delete the path meanwhile; what the reader holds is checked."""
+    expected = generation.files[name]
+    where = _where(generation, expected)
+    if opened.st_size != expected.bytes:
+        said = expected.bytes
+        raise SnapshotError(f"{where} has {opened.st_size} bytes, the manifest says {said}")
+    _check_digest(generation.path(name), opened, expected, where, digest)
+
+
+def _check_digest(
+    path: Path,
+    found: os.stat_result,
+    expected: SnapshotFile,
+    where: str,
+    digest: Callable[[], tuple[int, str]],
+) -> None:
     seen = (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, expected.sha256)
     if expected.object and _verified.get(str(path)) == seen:  # objects are never rewritten
         return
     try:
-        size, digest = _hash_file(path)
+        size, sha256 = digest()
     except FileNotFoundError as exc:
         raise SnapshotError(f"{where} missing") from exc
     except OSError as exc:
         raise SnapshotError(f"{where} cannot be read ({exc})") from exc
     if size != expected.bytes:
         raise SnapshotError(f"{where} has {size} bytes, the manifest says {expected.bytes}")
-    if digest != expected.sha256:
+    if sha256 != expected.sha256:
         raise SnapshotError(f"{where} SHA-256 differs from the manifest (changed after publish)")
     _verified[str(path)] = seen

@@ -342,6 +342,7 @@ def _info(columns: _Columns) -> layout.SegmentInfo:
         last_batch=int(batches.max()),
         updated_sources=sorted({names[c] for c in np.unique(codes[~inserted]).tolist()}),
         inserted_batches={str(b): names[c] for b, c in pairs.T.tolist()},
+        docs_rows=layout.DOC_ROWS,
     )
 
 

@@ -94,6 +94,8 @@ class SegmentInfo:
     """Sources of the rows that are not inserts (every such row is a listed change)."""
     inserted_batches: dict[str, str] = field(default_factory=dict)
     """Batch id (as text) -> source, of the batches whose inserts the segment holds."""
+    docs_rows: int = 0
+    """Rows per batch of the documents file (every batch but the last); 0: DOC_ROWS."""
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True).encode("utf-8")

@@ -21,7 +21,9 @@ database.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import mmap
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,6 +33,8 @@ import pyarrow.ipc as ipc
 from fmw.errors import SnapshotError
 from fmw.snapshot import store
 from fmw.snapshot.generations import HashingWriter, SnapshotFile, fsync_file
+
+HASH_CHUNK = 1 << 20  # a multiple of every page size: each chunk can be given back
 
 
 class ObjectWriter:
@@ -112,6 +116,7 @@ class Mapped:
         self.path = Path(path)
         try:
             with self.path.open("rb") as handle:  # the mapping keeps its own handle
+                self.opened = os.fstat(handle.fileno())
                 self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             self._buffer = pa.py_buffer(self._map)
             self._reader = ipc.open_file(pa.BufferReader(self._buffer))
@@ -148,10 +153,23 @@ class Mapped:
         batch = self.batch(0)
         return batch.column(0) if name is None else batch.column(name)
 
-    def release(self) -> None:
-        """Give this process's pages of the file back (the page cache keeps them)."""
+    def digest(self) -> tuple[int, str]:
+        """(size, SHA-256) of the bytes mapped, a chunk at a time, each given back after."""
+        sha256 = hashlib.sha256()
+        view = memoryview(self._map)
+        try:
+            for start in range(0, len(view), HASH_CHUNK):
+                sha256.update(view[start : start + HASH_CHUNK])
+                self.release(start, HASH_CHUNK)
+        finally:
+            view.release()
+        return len(self._map), sha256.hexdigest()
+
+    def release(self, start: int = 0, length: int | None = None) -> None:
+        """Give this process's pages of the file (or of ``length`` bytes from ``start``, a
+        multiple of the page size) back; the page cache keeps them."""
         advise = getattr(self._map, "madvise", None)
         dont_need = getattr(mmap, "MADV_DONTNEED", None)
         if advise is not None and dont_need is not None:
-            with contextlib.suppress(OSError):
-                advise(dont_need)
+            with contextlib.suppress(OSError, ValueError):
+                advise(dont_need, start, min(length or len(self._map), len(self._map) - start))
