@@ -343,11 +343,13 @@ def export_generation(
             plan = [(name, query) for name, query in plan if name in SMALL_CSV]
         with _same_snapshot(conn, exported[0]) as other:
             export = _Export(conn, other, Path(root), progress)
-            previous = None if full else export.previous()
-            built = export.since(*previous) if previous else None
-            objects, state = built or export.full()
+            states: list[layout.ExportState] = []
 
             def write_files(folder: Path) -> WrittenFiles:
+                previous = None if full else export.previous()
+                built = export.since(*previous) if previous else None
+                objects, state = built or export.full()
+                states.append(state)
                 written = _write_views([conn, other], plan, folder)
                 for name, entry in sorted(written.items()):
                     progress(f"exported {name}: {entry.rows:,} rows")
@@ -357,6 +359,6 @@ def export_generation(
                 root,
                 write_files,
                 batches=list(covered[0]),
-                extra=state.to_extra(),
+                extra=lambda: states[-1].to_extra(),
                 keep=keep,
             )

@@ -219,7 +219,7 @@ def publish_generation(
     write_files: Callable[[Path], WrittenFiles],
     *,
     batches: list[int],
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     keep: int = 5,
 ) -> Generation:
     """Write a new generation with ``write_files(folder)`` and make it current.
@@ -231,13 +231,14 @@ def publish_generation(
     size). If it raises,
     nothing new stays on disk, the previous generation stays current and its
     exception propagates; an OSError (a full disk) becomes a SnapshotError
-    saying so in one line. ``extra`` must survive a JSON round trip unchanged.
+    saying so in one line. ``extra`` must survive a JSON round trip unchanged; a
+    callable is called once the files are written (what they hold decides it).
     Afterwards old generations and the objects no generation refers to any more are
     pruned (see ``prune_generations``).
     """
     root = Path(root)
     batch_ids = _checked_batches(batches)
-    extra_doc = _checked_extra(extra)
+    extra_doc = None if callable(extra) else _checked_extra(extra)
     generations = root / GENERATIONS_DIR
     try:
         generations.mkdir(parents=True, exist_ok=True)
@@ -247,6 +248,8 @@ def publish_generation(
     folder = generations / gen_id
     try:
         files = _fill_generation(partial, write_files)
+        if extra_doc is None:
+            extra_doc = _checked_extra(extra() if callable(extra) else extra)
         manifest = _manifest_bytes(gen_id, generated_at, files, batch_ids, extra_doc)
         write_durably(partial / MANIFEST_NAME, manifest)
         fsync_dir(partial)
