@@ -138,7 +138,7 @@ def filter_changes(snapshot: Snapshot, wanted: ChangeFilter, zone: tzinfo = UTC)
         masks.append(pc.match_substring_regex(changes["changed_fields"], pattern))
     terms = search_terms(wanted.text)
     if terms:
-        keys = [search_key_array(changes[c]) for c in ("feature_code", "policy_code")]
+        keys = snapshot.cached(("change-keys", since), lambda: _change_keys(changes))
         for term in terms:
             masks.append(pc.or_(*(pc.match_substring(key, term) for key in keys)))
     rows = changes
@@ -148,6 +148,15 @@ def filter_changes(snapshot: Snapshot, wanted: ChangeFilter, zone: tzinfo = UTC)
             mask = pc.and_(mask, other)
         rows = changes.filter(pc.fill_null(mask, False))
     return rows
+
+
+def _change_keys(changes: pa.Table) -> list[pa.Array]:
+    """The search keys of the changes' codes (each distinct code normalized once)."""
+    keys = []
+    for name in ("feature_code", "policy_code"):
+        encoded = pc.dictionary_encode(changes[name]).combine_chunks()
+        keys.append(pc.fill_null(search_key_array(encoded.dictionary).take(encoded.indices), ""))
+    return keys
 
 
 def default_since(snapshot: Snapshot, days: int = 7, zone: tzinfo = UTC) -> date:

@@ -420,6 +420,18 @@ def test_changes_lists_changes_since_a_date_and_filters_them(published: Path):
     assert at.query_params["kind"] == "deactivated"
 
 
+def test_changes_search_finds_codes_in_any_width_and_case_search_after_search(
+    published: Path,
+):
+    at = open_page("changes", since="2026-11-01")
+    at.text_input(key="changes_q").input("ｐａｙ").run()  # full width, lower case
+    assert grid_column(at, "기능 코드", "fmw-changes") == ["PAY-001"]
+    assert grid_column(at, "기능명", "fmw-changes") == ["기본 결제"]
+    at.text_input(key="changes_q").input("rec-003").run()  # the codes' keys, kept, again
+    assert grid_column(at, "기능 코드", "fmw-changes") == ["REC-003"]
+    assert at.query_params["q"] == "rec-003"
+
+
 def test_changes_since_a_later_date_is_empty(published: Path):
     at = open_page("changes", since="2026-11-27")
     assert at.markdown[0].value == "**0건의 변경**"
