@@ -7,13 +7,14 @@ Run it (not a test; nothing here is collected by pytest)::
     .venv/bin/python bench/dashboard.py --snapshot var/snapshots --json figures.json
 
 The snapshot: by default the bench writes one itself, in exactly the files
-``fmw export`` writes (the five CSV files, UTF-8 with BOM, PostgreSQL's CSV
-conventions, plus the Parquet twins from ``fmw.snapshot.columnar``), with
-``--rows`` records of realistic Korean text, one ``inserted`` history row per
-record and 1% ``updated`` ones. ``--snapshot ROOT`` takes the current
-generation of an existing snapshot root instead (e.g. one ``fmw sync``
-exported from ``write_scaled_csv`` data); its files are hard-linked (or
-copied) into a temporary root, never changed.
+``fmw export`` writes (the mapped records and history segments, through
+``fmw.snapshot.tables.write_mapped``, and the small views as CSV, UTF-8 with BOM,
+PostgreSQL's CSV conventions), with ``--rows`` records of realistic Korean text,
+one ``inserted`` history row per record and 1% ``updated`` ones. ``--snapshot
+ROOT`` takes the current generation of an existing snapshot root instead (e.g.
+the year of history ``bench/pipeline.py --keep-snapshot ROOT`` exported); its
+files and objects are hard-linked (or copied) into a temporary root, never
+changed, and the "as of" steps move to its own newest days.
 
 Two servers run side by side, each ``python -m streamlit run`` with the flags
 ``fmw ui`` uses (``fmw.services.dashboard.command``), 127.0.0.1 only:
@@ -32,8 +33,10 @@ home cold / warm
     the right total (the floor: to its metric showing), in a fresh browser context
     (empty cache) and again in the same context (warm cache), once the cold
     page has finished loading (so the cache holds everything it fetched); the
-    mean of ``--loads`` runs each, after one unmeasured visit that parses the
-    snapshot.
+    mean of ``--loads`` runs each, after the first visit of the new process.
+home, first visit of a new process
+    the same, for the dashboard server's very first visit (it maps and verifies
+    what Home reads); its bar is 1.2x the floor's cold load (issue 14).
 explore in the browser
     from typing a search (or picking a filter) and pressing Enter to the
     table's caption showing the new count and the run finished; the floor:
@@ -60,16 +63,27 @@ explore server time
     the same page run server-side in-process (``streamlit.testing.v1.AppTest``
     running ui/streamlit_app.py on the same snapshot): wall time of each rerun
     after a search or filter change, for a fixed list of queries; P50/P95.
+Record timeline and a week of Changes server time (issue 14)
+    the Record page of 12 records whose timelines cross segments (the newest
+    segment's), twice round, and the Changes page listing a week of changes with
+    kinds, a code, a field and pages (``CHANGES_STEPS``), twice round, in-process
+    like Explore's; P50/P95 of the reruns, the first view reported on its own.
 memory per session
     the dashboard server's resident memory (``/proc``) with one session open,
     then with 20 sessions each showing a different search; the growth per
-    extra session.
+    extra session. With one session also its proportional set size (PSS,
+    ``/proc/PID/smaps_rollup``: a page shared by n processes counts 1/n), the
+    floor server's PSS with one session, and the PSS of two dashboard servers
+    with one session each (the snapshot is mapped: they share it). Before, this
+    process drops the snapshot it mapped for the in-process timings.
 new generation
-    a second generation (one record fewer) is published while a session shows
-    Home; the time from the end of the publication (pointer swapped) to the
-    new total on screen after one click on the page's own Home link (a plain
-    link since Home draws no sidebar: the click loads the page anew), which
-    includes verifying the new generation's files and parsing it.
+    a second generation is published while a session shows Home: the first
+    listed record dropped by every source (``records.is_active`` written anew, the
+    other files referred to, as a daily export does); the time from the end of
+    the publication (pointer swapped) to the new count of listed records on
+    screen after one click on the page's own Home link (a plain link since Home
+    draws no sidebar: the click loads the page anew), which includes verifying
+    and mapping the new generation.
 
 The bars (issue 3, section 4) are printed with PASS or FAIL.
 """
@@ -102,8 +116,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from fmw.services import dashboard
-from fmw.snapshot.columnar import read_csv, write_parquet_twins
-from fmw.snapshot.generations import WrittenFiles, latest_good_generation, publish_generation
+from fmw.snapshot import store
+from fmw.snapshot.generations import (
+    Generation,
+    SnapshotFile,
+    WrittenFiles,
+    latest_good_generation,
+    publish_generation,
+)
+from fmw.snapshot.mapped import Mapped, write_array
+from fmw.snapshot.tables import write_mapped
 from fmw.ui.overview import CONFLICT_FIELDS
 
 if TYPE_CHECKING:
@@ -182,7 +204,9 @@ def _guard(column: pa.Array) -> pa.Array:
 
 
 def synthesize(folder: Path, rows: int, seed: int = 42) -> WrittenFiles:
-    """Write a generation's files for ``rows`` records into ``folder``; return {file: rows}."""
+    """Write a generation's files for ``rows`` records: the mapped records and history
+    (``fmw.snapshot.tables.write_mapped``, into the store of ``folder``'s snapshot root)
+    and the small views as CSV into ``folder``; return {file: rows or its entry}."""
     rng = np.random.default_rng(seed)
     raw = rng.bytes(32 * rows)
     identity = pa.array([raw[i : i + 32].hex() for i in range(0, len(raw), 32)])
@@ -215,6 +239,7 @@ def synthesize(folder: Path, rows: int, seed: int = 42) -> WrittenFiles:
     seen = "2026-11-01 06:00:00+00"
     changed_mask = rng.random(rows) < 0.01
     last_changed = pc.if_else(pa.array(changed_mask), "2026-11-02 06:00:00+00", seen)
+    seen_at, changed_at = _moment("2026-11-01T06:00:00", rows), _moment("2026-11-02T06:00:00", rows)
     tf = lambda col: pc.if_else(col, "t", "f")  # noqa: E731
     records = pa.table(
         {
@@ -241,7 +266,32 @@ def synthesize(folder: Path, rows: int, seed: int = 42) -> WrittenFiles:
             "has_conflict": tf(conflict),
         }
     )
-    counts: WrittenFiles = {"current_records.csv": _csv(folder / "current_records.csv", records)}
+    raw_records = pa.table(
+        {
+            "identity_hash": identity,
+            "feature_code": feature_code,
+            "feature_name": feature_name,
+            "policy_code": policy_code,
+            "policy_name": policy_name,
+            "status": status,
+            "status_raw": pa.nulls(rows, pa.string()),
+            "region": region,
+            "platform": platform_,
+            "owner": owner,
+            "team": team,
+            "effective_from": pc.cast(start, pa.date32()),
+            "effective_to": pa.nulls(rows, pa.date32()),
+            "note": note,
+            "is_active": active,
+            "source": source,
+            "source_row": pa.array(index + 2),
+            "first_seen_at": seen_at,
+            "last_changed_at": pc.if_else(pa.array(changed_mask), changed_at, seen_at),
+            "source_count": pc.if_else(conflict, 2, 1),
+            "has_conflict": conflict,
+        }
+    )
+    counts: WrittenFiles = {}
     after = pc.binary_join_element_wise(
         '{"note": "', note, '", "team": "', team, '", "owner": "', owner, '", "region": "', region,
         '", "status": "', status, '", "platform": "', platform_, '", "is_active": true, '
@@ -257,7 +307,7 @@ def synthesize(folder: Path, rows: int, seed: int = 42) -> WrittenFiles:
         {
             "history_id": pa.array(index + 1),
             **keys,
-            "changed_at": pa.array([seen] * rows),
+            "changed_at": seen_at,
             "change": pa.array(["inserted"] * rows),
             "changed_fields": pa.array(["effective_from, feature_code, feature_name, ..."] * rows),
             "before": pa.nulls(rows, pa.string()),
@@ -270,19 +320,15 @@ def synthesize(folder: Path, rows: int, seed: int = 42) -> WrittenFiles:
     which = pa.array(np.flatnonzero(changed_mask))
     updated = inserted.take(which)
     updated = updated.set_column(0, "history_id", pa.array(rows + 1 + np.arange(len(which))))
-    updated = updated.set_column(6, "changed_at", pa.array(["2026-11-02 06:00:00+00"] * len(which)))
+    updated = updated.set_column(6, "changed_at", changed_at.slice(0, len(which)))
     updated = updated.set_column(7, "change", pa.array(["updated"] * len(which)))
     updated = updated.set_column(8, "changed_fields", pa.array(["owner"] * len(which)))
     updated = updated.set_column(9, "before", updated["after"])
     updated = updated.set_column(11, "batch_id", pa.array([2] * len(which)))
     history = pa.concat_tables([inserted, updated])
-    counts["record_history.csv"] = _csv(folder / "record_history.csv", history)
-    change_columns = ["history_id", "changed_at", "change", "identity_hash", "feature_code",
-                      "policy_code", "region", "platform", "changed_fields", "batch_id",
-                      "batch_source"]  # fmt: skip
-    counts["recent_changes.csv"] = _csv(
-        folder / "recent_changes.csv", updated.select(change_columns)
-    )
+    files, state = write_mapped(folder.parent.parent, raw_records, history, initial_batches=[1])
+    counts.update(files)
+    _STATE["extra"] = state.to_extra()
     parts = []
     for dimension, column in (("total", None), ("team", team), ("region", region),
                               ("platform", platform_)):  # fmt: skip
@@ -333,36 +379,26 @@ def synthesize(folder: Path, rows: int, seed: int = 42) -> WrittenFiles:
             )
         )
     counts["conflicts.csv"] = _csv(folder / "conflicts.csv", pa.concat_tables(both))
-    counts.update(write_parquet_twins(folder, counts))
     return counts
 
 
-def one_record_fewer(source: Path, folder: Path) -> WrittenFiles:
-    """The source generation's files with the first record dropped (a visible change)."""
-    counts: WrittenFiles = {}
-    for name in sorted(p.name for p in source.iterdir() if p.suffix == ".csv"):
-        if name == "current_records.csv":
-            table = read_csv(source / name).slice(1)
-            table = pa.table(
-                [
-                    pc.if_else(c, "t", "f") if pa.types.is_boolean(c.type) else c
-                    for c in table.columns
-                ],
-                names=table.column_names,
-            )
-            table = pa.table(
-                [
-                    pc.strftime(c, "%Y-%m-%d %H:%M:%S+00") if pa.types.is_timestamp(c.type) else c
-                    for c in table.columns
-                ],
-                names=table.column_names,
-            )
-            counts[name] = _csv(folder / name, table)
-        else:
-            _link(source / name, folder / name)
-            counts[name] = sum(1 for _ in (source / name).open("rb")) - 1
-    counts.update(write_parquet_twins(folder, counts))
-    return counts
+_STATE: dict[str, Any] = {}
+"""The export state of the synthetic generation (known once its files are written)."""
+
+
+def _moment(when: str, rows: int) -> pa.Array:
+    return pa.array(np.full(rows, np.datetime64(when, "us")), pa.timestamp("us", tz="UTC"))
+
+
+def one_fewer_listed(root: Path, generation: Generation) -> dict[str, SnapshotFile]:
+    """The files of a next generation: ``generation``'s, with its first listed record
+    dropped by every source (``is_active`` false: the one column written anew, the rest
+    referred to, as a daily export does)."""
+    active = Mapped(generation.path("records.is_active.arrow")).column()
+    flags = active.to_numpy(zero_copy_only=False).copy()
+    flags[int(np.flatnonzero(flags)[0])] = False
+    changed = write_array(root, "records.is_active.arrow", "is_active", pa.array(flags))
+    return {**generation.files, "records.is_active.arrow": changed}
 
 
 def _link(source: Path, target: Path) -> None:
@@ -391,6 +427,17 @@ class Server:
         try:
             for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def pss(self) -> int:
+        """Proportional set size in bytes (/proc/PID/smaps_rollup: a page shared by n
+        processes counts 1/n in each; 0 where it cannot be read)."""
+        try:
+            for line in Path(f"/proc/{self.process.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     return int(line.split()[1]) * 1024
         except OSError:
             pass
@@ -501,27 +548,25 @@ def page_loads(
     return cold, warm
 
 
-def explore_browser_ms(browser: Browser, base: str, listed: int) -> list[float]:
-    """``listed``: the rows Explore shows at first (records a source still lists)."""
-    from fmw.ui import search
-    from fmw.ui.snapshot_data import load_snapshot
-
+def explore_browser_ms(
+    browser: Browser, base: str, listed: int, expected: dict[str, int]
+) -> list[float]:
+    """``listed``: the rows Explore shows at first (records a source still lists);
+    ``expected``: each search's count (computed before: this process maps no snapshot)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(base + "/explore")
     wait_caption(page, f"{listed:,}건 중", timeout=120_000)
     settle(page)
-    snapshot = _SNAPSHOT["value"] or load_snapshot(_SNAPSHOT["root"])[0]
     timings = []
     box = page.get_by_role("textbox", name="검색어")
     for kind, text in QUERIES:
         if kind != "text":
             continue
-        expected = search.run_search(snapshot, search.Query(text=text)).total
         started = time.perf_counter()
         box.fill(text)
         box.press("Enter")
-        wait_caption(page, f"{expected:,}건 중")
+        wait_caption(page, f"{expected[text]:,}건 중")
         # The URL is rewritten at the end of the run: the page is complete.
         page.wait_for_url(lambda url, text=text: _query_of(url) == text, timeout=60_000)
         wait_idle(page)
@@ -549,9 +594,6 @@ def floor_rerun_ms(browser: Browser, base: str) -> list[float]:
         timings.append((time.perf_counter() - started) * 1000)
     context.close()
     return timings
-
-
-_SNAPSHOT: dict[str, Any] = {"value": None, "root": None}
 
 
 # --------------------------------------------------------------------------- server time
@@ -621,8 +663,6 @@ def page_server_ms(
     Returns the first rerun on its own (it builds what a generation builds once, e.g. the
     history index of the "as of" views) and the times of the others.
     """
-    import datetime as dt
-
     from streamlit.testing.v1 import AppTest
 
     os.environ["FMW_SNAPSHOT_DIR"] = str(root)
@@ -650,6 +690,66 @@ def page_server_ms(
         timings.append((time.perf_counter() - started) * 1000)
         assert not at.exception, at.exception
     return timings[0], timings[1:]
+
+
+def record_server_ms(root: Path, app: Path, identities: list[str]) -> tuple[float, list[float]]:
+    """Rerun times of the Record page (fields, sources and the timeline across every history
+    segment), in-process, for each of ``identities`` twice round; (first, the others)."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["FMW_SNAPSHOT_DIR"] = str(root)
+    at = AppTest.from_file(str(app), default_timeout=300).run()
+    at.switch_page("app_pages/record.py").run()
+    timings = []
+    for identity in identities * 2:
+        at.query_params["id"] = identity
+        started = time.perf_counter()
+        at.run()
+        timings.append((time.perf_counter() - started) * 1000)
+        assert not at.exception, at.exception
+        assert at.expander, f"{identity}: no timeline"
+    return timings[0], timings[1:]
+
+
+CHANGES_STEPS = [
+    ("kinds", ["updated"]),
+    ("q", "PAY"),
+    ("page", 2),
+    ("fields", ["owner"]),
+    ("q", ""),
+    ("kinds", []),
+    ("page", 3),
+    ("fields", []),
+]
+"""The Changes reruns timed on a week of changes: kinds, a code, pages, a field."""
+
+
+def changes_server_ms(root: Path, app: Path, since: dt.date) -> tuple[float, list[float]]:
+    """Rerun times of the Changes page listing the changes since ``since`` (a week), after
+    each of CHANGES_STEPS, in-process, twice round; (first view, the others)."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["FMW_SNAPSHOT_DIR"] = str(root)
+    at = AppTest.from_file(str(app), default_timeout=300).run()
+    at.query_params["since"] = since.isoformat()
+    started = time.perf_counter()
+    at.switch_page("app_pages/changes.py").run()
+    first = (time.perf_counter() - started) * 1000
+    timings = []
+    for name, value in CHANGES_STEPS * 2:
+        if name == "q":
+            at.text_input(key="changes_q").input(value)
+        elif name == "page":
+            widget = at.number_input(key="changes_page")
+            assert widget.max is not None
+            widget.set_value(min(value, int(widget.max)))
+        else:
+            at.multiselect(key=f"changes_{name}").set_value(value)
+        started = time.perf_counter()
+        at.run()
+        timings.append((time.perf_counter() - started) * 1000)
+        assert not at.exception, at.exception
+    return first, timings
 
 
 def _raw_option(label: str) -> str:
@@ -682,6 +782,16 @@ class Figures:
     matrix_server_ms: list[float] = field(default_factory=list)
     as_of_first_ms: float = 0.0
     as_of_server_ms: list[float] = field(default_factory=list)
+    record_first_ms: float = 0.0
+    record_server_ms: list[float] = field(default_factory=list)
+    changes_first_ms: float = 0.0
+    changes_server_ms: list[float] = field(default_factory=list)
+    changes_week: int = 0
+    history_rows: int = 0
+    history_segments: int = 0
+    pss_floor_mib: float = 0.0
+    pss_one_mib: float = 0.0
+    pss_two_mib: list[float] = field(default_factory=list)
     rss_one_mib: float = 0.0
     rss_many_mib: float = 0.0
     per_session_mib: float = 0.0
@@ -708,6 +818,73 @@ def p95(values: list[float]) -> float:
     return float(np.percentile(values, 95)) if values else 0.0
 
 
+def _p50(values: list[float]) -> float:
+    return float(np.percentile(values, 50)) if values else 0.0
+
+
+def publish_snapshot(args: argparse.Namespace, root: Path) -> tuple[Generation, str]:
+    """The snapshot the run measures, published under ``root``; (generation, described)."""
+    if args.snapshot:
+        source, _ = latest_good_generation(Path(args.snapshot))
+        print(f"linking the current generation of {args.snapshot} ...", flush=True)
+        (root / store.OBJECTS_DIR).mkdir(parents=True)
+        for name, file in source.files.items():
+            if file.object:
+                _link(source.path(name), store.object_path(root, file.object))
+
+        def linked(folder: Path) -> WrittenFiles:
+            for name, file in source.files.items():
+                if not file.object:
+                    _link(source.path(name), folder / name)
+            return {name: f if f.object else f.rows for name, f in source.files.items()}
+
+        generation = publish_generation(root, linked, batches=source.batches, extra=source.extra)
+        return generation, f"current generation of {args.snapshot}"
+    print(f"writing a {args.rows:,}-record snapshot ...", flush=True)
+    generation = publish_generation(
+        root, lambda f: synthesize(f, args.rows), batches=[1, 2], extra=lambda: _STATE["extra"]
+    )
+    return generation, f"synthetic, {args.rows:,} records (bench/dashboard.py)"
+
+
+def timed_records(snapshot: Any, count: int = 12) -> list[str]:
+    """Records whose timelines cross segments: the newest segment's first ones."""
+    newest = snapshot.log.segments[-1]
+    ordinals = newest.numbers("record")[newest.numbers("by_record")]
+    picked = list(dict.fromkeys(ordinals.tolist()))[:count]
+    return snapshot.records["identity_hash"].take(pa.array(picked)).to_pylist()
+
+
+def as_of_steps(snapshot: Any, synthetic: bool) -> list[tuple]:
+    """AS_OF_STEPS for the synthetic snapshot; for another, the same steps around its
+    newest days (a day back, before anything, a week back)."""
+    if synthetic:
+        return AS_OF_STEPS
+    made = snapshot.generation.generated_at.date()
+    day = lambda n: (made - dt.timedelta(days=n)).isoformat()  # noqa: E731
+    first = min(s.info.changed_from for s in snapshot.log.segments) // 1_000_000
+    before = (dt.datetime.fromtimestamp(first, dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    replaced = {"2026-11-01": day(1), "2026-10-31": before, "2026-11-02": day(7)}
+    return [
+        tuple(replaced.get(v, v) if isinstance(v, str) else v for v in step) for step in AS_OF_STEPS
+    ]
+
+
+def forget_snapshot() -> None:
+    """Unmap the snapshot from this process (its pages would count in the servers' PSS)."""
+    import gc
+
+    import streamlit
+
+    streamlit.cache_resource.clear()
+    gc.collect()
+    mapped = [
+        line for line in Path("/proc/self/maps").read_text().splitlines() if "objects/" in line
+    ]
+    if mapped:
+        print(f"warning: this process still maps {len(mapped)} snapshot file(s)", flush=True)
+
+
 def run(args: argparse.Namespace) -> Figures:
     from playwright.sync_api import sync_playwright
 
@@ -716,39 +893,36 @@ def run(args: argparse.Namespace) -> Figures:
 
     work = Path(tempfile.mkdtemp(prefix="fmw-bench-ui-"))
     root = work / "snapshots"
-    staging = work / "next"
-    staging.mkdir()
-    if args.snapshot:
-        source, _ = latest_good_generation(Path(args.snapshot))
-        described = f"current generation of {args.snapshot}"
-
-        def first(folder: Path) -> WrittenFiles:
-            for name in source.files:
-                _link(source.folder / name, folder / name)
-            counts: WrittenFiles = {n: f.rows for n, f in source.files.items()}
-            if "current_records.parquet" not in source.files:
-                counts.update(write_parquet_twins(folder, counts))
-            return counts
-
-        print(f"linking {described} ...", flush=True)
-        generation = publish_generation(root, first, batches=source.batches)
-    else:
-        described = f"synthetic, {args.rows:,} records (bench/dashboard.py)"
-        print(f"writing a {args.rows:,}-record snapshot ...", flush=True)
-        generation = publish_generation(root, lambda f: synthesize(f, args.rows), batches=[1, 2])
-    print("preparing the next generation (one record fewer) ...", flush=True)
-    next_counts = one_record_fewer(generation.folder, staging)
+    generation, described = publish_snapshot(args, root)
+    print("preparing the next generation (one record fewer listed) ...", flush=True)
+    next_files = one_fewer_listed(root, generation)
     snapshot, _ = load_snapshot(root)
     total = snapshot.records.num_rows
+    active = int(pc.sum(snapshot.records["is_active"]).as_py())
     listed = search.run_search(snapshot, search.Query()).total  # Explore hides dropped ones
-    _SNAPSHOT["value"], _SNAPSHOT["root"] = snapshot, root
+    expected = {
+        text: search.run_search(snapshot, search.Query(text=text)).total
+        for kind, text in QUERIES
+        if kind == "text"
+    }
+    identities = timed_records(snapshot)
+    week = (generation.generated_at - dt.timedelta(days=7)).date()
+    if not args.snapshot:
+        week = dt.date(2026, 10, 26)  # a week before the synthetic updates
     figures = Figures(
         machine=machine(),
         date=dt.date.today().isoformat(),
         records=total,
         snapshot=described,
         snapshot_arrow_mib=round(snapshot.records.nbytes / MiB, 1),
+        history_rows=sum(s.info.rows for s in snapshot.log.segments),
+        history_segments=len(snapshot.log.segments),
+        changes_week=snapshot.changes(
+            since=int(dt.datetime.combine(week, dt.time(), dt.UTC).timestamp()) * 1_000_000
+        ).num_rows,
     )
+    steps = as_of_steps(snapshot, not args.snapshot)
+    del snapshot
     app = dashboard.app_script()
     floor_script = work / "floor.py"
     floor_script.write_text(FLOOR_APP, encoding="utf-8")
@@ -760,9 +934,12 @@ def run(args: argparse.Namespace) -> Figures:
         root, app, "matrix", MATRIX_STEPS
     )
     print('server time of "as of" views on Explore (in-process) ...', flush=True)
-    figures.as_of_first_ms, figures.as_of_server_ms = page_server_ms(
-        root, app, "explore", AS_OF_STEPS
-    )
+    figures.as_of_first_ms, figures.as_of_server_ms = page_server_ms(root, app, "explore", steps)
+    print("server time of Record timelines (in-process) ...", flush=True)
+    figures.record_first_ms, figures.record_server_ms = record_server_ms(root, app, identities)
+    print(f"server time of a week of Changes ({figures.changes_week:,}) (in-process) ...")
+    figures.changes_first_ms, figures.changes_server_ms = changes_server_ms(root, app, week)
+    forget_snapshot()
     with (
         serve(floor_script, env, work / "floor.log") as floor,
         serve(app, env, work / "dashboard.log") as ui,
@@ -770,7 +947,7 @@ def run(args: argparse.Namespace) -> Figures:
     ):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         label = "전체 레코드"
-        print("first Home visit (parses the snapshot) ...", flush=True)
+        print("first Home visit of a new process (maps the snapshot) ...", flush=True)
         context = browser.new_context()
         figures.home_first_ms = visible_ms(context.new_page(), ui.url + "/", label, f"{total:,}")
         context.close()
@@ -783,7 +960,7 @@ def run(args: argparse.Namespace) -> Figures:
         )
         print("reruns in the browser: floor and Explore ...", flush=True)
         figures.floor_rerun_ms = floor_rerun_ms(browser, floor.url + "/")
-        figures.explore_browser_ms = explore_browser_ms(browser, ui.url, listed)
+        figures.explore_browser_ms = explore_browser_ms(browser, ui.url, listed, expected)
         print(f"memory: 1 session, then {SESSIONS} ...", flush=True)
         contexts = []
         one = browser.new_context()
@@ -793,6 +970,18 @@ def run(args: argparse.Namespace) -> Figures:
         contexts.append(one)
         time.sleep(2)
         figures.rss_one_mib = ui.rss() / MiB
+        figures.pss_one_mib = ui.pss() / MiB
+        floor_page = browser.new_context().new_page()
+        floor_page.goto(floor.url + "/")
+        wait_metric(floor_page, "floor", "0")
+        figures.pss_floor_mib = floor.pss() / MiB
+        print("memory: a second dashboard process, one session each ...", flush=True)
+        with serve(app, env, work / "dashboard2.log") as second:
+            other = browser.new_context().new_page()
+            other.goto(second.url + "/explore")
+            other.get_by_text(f"{listed:,}건 중").first.wait_for(timeout=120_000)
+            time.sleep(2)
+            figures.pss_two_mib = [ui.pss() / MiB, second.pss() / MiB]
         for number in range(1, SESSIONS):
             context = browser.new_context()
             page = context.new_page()
@@ -810,20 +999,29 @@ def run(args: argparse.Namespace) -> Figures:
         page.goto(ui.url + "/")
         wait_metric(page, label, f"{total:,}")
         settle(page)
-
-        def link(folder: Path) -> WrittenFiles:
-            for name in next_counts:
-                _link(staging / name, folder / name)
-            return next_counts
-
-        publish_generation(root, link, batches=[1, 2, 3])
+        publish_generation(
+            root,
+            lambda folder: _linked_small_files(generation, folder, next_files),
+            batches=[*generation.batches, max(generation.batches, default=0) + 1],
+            extra=generation.extra,
+        )
         published = time.perf_counter()
         page.locator(".fmw-nav").get_by_role("link", name="홈").click()  # Home anew
-        wait_metric(page, label, f"{total - 1:,}")
+        wait_metric(page, "소스에 있는 레코드", f"{active - 1:,}")
         figures.new_generation_ms = (time.perf_counter() - published) * 1000
         browser.close()
     shutil.rmtree(work, ignore_errors=True)
     return figures
+
+
+def _linked_small_files(
+    generation: Generation, folder: Path, files: dict[str, SnapshotFile]
+) -> WrittenFiles:
+    """The next generation: ``generation``'s CSV files linked, its objects (one replaced)."""
+    for name, file in generation.files.items():
+        if not file.object:
+            _link(generation.path(name), folder / name)
+    return {name: file if file.object else file.rows for name, file in files.items()}
 
 
 def report(figures: Figures) -> bool:
@@ -833,11 +1031,13 @@ def report(figures: Figures) -> bool:
     rerun_floor = statistics.median(figures.floor_rerun_ms)
     print(f"\nFMW dashboard benchmark — {figures.date}\n{figures.machine}")
     print(f"snapshot: {figures.snapshot}; {figures.records:,} records "
-          f"({figures.snapshot_arrow_mib} MiB as Arrow)")  # fmt: skip
+          f"({figures.snapshot_arrow_mib} MiB as Arrow), {figures.history_rows:,} history "
+          f"rows in {figures.history_segments} segment(s); a week: "
+          f"{figures.changes_week:,} changes")  # fmt: skip
     rows = [
         ("FLOOR page load, cold (mean)", floor_cold),
         ("FLOOR page load, warm (mean)", floor_warm),
-        ("Home first visit (parses the snapshot)", figures.home_first_ms),
+        ("Home, first visit of a new process", figures.home_first_ms),
         ("Home load, cold (mean)", home_cold),
         ("Home load, warm (mean)", home_warm),
         ("FLOOR rerun in browser (median)", rerun_floor),
@@ -851,14 +1051,29 @@ def report(figures: Figures) -> bool:
         ('"as of", first view (builds the history index)', figures.as_of_first_ms),
         ('"as of" view, server time (P50)', float(np.percentile(figures.as_of_server_ms, 50))),
         ('"as of" view, server time (P95)', p95(figures.as_of_server_ms)),
+        ("Record, first view", figures.record_first_ms),
+        ("Record timeline, server time (P50)", _p50(figures.record_server_ms)),
+        ("Record timeline, server time (P95)", p95(figures.record_server_ms)),
+        ("Changes of a week, first view", figures.changes_first_ms),
+        ("Changes of a week, server time (P50)", _p50(figures.changes_server_ms)),
+        ("Changes of a week, server time (P95)", p95(figures.changes_server_ms)),
         ("new generation visible after publish", figures.new_generation_ms),
     ]
     for name, value in rows:
         print(f"  {name:<42} {value:8.0f} ms")
+    two = sum(figures.pss_two_mib)
     print(f"  {'server RSS, 1 session':<42} {figures.rss_one_mib:8.1f} MiB")
+    print(f"  {'server PSS, 1 session':<42} {figures.pss_one_mib:8.1f} MiB")
+    print(f"  {'two servers, 1 session each: PSS sum':<42} {two:8.1f} MiB")
+    print(f"  {'FLOOR server PSS, 1 session':<42} {figures.pss_floor_mib:8.1f} MiB")
     print(f"  {f'server RSS, {SESSIONS} sessions':<42} {figures.rss_many_mib:8.1f} MiB")
     print(f"  {'growth per extra session':<42} {figures.per_session_mib:8.2f} MiB")
     bars = [
+        ("Home, new process, <= 1.2 x floor cold", figures.home_first_ms <= 1.2 * floor_cold),
+        ("server RSS at one session <= 250 MiB", figures.rss_one_mib <= 250),
+        ("two servers' PSS <= 1.3 x one", two <= 1.3 * figures.pss_one_mib),
+        ("Record timeline server P95 <= 100 ms", p95(figures.record_server_ms) <= 100),
+        ("a week of Changes server P95 <= 100 ms", p95(figures.changes_server_ms) <= 100),
         ("Home cold <= 1.2 x floor cold", home_cold <= 1.2 * floor_cold),
         ("Home warm <= 1.2 x floor warm", home_warm <= 1.2 * floor_warm),
         ("Explore server P95 <= 300 ms", p95(figures.explore_server_ms) <= 300),

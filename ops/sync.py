@@ -69,17 +69,25 @@ def publish_snapshot(
     *,
     force: bool,
     progress: Callable[[str], None],
+    full: bool = False,
+    csv: bool = False,
 ) -> None:
     """Refresh the views and export a generation, unless nothing changed and one exists.
 
-    One publisher at a time per database (a session advisory lock): snapshot
-    generations are written by a single process.
+    ``full`` and ``csv``: see ``fmw.snapshot.export.export_generation``. One publisher
+    at a time per database (a session advisory lock): snapshot generations are written
+    by a single process.
     """
     with publisher_lock(conn):
         report.refreshed = refresh_views(conn, force=force, progress=progress)
         if report.refreshed or force or current_pointer(settings.snapshot_path) is None:
             report.generation = export_generation(
-                conn, settings.snapshot_path, keep=settings.keep_generations, progress=progress
+                conn,
+                settings.snapshot_path,
+                keep=settings.keep_generations,
+                progress=progress,
+                full=full,
+                csv=csv,
             )
         else:
             progress("nothing changed since the last snapshot; export skipped")

@@ -1,8 +1,8 @@
 """Any day in the past: every record as it was then, rebuilt from the snapshot's history.
 
-Its job: from the history a generation already holds (``record_history``:
-every change of every record, with the full ``before`` and ``after``
-documents ``core.history_doc`` writes), give
+Its job: from the history a generation already holds (every change of every record,
+with the full ``before`` and ``after`` documents ``core.history_doc`` writes, in its
+segments: ``fmw.ui.history``), give
 
 * ``snapshot_at(snapshot, day, zone)``: a ``Snapshot`` of the records as they
   were at the end of ``day`` (in ``zone``), which search, filters, sorting,
@@ -10,17 +10,17 @@ documents ``core.history_doc`` writes), give
   the ``before`` document of its first change after that moment (a record
   first inserted after it did not exist yet: ``present`` is false); a record
   without a later change is as exported. So only the records that changed
-  since are rebuilt, and only their columns: a view of last week costs a few
-  thousand JSON documents, not a million;
+  since are rebuilt, and only their columns: a view of last week reads the
+  segments that hold last week and a few thousand documents, not a million;
 * ``differing(a, b)``: the rows whose state differs between two such views,
-  and ``changed_columns``: which of a page's cells differ (before -> after).
+  and ``changed_columns``: which of a page's cells differ (before -> after);
+* ``change_documents``: the before and after documents of some changes.
 
 A field an (older) history document lacks keeps its exported value. Fields history
-does not keep (``source_row``, ``source_count``,
-``has_conflict``) are blank in a past view for the records rebuilt. The
-history index (each history row's snapshot row, time and kind, sorted) is
-built once per generation on first use and shared, like the views
-(``Snapshot.cached``).
+does not keep (``source_row``, ``source_count``, ``has_conflict``) are blank in a
+past view for the records rebuilt; ``last_changed_at`` is the time of the record's
+change before (``previous_changed_at``, which the export stores per history row).
+The views are built once per generation and day and shared (``Snapshot.cached``).
 
 This module must never import Streamlit, psycopg or SQLAlchemy.
 """
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -59,95 +58,15 @@ UNRECORDED = ("source_row", "source_count", "has_conflict")
 """Record fields history does not keep: blank in a past view for the records rebuilt."""
 
 
-@dataclass(frozen=True)
-class HistoryIndex:
-    """Every history row of a generation, sorted by (snapshot row, time, history id)."""
-
-    rows: np.ndarray
-    """int64: the snapshot row of the record each history row belongs to."""
-    changed_at: np.ndarray
-    """int64: microseconds since 1970 (UTC)."""
-    inserted: np.ndarray
-    """bool: the row is the record's first appearance (no ``before``)."""
-    before: pa.Array
-    """The ``before`` document of each history row, JSON text (null when inserted)."""
-    ids: np.ndarray
-    """int64: each history row's history_id."""
-    by_id: np.ndarray
-    """Positions sorted by history_id (``np.searchsorted`` finds a history row)."""
-
-
-def history_index(snapshot: Snapshot) -> HistoryIndex:
-    """The generation's history index, built once and shared."""
-    return snapshot.cached("history-index", lambda: _build_index(snapshot), pin=True)
-
-
-def _build_index(snapshot: Snapshot) -> HistoryIndex:
-    table = snapshot.history_columns(
-        ["history_id", "identity_hash", "changed_at", "change", "before"]
-    )
-    rows = pc.index_in(table["identity_hash"], value_set=snapshot.records["identity_hash"])
-    if rows.null_count:
-        raise SnapshotFileError(
-            f"generation {snapshot.id}: record_history has {rows.null_count} row(s) of "
-            "records that current_records does not hold"
-        )
-    rows_np = rows.to_numpy(zero_copy_only=False).astype(np.int64)
-    stamps = pc.cast(table["changed_at"], pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    stamps_np = stamps.to_numpy(zero_copy_only=False)
-    ids = table["history_id"].to_numpy(zero_copy_only=False)
-    order = np.lexsort((ids, stamps_np, rows_np))
-    inserted = pc.equal(table["change"], "inserted").to_numpy(zero_copy_only=False)
-    before = table["before"].combine_chunks().take(pa.array(order))
-    ids = ids[order]
-    by_id = np.argsort(ids, kind="stable")
-    index = HistoryIndex(
-        rows=rows_np[order],
-        changed_at=stamps_np[order],
-        inserted=inserted[order],
-        before=before,
-        ids=ids,
-        by_id=by_id,
-    )
-    for array in (index.rows, index.changed_at, index.inserted, index.ids, index.by_id):
-        array.setflags(write=False)
-    return index
-
-
 def change_documents(
     snapshot: Snapshot, history_ids: list[int]
 ) -> list[tuple[dict[str, object] | None, dict[str, object]]]:
-    """(before, after) documents of each history row: ``before`` as stored, ``after`` the
-    next change's ``before`` or, for a record's last change, the record as exported."""
-    index = history_index(snapshot)
-    sorted_ids = index.ids[index.by_id]
-    found = np.searchsorted(sorted_ids, np.asarray(history_ids, dtype=np.int64))
-    found = np.minimum(found, max(len(sorted_ids) - 1, 0))
+    """(before, after) documents of each history row, as stored (before: None for an
+    insert; both empty for a row the snapshot does not hold)."""
     out: list[tuple[dict[str, object] | None, dict[str, object]]] = []
-    for history_id, place in zip(history_ids, found.tolist(), strict=True):
-        if not len(sorted_ids) or sorted_ids[place] != history_id:
-            out.append((None, {}))
-            continue
-        at = int(index.by_id[place])
-        row = int(index.rows[at])
-        before = None if index.inserted[at] else _document(index.before[at].as_py())
-        following = at + 1
-        if following < len(index.rows) and index.rows[following] == row:
-            after = _document(index.before[following].as_py())
-        else:
-            after = _exported(snapshot, row)
-        out.append((before, after))
+    for before, after in snapshot.log.documents(history_ids):
+        out.append((None if before is None else _document(before), _document(after)))
     return out
-
-
-def _exported(snapshot: Snapshot, row: int) -> dict[str, object]:
-    """A record as exported, in the shape of a history document (ISO dates, None for blank)."""
-    names = [n for n in DOC_FIELDS if n in snapshot.records.column_names]
-    values = snapshot.records.select(names).slice(row, 1).to_pylist()[0]
-    return {
-        name: (value.isoformat() if isinstance(value, dt.date) else None if value == "" else value)
-        for name, value in values.items()
-    }
 
 
 def end_of_day(day: dt.date, zone: dt.tzinfo) -> int:
@@ -164,19 +83,20 @@ def snapshot_at(snapshot: Snapshot, day: dt.date, zone: dt.tzinfo) -> Snapshot:
 
 
 def _build_view(snapshot: Snapshot, moment: int) -> Snapshot:
-    index = history_index(snapshot)
-    later = np.flatnonzero(index.changed_at >= moment)
-    if not len(later):
+    later = snapshot.log.after(moment)
+    if not len(later["record"]):
         return snapshot
-    rows = index.rows[later]
-    first = np.ones(len(later), dtype=bool)
-    first[1:] = rows[1:] != rows[:-1]
-    later, rows = later[first], rows[first]
-    inserted = index.inserted[later]
+    order = np.lexsort((later["history_id"], later["changed_at"], later["record"]))
+    records = later["record"][order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = records[1:] != records[:-1]
+    picked, rows = order[first], records[first]  # each record's first change after it
+    inserted = later["inserted"][picked]
     present = np.ones(snapshot.records.num_rows, dtype=bool)
     present[rows[inserted]] = False
-    changed, changed_rows = later[~inserted], rows[~inserted]
-    docs = [_document(text) for text in index.before.take(pa.array(changed)).to_pylist()]
+    changed, changed_rows = picked[~inserted], rows[~inserted]
+    texts = snapshot.log.before(later["segment"][changed], later["position"][changed])
+    docs = [_document(text) for text in texts]
     columns: dict[str, Coded | pa.Array] = {}
     for name in DOC_FIELDS:
         has = np.array([name in doc for doc in docs], dtype=bool)
@@ -184,9 +104,9 @@ def _build_view(snapshot: Snapshot, moment: int) -> Snapshot:
             values = [doc[name] for doc in docs if name in doc]  # a key it lacks: as exported
             columns[name] = _replaced(snapshot, name, changed_rows[has], values)
     if "last_changed_at" in snapshot.records.column_names:
-        previous = index.changed_at[changed - 1]  # the change before: same record (sorted)
+        previous = later["previous_changed_at"][changed].tolist()  # 0: none
         columns["last_changed_at"] = _replaced(
-            snapshot, "last_changed_at", changed_rows, previous.tolist()
+            snapshot, "last_changed_at", changed_rows, [p or None for p in previous]
         )
     for name in UNRECORDED:
         if name in snapshot.records.column_names:

@@ -4,9 +4,9 @@ Its job: the numbers and small tables Home shows (totals, status breakdown,
 by team and region, what changed in the latest load of each source), one
 record's timeline and source disagreements, and the Changes page's filtering
 (since a date, by change kind, source, field and code), all straight from the
-snapshot's precomputed files — the database
-already aggregated ``home_summary``; nothing here re-counts a million rows
-except the two cheap vectorized counts in ``totals``.
+snapshot's files — the database already aggregated ``home_summary``; the
+changes come from the history segments that hold the days asked for; nothing
+here re-counts a million rows except the two cheap vectorized counts in ``totals``.
 
 This module must never import Streamlit, psycopg or SQLAlchemy.
 """
@@ -26,19 +26,6 @@ from fmw.ui.snapshot_data import FieldChange, Snapshot, field_changes
 STATUS_ORDER = ("enabled", "pilot", "planned", "disabled", "deprecated", "unknown")
 """How statuses are listed; any other status follows, alphabetically."""
 CHANGE_KINDS = ("inserted", "updated", "deactivated", "reactivated")
-CHANGE_COLUMNS = (
-    "changed_at",
-    "change",
-    "feature_code",
-    "policy_code",
-    "region",
-    "platform",
-    "changed_fields",
-    "batch_id",
-    "batch_source",
-    "identity_hash",
-    "history_id",
-)
 
 
 @dataclass(frozen=True)
@@ -104,10 +91,7 @@ def breakdown(snapshot: Snapshot, dimension: str) -> list[dict[str, object]]:
 
 def latest_changes(snapshot: Snapshot) -> pa.Table:
     """Changes made by the newest load of each source (the batches covered), newest first."""
-    changes = snapshot.changes
-    batches = pa.array(snapshot.generation.batches, type=pa.int64())
-    rows = changes.filter(pc.is_in(changes["batch_id"], value_set=batches))
-    return _newest_first(rows)
+    return snapshot.changes(batches=snapshot.generation.batches)
 
 
 def latest_since(latest: pa.Table, zone: tzinfo = UTC) -> date:
@@ -129,24 +113,21 @@ class ChangeFilter:
 
 
 def change_sources(snapshot: Snapshot) -> list[str]:
-    return sorted(set(snapshot.changes["batch_source"].drop_null().to_pylist()))
+    return snapshot.log.sources()
 
 
 def change_fields(snapshot: Snapshot) -> list[str]:
-    fields: set[str] = set()
-    for cell in pc.unique(snapshot.changes["changed_fields"].drop_null()).to_pylist():
-        fields.update(part for part in cell.split(", ") if part)
-    return sorted(fields)
+    return snapshot.log.fields()
 
 
 def filter_changes(snapshot: Snapshot, wanted: ChangeFilter, zone: tzinfo = UTC) -> pa.Table:
     """The changes matching every filter, newest first; ``since`` is a day in ``zone``."""
-    changes = snapshot.changes
-    masks = []
+    since = None
     if wanted.since is not None:
         start = datetime.combine(wanted.since, time.min, tzinfo=zone).astimezone(UTC)
-        scalar = pa.scalar(start, type=changes["changed_at"].type)
-        masks.append(pc.greater_equal(changes["changed_at"], scalar))
+        since = int(start.timestamp()) * 1_000_000
+    changes = snapshot.changes(since=since)
+    masks = []
     if wanted.kinds:
         masks.append(pc.is_in(changes["change"], value_set=pa.array(wanted.kinds)))
     if wanted.sources:
@@ -157,7 +138,7 @@ def filter_changes(snapshot: Snapshot, wanted: ChangeFilter, zone: tzinfo = UTC)
         masks.append(pc.match_substring_regex(changes["changed_fields"], pattern))
     terms = search_terms(wanted.text)
     if terms:
-        keys = [search_key_array(changes[c]) for c in ("feature_code", "policy_code")]
+        keys = snapshot.cached(("change-keys", since), lambda: _change_keys(changes))
         for term in terms:
             masks.append(pc.or_(*(pc.match_substring(key, term) for key in keys)))
     rows = changes
@@ -166,21 +147,22 @@ def filter_changes(snapshot: Snapshot, wanted: ChangeFilter, zone: tzinfo = UTC)
         for other in masks[1:]:
             mask = pc.and_(mask, other)
         rows = changes.filter(pc.fill_null(mask, False))
-    return _newest_first(rows)
+    return rows
+
+
+def _change_keys(changes: pa.Table) -> list[pa.Array]:
+    """The search keys of the changes' codes (each distinct code normalized once)."""
+    keys = []
+    for name in ("feature_code", "policy_code"):
+        encoded = pc.dictionary_encode(changes[name]).combine_chunks()
+        keys.append(pc.fill_null(search_key_array(encoded.dictionary).take(encoded.indices), ""))
+    return keys
 
 
 def default_since(snapshot: Snapshot, days: int = 7, zone: tzinfo = UTC) -> date:
     """A week before the snapshot was made (in ``zone``): the Changes page's first view."""
     made = snapshot.generation.generated_at.astimezone(zone).date()
     return date.fromordinal(made.toordinal() - days)
-
-
-def _newest_first(rows: pa.Table) -> pa.Table:
-    keys = [("changed_at", "descending")]
-    if "history_id" in rows.column_names:
-        keys.append(("history_id", "descending"))
-    rows = rows.sort_by(keys)
-    return rows.select([c for c in CHANGE_COLUMNS if c in rows.column_names])
 
 
 CONFLICT_FIELDS = (

@@ -1,32 +1,34 @@
-"""Read one snapshot generation into memory, once, in the shape the dashboard needs.
+"""Read one snapshot generation, once, in the shape the dashboard needs.
 
 Its job: given the snapshot root, find the generation to show (the current
-one, or the newest older one that verifies: ``fmw.snapshot.generations``), read its
-files into typed, read-only Arrow tables and build what every search needs
-exactly once per generation:
+one, or the newest older one that verifies: ``fmw.snapshot.generations``), and
+make its files into typed, read-only Arrow tables plus what every search needs,
+once per generation:
 
-* ``current_records`` comes from its Parquet twin when the generation has one
-  (``fmw.snapshot.columnar``: a fraction of a second for a million rows), else
-  from the CSV; both give the same table;
-* every text column (but the unique ``identity_hash``) is held as integer
-  codes into its distinct values (``Coded``), with the CSV guard removed from
-  those values (``cells.unguard_array``) so people see real text; a missing
-  value is "";
-* search: per searched field, the ``normalize.search_key`` of each distinct
-  value — a term is matched against the few distinct values and mapped to rows
-  through the codes, so a search is a handful of small scans plus one numpy
-  gather per field, never a pass over a million strings;
-* facet counts are one ``numpy.bincount`` of the codes;
-* sort orders are computed on first use per column and kept.
+* a generation of mapped files (``fmw.snapshot.layout``, every export since issue
+  14) is *mapped*, not parsed: each records column is one Arrow IPC file whose
+  arrays point into the mapping, so a new process is ready at once and every
+  process shares one copy in the page cache. A text column is already integer
+  codes into its distinct values (``Coded``); the history is read across its
+  segments (``fmw.ui.history``);
+* a generation of CSV files (format 1, before issue 14) is parsed into the same
+  shape: text un-guarded (``cells.unguard_array``), codes computed, its
+  record_history.csv one segment in memory;
+* search: per searched field, the ``normalize.search_key`` of each distinct value
+  — a term is matched against the few distinct values and mapped to rows through
+  the codes, never a pass over a million strings; facet counts are one
+  ``numpy.bincount`` of the codes; sort orders are computed on first use and kept.
 
-A ``Snapshot`` never changes after construction apart from those lazily
-filled, lock-protected caches, so one instance is shared by every session of
-the process (the Streamlit edge keeps it in ``st.cache_resource`` keyed by the
-generation id). Callers must never mutate its tables or arrays.
+Before its bytes are first read, each file is verified (its SHA-256, once per
+process: ``generations.verify_file``): resolving a generation only checks that every
+file is there with its size, so a page hashes only what it reads, and a file that
+fails raises ``SnapshotDamagedError``, which the dashboard answers by falling back to
+the previous good generation (``view``).
 
-A record's history is read on demand: from ``record_history.parquet`` (sorted
-by identity, so one small row group is read) or, for a generation without the
-twin, from the CSV parsed once on first use.
+A ``Snapshot`` never changes after construction apart from lazily filled,
+lock-protected caches, so one instance is shared by every session of the process
+(the Streamlit edge keeps it in ``st.cache_resource`` keyed by the generation id).
+Callers must never mutate its tables or arrays.
 
 This module must never import Streamlit, psycopg or SQLAlchemy, and never
 write anything: the dashboard reads snapshot files only.
@@ -37,24 +39,30 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from fmw.errors import NoSnapshotError, SnapshotError
-from fmw.snapshot.columnar import UNIQUE_TEXT, ColumnarError, read_csv, twin_of
+from fmw.snapshot import layout
+from fmw.snapshot.columnar import UNIQUE_TEXT, ColumnarError, read_csv
 from fmw.snapshot.generations import (
     Generation,
     current_pointer,
     latest_good_generation,
     list_generations,
+    verify_file,
+    verify_opened,
 )
+from fmw.snapshot.mapped import Mapped
+from fmw.snapshot.tables import with_previous
 from fmw.ui.cells import unguard_array
+from fmw.ui.history import History, MappedDocs, Segment, TableDocs
 from fmw.ui.normalize import code_key_array, search_key_array
 
 RECORDS = "current_records.csv"
@@ -87,12 +95,27 @@ FACETS = ("status", "region", "platform", "team", "owner", "has_conflict", "is_a
 IDENTITY = ("feature_code", "policy_code", "region", "platform")
 """The key fields: the tie-breaker of every sort."""
 
+CHANGE_COLUMNS = (
+    "changed_at",
+    "change",
+    "feature_code",
+    "policy_code",
+    "region",
+    "platform",
+    "changed_fields",
+    "batch_id",
+    "batch_source",
+    "identity_hash",
+    "history_id",
+)
+"""A listed change as the Home and Changes pages show it (the key texts: the record's now)."""
+
 _REQUIRED: dict[str, tuple[str, ...]] = {
     RECORDS: ("identity_hash", *SEARCH_FIELDS, "status", "is_active"),
     SUMMARY: ("dimension", "value", "status", "records", "active_records"),
-    CHANGES: ("history_id", "changed_at", "change", "identity_hash", "batch_id"),
+    CHANGES: ("history_id",),
     CONFLICTS: ("identity_hash", "source", "priority", "is_shown", "status"),
-    HISTORY: ("identity_hash", "changed_at", "change", "before", "after", "batch_id"),
+    HISTORY: ("history_id", "identity_hash", "changed_at", "change", "before", "after", "batch_id"),
 }
 
 
@@ -100,12 +123,20 @@ class SnapshotFileError(SnapshotError):
     """A snapshot file verified but cannot be used (a missing column, an unparseable cell)."""
 
 
+class SnapshotDamagedError(SnapshotError):
+    """A file of the generation shown failed verification when it was first read."""
+
+    def __init__(self, generation_id: str, problem: str) -> None:
+        super().__init__(problem)
+        self.generation_id = generation_id
+
+
 @dataclass(frozen=True)
 class Coded:
     """A text column as distinct values plus, per row, the index of its value."""
 
     values: pa.Array
-    """Distinct un-guarded texts (a missing value is "")."""
+    """Distinct texts (a missing value is "")."""
     codes: np.ndarray
     """int32 per row: an index into ``values``."""
 
@@ -130,31 +161,86 @@ class Facet:
             return None
 
 
+class Files:
+    """The generation's files as this process reads them: mapped, each verified (its
+    SHA-256, over the bytes mapped) before its first use."""
+
+    def __init__(self, generation: Generation) -> None:
+        self.generation = generation
+        self._mapped: dict[str, Mapped] = {}
+        self._good: set[str] = set()
+        self._lock = threading.Lock()
+
+    def verify(self, names: Iterable[str]) -> None:
+        """Hash each named file not yet checked; SnapshotDamagedError when one differs."""
+        for name in names:
+            if name in self._good:
+                continue
+            with self._lock:
+                if name in self._good:
+                    continue
+                try:
+                    held = self._mapped.get(name)
+                    if held is None:
+                        verify_file(self.generation, name)
+                    else:
+                        verify_opened(self.generation, name, held.opened, held.digest)
+                except SnapshotError as exc:
+                    raise SnapshotDamagedError(self.generation.id, str(exc)) from exc
+                self._good.add(name)
+
+    def mapped(self, name: str) -> Mapped:
+        """File ``name`` mapped (not yet verified: call ``verify`` before reading it)."""
+        try:
+            held = Mapped(self.generation.path(name))
+        except SnapshotError as exc:
+            self._unreadable(name, exc)
+        with self._lock:
+            return self._mapped.setdefault(name, held)
+
+    def column(self, name: str) -> pa.Array:
+        """The one column of file ``name``, mapped (not yet verified)."""
+        held = self.mapped(name)
+        try:
+            return held.column()
+        except SnapshotError as exc:
+            self._unreadable(name, exc)
+
+    def _unreadable(self, name: str, problem: SnapshotError) -> NoReturn:
+        """A file that cannot be mapped: damaged (SnapshotDamagedError says how), or not
+        what this dashboard reads (SnapshotFileError)."""
+        self.verify([name])
+        raise SnapshotFileError(f"generation {self.generation.id}: {problem}") from problem
+
+
 @dataclass
 class Snapshot:
-    """One generation, parsed and indexed; shared read-only by every session."""
+    """One generation, mapped (or parsed) and indexed; shared read-only by every session."""
 
     root: Path
     generation: Generation
-    records: pa.Table
-    """current_records: text columns dictionary-typed over un-guarded values."""
+    columns: dict[str, pa.Array]
+    """current_records by column: text as dictionary arrays (int32 codes)."""
     coded: dict[str, Coded]
-    search_keys: dict[str, pa.Array]
-    """Searched field -> ``search_key`` of each of its distinct values (aligned with codes)."""
-    code_keys: dict[str, pa.Array]
-    """CODE_FIELDS field -> ``code_key`` of each of its distinct values."""
-    facets: dict[str, Facet]
     summary: pa.Table
-    changes: pa.Table
     conflicts: pa.Table
+    log: History
+    """The history, across its segments."""
+    files: Files
     load_seconds: float = 0.0
     present: np.ndarray | None = None
     """Rows that exist in this view (None: all). A view of a past day (``fmw.ui.as_of``)
     keeps every row of the generation and marks the ones not yet loaded then."""
-    _identity_order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
-    _identity_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    base: Snapshot | None = None
+    """The generation's own snapshot, when this one is a view of another day."""
+    record_files: tuple[str, ...] = ()
+    """The files the records are read from (verified before ``records`` is first used)."""
+    identity_sorted: np.ndarray | None = None
+    """The rows sorted by identity_hash (int32), for finding one identity."""
+    _identity_order: np.ndarray | None = field(default=None, repr=False)
+    _identity_rank: np.ndarray | None = field(default=None, repr=False)
     _orders: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict, repr=False)
-    _history: pa.Table | None = field(default=None, repr=False)
+    _lazy: dict[str, Any] = field(default_factory=dict, repr=False)
     _derived: dict[Any, Any] = field(default_factory=dict, repr=False)
     _pinned: dict[Any, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -163,10 +249,70 @@ class Snapshot:
     def id(self) -> str:
         return self.generation.id
 
+    @property
+    def generation_snapshot(self) -> Snapshot:
+        """The snapshot of the generation as exported (this one, unless a past day's view)."""
+        return self.base or self
+
+    @property
+    def records(self) -> pa.Table:
+        """current_records (text as dictionary arrays), its files verified on first use."""
+        self.files.verify(self.record_files)
+        return self._once("records", lambda: pa.table(self.columns))
+
+    @property
+    def search_keys(self) -> dict[str, pa.Array]:
+        """Searched field -> ``search_key`` of each of its distinct values (aligned with codes)."""
+        return self._once(
+            "search_keys",
+            lambda: {name: search_key_array(self.coded[name].values) for name in SEARCH_FIELDS},
+        )
+
+    @property
+    def code_keys(self) -> dict[str, pa.Array]:
+        """CODE_FIELDS field -> ``code_key`` of each of its distinct values."""
+        return self._once(
+            "code_keys",
+            lambda: {name: code_key_array(self.coded[name].values) for name in CODE_FIELDS},
+        )
+
+    @property
+    def facets(self) -> dict[str, Facet]:
+        return self._once(
+            "facets",
+            lambda: {
+                name: _facet(name, self.records, self.coded)
+                for name in FACETS
+                if name in self.columns
+            },
+        )
+
+    def _once(self, key: str, build: Any) -> Any:
+        with self._lock:
+            if key in self._lazy:
+                return self._lazy[key]
+        value = build()
+        with self._lock:
+            return self._lazy.setdefault(key, value)
+
     def row_index(self, identity_hash: str) -> int | None:
-        """The records row of one identity, or None (a vectorized scan: milliseconds)."""
-        row = pc.index(self.records["identity_hash"], identity_hash).as_py()
-        return None if row < 0 else row
+        """The records row of one identity, or None (a binary search: microseconds)."""
+        records = self.records
+        order = self.identity_sorted
+        if order is None:
+            row = pc.index(records["identity_hash"], identity_hash).as_py()
+            return None if row < 0 else row
+        identities = self.columns["identity_hash"]
+        low, high = 0, len(order)
+        while low < high:
+            middle = (low + high) // 2
+            if identities[int(order[middle])].as_py() < identity_hash:
+                low = middle + 1
+            else:
+                high = middle
+        if low < len(order) and identities[int(order[low])].as_py() == identity_hash:
+            return int(order[low])
+        return None
 
     def record(self, identity_hash: str) -> dict[str, Any] | None:
         """Every field of one record as Python values, or None when it is not in this snapshot."""
@@ -180,15 +326,36 @@ class Snapshot:
         rows = self.conflicts.filter(pc.equal(self.conflicts["identity_hash"], identity_hash))
         return rows.sort_by([("priority", "ascending"), ("source", "ascending")])
 
+    @property
+    def identity_rank(self) -> np.ndarray:
+        self._index_identity()
+        assert self._identity_rank is not None  # set by _index_identity
+        return self._identity_rank
+
+    def _index_identity(self) -> None:
+        """The identity sort order and each row's place in it (the tie-breaker of every sort)."""
+        with self._lock:
+            if self._identity_order is not None:
+                return
+        order = _identity_order(self)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        rank.setflags(write=False)
+        with self._lock:
+            if self._identity_order is None:
+                self._identity_order, self._identity_rank = order, rank
+
     def sort_order(self, column: str, *, descending: bool = False) -> np.ndarray:
         """Row indices of all records sorted by ``column`` (then the identity), computed once.
 
         Missing values sort last in both directions; ties are broken by the
         identity (feature code, policy code, region, platform), ascending.
         One sort of a single int64 key: the column's rank times the row count
-        plus the row's identity rank (computed at load).
+        plus the row's identity rank.
         """
         if column == IDENTITY[0] and not descending:
+            self._index_identity()
+            assert self._identity_order is not None  # set by _index_identity
             return self._identity_order
         key = (column, descending)
         with self._lock:
@@ -199,50 +366,54 @@ class Snapshot:
             raise SnapshotError(f"cannot sort by {column!r}: no such column")
         rows = self.records.num_rows
         primary = _rank(self, column, descending=descending)
-        order = np.argsort(primary * max(rows, 1) + self._identity_rank).astype(np.int64)
+        order = np.argsort(primary * max(rows, 1) + self.identity_rank).astype(np.int64)
         order.setflags(write=False)
         with self._lock:
             return self._orders.setdefault(key, order)
 
+    # ---------------------------------------------------------------- history
+
     def history(self, identity_hash: str) -> pa.Table:
         """One record's timeline, oldest first, ``before``/``after`` still JSON text."""
-        twin = twin_of(HISTORY)
-        if twin in self.generation.files:
-            where = f"generation {self.id}: {twin}"
-            try:
-                rows = pq.read_table(
-                    self.generation.path(twin), filters=[("identity_hash", "=", identity_hash)]
-                )
-            except (OSError, pa.ArrowException) as exc:
-                raise SnapshotFileError(f"{where} cannot be read: {exc}") from exc
-            rows = _unguarded(rows)
-        else:
-            table = self._history_table()
-            rows = table.filter(pc.equal(table["identity_hash"], identity_hash))
-        return rows.sort_by([("changed_at", "ascending"), ("history_id", "ascending")])
+        row = self.generation_snapshot.row_index(identity_hash)
+        if row is None:
+            return self.log.of_record(-1)
+        return self.log.of_record(row)
 
-    def _history_table(self) -> pa.Table:
-        with self._lock:
-            if self._history is None:
-                self._history = read_table(self.generation, HISTORY)
-            return self._history
+    def changes(
+        self, *, since: int | None = None, batches: Iterable[int] | None = None
+    ) -> pa.Table:
+        """Listed changes with CHANGE_COLUMNS, newest first (``History.changes``): from
+        ``since`` (microseconds since 1970; None: all) and of ``batches`` (None: any).
+        The key texts are the records' (as exported), whichever day this view shows."""
+        wanted = None if batches is None else tuple(sorted(set(batches)))
+        own = self.generation_snapshot
+        return own.cached(
+            ("changes", since, wanted),
+            lambda: own._with_keys(own.log.changes(since=since, batches=wanted)),
+        )
 
-    def history_columns(self, columns: list[str]) -> pa.Table:
-        """Some columns of every history row (from the Parquet twin when there is one)."""
-        twin = twin_of(HISTORY)
-        if twin not in self.generation.files:
-            return self._history_table().select(columns)
-        try:
-            return _unguarded(pq.read_table(self.generation.path(twin), columns=columns))
-        except (OSError, pa.ArrowException) as exc:
-            raise SnapshotFileError(f"generation {self.id}: {twin} cannot be read: {exc}") from exc
+    def _with_keys(self, rows: pa.Table) -> pa.Table:
+        records = rows["record"].to_numpy(zero_copy_only=False).astype(np.int64)
+        taken = pa.array(records, pa.int64())
+        self.files.verify(self.record_files)
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+        for name in CHANGE_COLUMNS:
+            if name in rows.column_names:
+                columns[name] = rows[name]
+            elif name in self.coded:
+                coded = self.coded[name]
+                columns[name] = coded.values.take(pa.array(coded.codes[records]))
+            else:
+                columns[name] = self.columns[name].take(taken)
+        return pa.table(columns)
 
     def cached(self, key: Any, build: Any, *, keep: int = 4, pin: bool = False) -> Any:
         """``build()`` once per ``key`` for this generation, shared by every session.
 
-        At most ``keep`` results stay (the oldest is dropped), except ``pin``-ned ones
-        (the history index), kept as long as the generation. Built outside the lock, so
-        two sessions may build the same thing once each; the first one kept wins.
+        At most ``keep`` results stay (the oldest is dropped), except ``pin``-ned ones,
+        kept as long as the generation. Built outside the lock, so two sessions may
+        build the same thing once each; the first one kept wins.
         """
         store = self._pinned if pin else self._derived
         with self._lock:
@@ -264,22 +435,26 @@ def pointer(root: Path) -> str | None:
     return current_pointer(root)
 
 
-def resolve(root: Path) -> tuple[Generation, list[str]]:
-    """The generation to show (verified) and the problems of the newer ones skipped.
+def resolve(root: Path, *, skip: Mapping[str, str] | None = None) -> tuple[Generation, list[str]]:
+    """The generation to show and the problems of the newer ones skipped.
 
-    Raises NoSnapshotError when nothing was ever published, SnapshotError when
-    no generation verifies.
+    Its small files are verified, every other file only checked to exist with its
+    size (a snapshot verifies each before first reading it). ``skip``: generations
+    found damaged since, with why. Raises NoSnapshotError when nothing was ever published,
+    SnapshotError when no generation is usable.
     """
     root = Path(root)
     if current_pointer(root) is None and not list_generations(root):
         raise NoSnapshotError(f"no snapshot yet under {root}: run `fmw demo` or `fmw sync`")
-    return latest_good_generation(root, verify_only=files_read)
+    return latest_good_generation(root, verify_only=files_read, skip=skip)
 
 
 def files_read(names: list[str]) -> list[str]:
-    """The files the dashboard reads (and so verifies): a CSV with a Parquet twin is not."""
-    present = set(names)
-    return [name for name in names if twin_of(name) not in present]
+    """The files verified as soon as a generation is chosen: the small ones (a CSV of a
+    mapped generation). The mapped files are verified when first read."""
+    if layout.is_mapped(names):
+        return [name for name in names if name.endswith(".csv")]
+    return list(names)
 
 
 def load_snapshot(root: Path) -> tuple[Snapshot, list[str]]:
@@ -290,32 +465,142 @@ def load_snapshot(root: Path) -> tuple[Snapshot, list[str]]:
 
 
 def parse(root: Path, generation: Generation) -> Snapshot:
-    """Read and index one (verified) generation."""
+    """Map (or, for a CSV generation, read) and index one generation."""
     started = time.perf_counter()
-    raw = _read_records(generation)
+    if layout.is_mapped(generation.files):
+        snapshot = _mapped(root, generation)
+    else:
+        snapshot = _from_csv(root, generation)
+    snapshot.load_seconds = time.perf_counter() - started
+    return snapshot
+
+
+def _mapped(root: Path, generation: Generation) -> Snapshot:
+    files = Files(generation)
+    try:
+        state = layout.ExportState.from_extra(generation.extra)
+    except (ValueError, TypeError) as exc:
+        raise SnapshotFileError(f"generation {generation.id}: {exc}") from exc
+    names = {column: layout.records_file(column) for column in state.columns}
+    columns = {column: files.column(name) for column, name in names.items()}
+    missing = [c for c in _REQUIRED[RECORDS] if c not in columns]
+    if missing:
+        raise SnapshotFileError(f"generation {generation.id} has no column {', '.join(missing)}")
+    coded = {
+        name: Coded(values.dictionary, values.indices.to_numpy(zero_copy_only=True))
+        for name, values in columns.items()
+        if isinstance(values, pa.DictionaryArray)
+    }
+    sorted_rows = files.column(layout.IDENTITY_ORDER).to_numpy(zero_copy_only=True)
+    segments = []
+    for name in layout.segment_names(generation.files):
+        index = files.mapped(name)
+        try:
+            info = layout.SegmentInfo.from_metadata(index.schema.metadata)
+        except (ValueError, TypeError) as exc:
+            raise SnapshotFileError(f"generation {generation.id}: {name}: {exc}") from exc
+        docs = layout.docs_file(name)
+        documents = MappedDocs(files.mapped(docs), info.docs_rows)
+        segments.append(Segment(info, index.table(), documents, files=(name, docs)))
+    return Snapshot(
+        root=root,
+        generation=generation,
+        columns=columns,
+        coded=coded,
+        summary=read_table(generation, SUMMARY),
+        conflicts=read_table(generation, CONFLICTS),
+        log=History(segments, state.initial_batches, files.verify),
+        files=files,
+        record_files=(*names.values(), layout.IDENTITY_ORDER),
+        identity_sorted=sorted_rows,
+    )
+
+
+def _from_csv(root: Path, generation: Generation) -> Snapshot:
+    """A generation of format 1: every file a CSV (text guarded), parsed into the same shape."""
+    raw = read_table(generation, RECORDS, unguard=False)
     coded = {
         name: _coded(raw[name])
         for name in raw.column_names
-        if pa.types.is_string(_value_type(raw[name].type)) and name not in UNIQUE_TEXT
+        if pa.types.is_string(raw[name].type) and name not in UNIQUE_TEXT
     }
-    records = _table(raw, coded)
-    snapshot = Snapshot(
+    columns = {
+        name: _dictionary(coded[name]) if name in coded else raw[name].combine_chunks()
+        for name in raw.column_names
+    }
+    identities = columns["identity_hash"]
+    sorted_rows = pc.sort_indices(identities).to_numpy().astype(np.int32)
+    files = Files(generation)
+    return Snapshot(
         root=root,
         generation=generation,
-        records=records,
+        columns=columns,
         coded=coded,
-        search_keys={name: search_key_array(coded[name].values) for name in SEARCH_FIELDS},
-        code_keys={name: code_key_array(coded[name].values) for name in CODE_FIELDS},
-        facets={
-            name: _facet(name, records, coded) for name in FACETS if name in records.column_names
-        },
         summary=read_table(generation, SUMMARY),
-        changes=read_table(generation, CHANGES),
         conflicts=read_table(generation, CONFLICTS),
+        log=_history_from_csv(generation, identities, sorted_rows),
+        files=files,
+        identity_sorted=sorted_rows,
     )
-    _index_identity(snapshot)
-    snapshot.load_seconds = time.perf_counter() - started
-    return snapshot
+
+
+def _history_from_csv(
+    generation: Generation, identities: pa.Array, sorted_rows: np.ndarray
+) -> History:
+    """record_history.csv as one segment in memory (recent_changes.csv says what is listed)."""
+    table = with_previous(read_table(generation, HISTORY))
+    rows = pc.index_in(table["identity_hash"], value_set=identities)
+    if rows.null_count:
+        raise SnapshotFileError(
+            f"generation {generation.id}: record_history has {rows.null_count} row(s) of "
+            "records that current_records does not hold"
+        )
+    listed_ids = read_table(generation, CHANGES)["history_id"]
+    record = rows.to_numpy(zero_copy_only=False).astype(np.int32)
+    changed = table["changed_at"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    ids = table["history_id"].to_numpy(zero_copy_only=False)
+
+    def text(name: str) -> pa.Array:
+        values = table[name] if name in table.column_names else pa.nulls(table.num_rows)
+        return pc.dictionary_encode(pc.fill_null(values.cast(pa.string()), "")).combine_chunks()
+
+    index = pa.table(
+        {
+            "history_id": table["history_id"],
+            "record": pa.array(record),
+            "changed_at": table["changed_at"],
+            "previous_changed_at": pc.fill_null(
+                table["previous_changed_at"].cast(pa.int64()), 0
+            ).cast(table["changed_at"].type),
+            **{name: text(name) for name in ("change", "changed_fields", "batch_source")},
+            "batch_id": table["batch_id"],
+            "batch_file": text("batch_file"),
+            "by_record": pa.array(np.lexsort((ids, changed, record)).astype(np.int32)),
+        }
+    )
+    listed = pc.is_in(table["history_id"], value_set=listed_ids)
+    segment = Segment(
+        _info(index),
+        index,
+        TableDocs(table.select(["before", "after"])),
+        listed=listed.to_numpy(zero_copy_only=False),
+    )
+    return History([segment] if table.num_rows else [], ())
+
+
+def _info(index: pa.Table) -> layout.SegmentInfo:
+    if not index.num_rows:
+        return layout.SegmentInfo(0, 0, 0, 0, 0, 0, 0)
+    changed = index["changed_at"].cast(pa.int64())
+    return layout.SegmentInfo(
+        rows=index.num_rows,
+        first_history_id=pc.min(index["history_id"]).as_py(),
+        last_history_id=pc.max(index["history_id"]).as_py(),
+        changed_from=pc.min(changed).as_py(),
+        changed_to=pc.max(changed).as_py(),
+        first_batch=pc.min(index["batch_id"]).as_py(),
+        last_batch=pc.max(index["batch_id"]).as_py(),
+    )
 
 
 def derive(
@@ -330,71 +615,49 @@ def derive(
     """
     coded = dict(parent.coded)
     coded.update({name: c for name, c in columns.items() if isinstance(c, Coded)})
-    plain = {name: c for name, c in columns.items() if not isinstance(c, Coded)}
-    base = pa.table(
-        [plain.get(name, parent.records[name]) for name in parent.records.column_names],
-        names=parent.records.column_names,
-    )
-    records = _table(base, coded, only=[n for n in columns if n in coded], parent=parent.records)
+    replaced: dict[str, pa.Array] = {}
+    for name, column in columns.items():
+        if isinstance(column, Coded):
+            replaced[name] = _dictionary(column)
+        elif isinstance(column, pa.ChunkedArray):
+            replaced[name] = column.combine_chunks()
+        else:
+            replaced[name] = column
+    parent.records  # noqa: B018  # the parent's files verified: the view reads them
     snapshot = Snapshot(
         root=parent.root,
         generation=parent.generation,
-        records=records,
+        columns={name: replaced.get(name, values) for name, values in parent.columns.items()},
         coded=coded,
-        search_keys={
-            name: search_key_array(coded[name].values) if name in columns else key
-            for name, key in parent.search_keys.items()
-        },
-        code_keys={
-            name: code_key_array(coded[name].values) if name in columns else key
-            for name, key in parent.code_keys.items()
-        },
-        facets={
-            name: _facet(name, records, coded) if name in columns else facet
-            for name, facet in parent.facets.items()
-        },
         summary=parent.summary,
-        changes=parent.changes,
         conflicts=parent.conflicts,
+        log=parent.log,
+        files=parent.files,
         present=present,
+        base=parent.generation_snapshot,
+        record_files=parent.record_files,
+        identity_sorted=parent.identity_sorted,
     )
-    if any(name in columns for name in IDENTITY):
-        _index_identity(snapshot)
-    else:
+    keys = {"search_keys": search_key_array, "code_keys": code_key_array}
+    for key, function in keys.items():
+        inherited = parent.search_keys if key == "search_keys" else parent.code_keys
+        snapshot._lazy[key] = {
+            name: function(coded[name].values) if name in columns else values
+            for name, values in inherited.items()
+        }
+    snapshot._lazy["facets"] = {
+        name: _facet(name, snapshot.records, coded) if name in columns else facet
+        for name, facet in parent.facets.items()
+    }
+    if not any(name in columns for name in IDENTITY):
+        parent._index_identity()
         snapshot._identity_order = parent._identity_order
         snapshot._identity_rank = parent._identity_rank
     return snapshot
 
 
-def _table(
-    raw: pa.Table,
-    coded: dict[str, Coded],
-    *,
-    only: list[str] | None = None,
-    parent: pa.Table | None = None,
-) -> pa.Table:
-    """``raw`` with its coded columns as dictionary columns (``only`` those, the others
-    taken from ``parent`` as they are)."""
-    columns = []
-    for name in raw.column_names:
-        if name in coded and (only is None or name in only):
-            dictionary = pa.DictionaryArray.from_arrays(
-                pa.array(coded[name].codes), coded[name].values
-            )
-            columns.append(pa.chunked_array([dictionary]))
-        elif parent is not None and name in coded:
-            columns.append(parent[name])
-        else:
-            columns.append(raw[name])
-    return pa.table(columns, names=raw.column_names)
-
-
-def _index_identity(snapshot: Snapshot) -> None:
-    """The identity sort order and each row's place in it (the tie-breaker of every sort)."""
-    snapshot._identity_order = _identity_order(snapshot)
-    rank = np.empty(snapshot.records.num_rows, dtype=np.int64)
-    rank[snapshot._identity_order] = np.arange(snapshot.records.num_rows, dtype=np.int64)
-    snapshot._identity_rank = rank
+def _dictionary(coded: Coded) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(coded.codes, pa.int32()), coded.values)
 
 
 def _rank(snapshot: Snapshot, column: str, *, descending: bool) -> np.ndarray:
@@ -443,7 +706,7 @@ def _identity_order(snapshot: Snapshot) -> np.ndarray:
     return order
 
 
-def read_table(generation: Generation, name: str) -> pa.Table:
+def read_table(generation: Generation, name: str, *, unguard: bool = True) -> pa.Table:
     """One snapshot CSV as an Arrow table: typed columns, text cells un-guarded.
 
     A missing (NULL) cell is null, an empty text is ""; SnapshotFileError names
@@ -455,39 +718,13 @@ def read_table(generation: Generation, name: str) -> pa.Table:
     except (ColumnarError, OSError) as exc:
         raise SnapshotFileError(f"{where} cannot be read: {exc}") from exc
     _check_columns(table, name, where)
-    return _unguarded(table)
-
-
-def _read_records(generation: Generation) -> pa.Table:
-    """current_records as typed columns, text still guarded: from the twin when there is one."""
-    twin = twin_of(RECORDS)
-    if twin not in generation.files:
-        where = f"generation {generation.id}: {RECORDS}"
-        try:
-            table = read_csv(generation.path(RECORDS))
-        except (ColumnarError, OSError) as exc:
-            raise SnapshotFileError(f"{where} cannot be read: {exc}") from exc
-        _check_columns(table, RECORDS, where)
-        return table
-    where = f"generation {generation.id}: {twin}"
-    try:
-        schema = pq.read_schema(generation.path(twin))
-        text = [f.name for f in schema if pa.types.is_string(f.type) and f.name not in UNIQUE_TEXT]
-        table = pq.read_table(generation.path(twin), read_dictionary=text)
-    except (OSError, pa.ArrowException) as exc:
-        raise SnapshotFileError(f"{where} cannot be read: {exc}") from exc
-    _check_columns(table, RECORDS, where)
-    return table
+    return _unguarded(table) if unguard else table
 
 
 def _check_columns(table: pa.Table, name: str, where: str) -> None:
     missing = [c for c in _REQUIRED.get(name, ()) if c not in table.column_names]
     if missing:
         raise SnapshotFileError(f"{where} has no column {', '.join(missing)}")
-
-
-def _value_type(kind: pa.DataType) -> pa.DataType:
-    return kind.value_type if pa.types.is_dictionary(kind) else kind
 
 
 def _unguarded(table: pa.Table) -> pa.Table:
@@ -499,7 +736,7 @@ def _unguarded(table: pa.Table) -> pa.Table:
 
 
 def _coded(column: pa.ChunkedArray) -> Coded:
-    """Distinct un-guarded values and per-row codes of a text column (plain or dictionary)."""
+    """Distinct un-guarded values and per-row codes of a guarded text column."""
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     if column.num_chunks == 0:
@@ -529,8 +766,9 @@ def _facet(name: str, records: pa.Table, coded: dict[str, Coded]) -> Facet:
     if name in coded:
         return Facet(name, tuple(coded[name].values.to_pylist()), coded[name].codes)
     column = records[name]
-    if pa.types.is_boolean(column.type):
-        column = pc.if_else(column, "true", "false")
+    if pa.types.is_boolean(column.type) and not column.null_count:
+        flags = column.combine_chunks().to_numpy(zero_copy_only=False)
+        return Facet(name, ("false", "true"), flags.view(np.uint8))
     encoded = _coded(pc.fill_null(column.cast(pa.string()), ""))
     return Facet(name, tuple(encoded.values.to_pylist()), encoded.codes)
 

@@ -6,7 +6,9 @@ navigation (``st.navigation`` over the scripts in ``app_pages/``, not the old
 ``pages/`` auto-discovery; it routes but draws no sidebar: each page draws
 ``view.top_links``) and the errors every page must repeat (an older
 snapshot shown, the last sync failed). Each page asks ``view.current()`` for
-the shared snapshot itself. Nothing here may import psycopg or SQLAlchemy.
+the shared snapshot itself; a snapshot file that fails verification when a page
+first reads it makes the page run again on the previous good generation
+(``view.fall_back``). Nothing here may import psycopg or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fmw.ui import view
+from fmw.ui.snapshot_data import SnapshotDamagedError
 
 st.set_page_config(page_title="FMW", page_icon="📋", layout="wide")
 view.init_language()
@@ -54,4 +57,7 @@ navigation = st.navigation(
     ],
     position="hidden",  # each page draws view.top_links: cheaper than the sidebar
 )
-navigation.run()
+try:
+    navigation.run()
+except SnapshotDamagedError as damaged:
+    view.fall_back(damaged)

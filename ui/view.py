@@ -9,8 +9,11 @@ Its job is the only Streamlit glue outside the page scripts:
   functions keyed by the root, the pointer and the generation id, so every
   session gets the very same read-only object (no per-session copy, unlike
   ``st.cache_data``, which pickles). A newly published generation is picked up
-  by the next interaction of any session; at most two parsed generations stay
-  in memory (the new one and the one open sessions may still be drawing).
+  by the next interaction of any session; at most two generations stay mapped
+  (the new one and the one open sessions may still be drawing). A file that fails
+  verification when first read (``SnapshotDamagedError``) makes the process skip
+  that generation from then on and run the page again (``fall_back``): it then
+  shows the previous good one and says why.
   A missing snapshot renders the empty state (naming ``fmw demo`` and
   ``fmw sync``) and stops the page; an unusable one renders the reason.
 * ``lang()`` and ``tr()`` — the reader's language (Korean unless switched; the
@@ -36,7 +39,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -46,7 +49,7 @@ from fmw.errors import FmwError, NoSnapshotError, SnapshotError
 from fmw.settings import Settings, load_settings
 from fmw.snapshot.generations import read_generation
 from fmw.ui import as_of, display, downloads, freshness, messages
-from fmw.ui.snapshot_data import Snapshot, parse, pointer, resolve
+from fmw.ui.snapshot_data import Snapshot, SnapshotDamagedError, parse, pointer, resolve
 
 LANG_KEY = "lang"
 FORM_LANG_KEY = "language"
@@ -123,11 +126,24 @@ def language_links() -> str:
 # --------------------------------------------------------------------------- snapshot
 
 
+_DAMAGED: dict[str, str] = {}
+"""Generations this process found damaged (a file failed verification when read): why."""
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _resolve(root: str, pointed: str | None) -> tuple[str, tuple[str, ...]]:
+def _resolve(
+    root: str, pointed: str | None, damaged: tuple[tuple[str, str], ...]
+) -> tuple[str, tuple[str, ...]]:
     """Which generation to show for this pointer value (verifies files once per pointer)."""
-    generation, problems = resolve(Path(root))
+    generation, problems = resolve(Path(root), skip=dict(damaged))
     return generation.id, tuple(problems)
+
+
+def fall_back(damaged: SnapshotDamagedError) -> NoReturn:
+    """Skip the damaged generation from now on and run the page again (it then shows the
+    previous good generation and says why)."""
+    _DAMAGED[damaged.generation_id] = str(damaged)
+    st.rerun()
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -166,11 +182,13 @@ def current() -> Shown:
         st.stop()
     root = config.snapshot_path
     try:
-        generation_id, skipped = _resolve(str(root), pointer(root))
+        generation_id, skipped = _resolve(str(root), pointer(root), tuple(_DAMAGED.items()))
         snapshot = _parsed(str(root), generation_id)
     except NoSnapshotError:
         st.info(f"**{tr('empty.title')}**\n\n{tr('empty.body', root=root)}", icon="📭")
         st.stop()
+    except SnapshotDamagedError as damaged:
+        fall_back(damaged)
     except SnapshotError as exc:
         st.error(f"**{tr('unusable.title')}**\n\n{tr('unusable.body', problem=exc)}", icon="🚫")
         st.stop()

@@ -103,14 +103,14 @@ BEGIN ATOMIC
     JOIN pg_attribute AS a
         ON a.attrelid = format('snapshot.%I', m.matviewname)::regclass
        AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE m.matviewname NOT LIKE 'export\_%'  -- feeds of the export's mapped files
     GROUP BY m.matviewname
     ORDER BY m.matviewname;
 END;
 COMMENT ON FUNCTION snapshot.export_plan() IS
-    'One row per snapshot view (plain or materialized): the CSV file name and the SELECT that '
-    '`fmw export` COPYs, with '
-    'text cells passed through snapshot.csv_safe (identity_hash, hex by construction, needs '
-    'none).';
+    'One row per snapshot view (plain or materialized) but the export_ feeds: the CSV file '
+    'name and the SELECT that `fmw export --csv` COPYs, with text cells passed through '
+    'snapshot.csv_safe (identity_hash, hex by construction, needs none).';
 
 CREATE OR REPLACE FUNCTION snapshot.covered_batches()
 RETURNS bigint[]
@@ -126,10 +126,89 @@ END;
 COMMENT ON FUNCTION snapshot.covered_batches() IS
     'The newest processed batch of each source: what a snapshot generation reflects.';
 
+CREATE OR REPLACE FUNCTION snapshot.initial_batches()
+RETURNS bigint[]
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT coalesce(array_agg(batch_id ORDER BY batch_id), '{}')
+    FROM (
+        SELECT min(batch_id) AS batch_id FROM ops.batch WHERE status = 'processed' GROUP BY source
+    ) AS first;
+END;
+COMMENT ON FUNCTION snapshot.initial_batches() IS
+    'The first processed batch of each source: its inserts are the source''s initial load, '
+    'which snapshot.recent_changes leaves out (the dashboard does the same from a '
+    'generation''s history).';
+
+-- Which rows changed since the previous export: the transactions a snapshot taken by that
+-- export did not see (pg_visible_in_snapshot). Every committed row version is exported by
+-- the first export whose own snapshot sees it, however batches interleave; a sequence or a
+-- timestamp high-water mark would miss a batch that commits after a later one started.
+CREATE OR REPLACE FUNCTION core.keep_row_xid()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.row_xid := pg_current_xact_id();
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION core.keep_row_xid() IS
+    'Trigger of core.record: an updated row remembers the transaction that updated it '
+    '(row_xid), so the next export finds it (snapshot.records_since).';
+CREATE OR REPLACE TRIGGER record_row_xid
+    BEFORE UPDATE ON core.record
+    FOR EACH ROW EXECUTE FUNCTION core.keep_row_xid();
+
+CREATE OR REPLACE FUNCTION snapshot.records_since(p_seen pg_snapshot)
+RETURNS SETOF snapshot.current_records
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT v.*
+    FROM snapshot.current_records AS v
+    WHERE v.identity_hash IN (
+        SELECT r.identity_hash
+        FROM core.record AS r
+        WHERE r.row_xid >= pg_snapshot_xmin(p_seen)  -- cheap; the next line decides
+          AND NOT pg_visible_in_snapshot(r.row_xid, p_seen)
+    )
+    ORDER BY v.identity_hash;
+END;
+COMMENT ON FUNCTION snapshot.records_since(pg_snapshot) IS
+    'The current_records rows inserted or updated by transactions p_seen (the previous '
+    'export''s pg_current_snapshot()) did not see, by identity_hash: what a daily export '
+    'merges into the previous generation''s records. A scan of core.record''s row_xid.';
+
+CREATE OR REPLACE FUNCTION snapshot.history_since(p_seen pg_snapshot)
+RETURNS SETOF snapshot.export_history
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT h.*
+    FROM snapshot.export_history AS h
+    WHERE h.row_xid >= pg_snapshot_xmin(p_seen)  -- record_history_row_xid_idx
+      AND NOT pg_visible_in_snapshot(h.row_xid, p_seen)
+    ORDER BY h.history_id;
+END;
+COMMENT ON FUNCTION snapshot.history_since(pg_snapshot) IS
+    'The snapshot.export_history rows inserted by transactions p_seen (the previous '
+    'export''s pg_current_snapshot()) did not see, by history_id: a daily export''s new '
+    'history segment. A full export reads the view itself (a function''s rows are all '
+    'gathered before the first is sent; a view''s stream).';
+
 GRANT EXECUTE ON FUNCTION
     snapshot.refresh_plan(boolean), snapshot.refresh_view(text, boolean),
     snapshot.mark_refreshed()
 TO fmw_loader;
 GRANT EXECUTE ON FUNCTION
-    snapshot.csv_safe(text), snapshot.export_plan(), snapshot.covered_batches()
+    snapshot.csv_safe(text), snapshot.export_plan(), snapshot.covered_batches(),
+    snapshot.initial_batches(), snapshot.records_since(pg_snapshot),
+    snapshot.history_since(pg_snapshot)
 TO fmw_reader;
+REVOKE EXECUTE ON FUNCTION core.keep_row_xid() FROM PUBLIC;

@@ -160,7 +160,8 @@ CREATE TABLE core.record (
     last_changed_at     timestamptz NOT NULL,
     last_batch_id       bigint  NOT NULL,
     source_count        integer NOT NULL DEFAULT 1,
-    has_conflict        boolean NOT NULL DEFAULT false
+    has_conflict        boolean NOT NULL DEFAULT false,
+    row_xid             xid8    NOT NULL DEFAULT pg_current_xact_id()
 );
 COMMENT ON TABLE core.record IS
     'One record per identity_hash (see docs/identity-hash.md), showing the active source with '
@@ -172,6 +173,9 @@ COMMENT ON COLUMN core.record.source_count IS
     'source_count / has_conflict: how many active sources report the identity (1 when one or '
     'none does) and whether their versions disagree. Kept by core.process_batch for every '
     'identity a batch touches, so snapshot.current_records needs no refresh.';
+COMMENT ON COLUMN core.record.row_xid IS
+    'The transaction that last inserted or updated the row (the trigger record_row_xid keeps '
+    'it on UPDATE): what an export compares with the previous export''s snapshot.';
 -- Admins look conflicts up often; they are few.
 CREATE INDEX record_conflict_idx ON core.record (identity_hash) WHERE has_conflict;
 
@@ -184,7 +188,8 @@ CREATE TABLE core.record_history (
         CHECK (change IN ('inserted', 'updated', 'deactivated', 'reactivated')),
     changed_fields  text[]      NOT NULL,
     before          jsonb,
-    after           jsonb       NOT NULL
+    after           jsonb       NOT NULL,
+    row_xid         xid8        NOT NULL DEFAULT pg_current_xact_id()
 );
 COMMENT ON TABLE core.record_history IS
     'Every change of a core.record: before and after field values and the batch that caused '
@@ -193,6 +198,13 @@ COMMENT ON COLUMN core.record_history.changed_fields IS
     'Fields whose value differs between before and after (empty for an insert).';
 CREATE INDEX record_history_identity_idx ON core.record_history (identity_hash, changed_at);
 CREATE INDEX record_history_changed_at_idx ON core.record_history (changed_at);
+COMMENT ON COLUMN core.record_history.row_xid IS
+    'The transaction that inserted the row: what an export compares with the previous '
+    'export''s snapshot (history rows are never updated).';
+-- Finds a day's new rows without reading a year of history (snapshot.history_since). All
+-- rows of a batch share one transaction, so the btree keeps them as one deduplicated entry
+-- list at its right edge: cheap to keep up (xid8 has no BRIN operator class).
+CREATE INDEX record_history_row_xid_idx ON core.record_history (row_xid);
 
 CREATE TABLE core.rejected_row (
     batch_id    bigint  NOT NULL REFERENCES ops.batch (batch_id),

@@ -88,6 +88,34 @@ COMMENT ON VIEW snapshot.record_history IS
     'Each record''s timeline: what changed (before -> after), when, and which batch/file did it. '
     'Filter on identity_hash or changed_at: core.record_history has indexes for both.';
 
+CREATE VIEW snapshot.export_history AS
+SELECT
+    h.history_id,
+    h.identity_hash,
+    h.changed_at,
+    -- The record's change before this one (an insert has none): what a past day's view in
+    -- the dashboard shows as last_changed_at. One probe of record_history_identity_idx per
+    -- row, only for the rows selected.
+    CASE WHEN h.change <> 'inserted' THEN (
+        SELECT p.changed_at
+        FROM core.record_history AS p
+        WHERE p.identity_hash = h.identity_hash
+          AND (p.changed_at, p.history_id) < (h.changed_at, h.history_id)
+        ORDER BY p.changed_at DESC, p.history_id DESC
+        LIMIT 1
+    ) END AS previous_changed_at,
+    h.change,
+    array_to_string(h.changed_fields, ', ') AS changed_fields,
+    h.before::text AS before,
+    h.after::text AS after,
+    h.batch_id,
+    h.row_xid
+FROM core.record_history AS h;
+COMMENT ON VIEW snapshot.export_history IS
+    'What `fmw export` writes into the dashboard''s history segments: each history row with '
+    'the time of its record''s change before (previous_changed_at) and the transaction that '
+    'wrote it (row_xid; snapshot.history_since). No CSV file: export_ views feed the export.';
+
 CREATE VIEW snapshot.recent_changes AS
 SELECT
     h.history_id,

@@ -77,7 +77,13 @@ from fmw.errors import (
     SnapshotError,
 )
 from fmw.settings import Settings
-from fmw.snapshot.generations import MANIFEST_NAME, current_pointer, read_generation
+from fmw.snapshot.generations import (
+    GENERATIONS_DIR,
+    MANIFEST_NAME,
+    current_pointer,
+    read_generation,
+)
+from fmw.snapshot.store import OBJECTS_DIR
 
 BACKUP_LOCK_KEY = 0x464D575F424B5550  # "FMW_BKUP"
 SCRATCH_PREFIX = "fmw_verify_"
@@ -297,8 +303,12 @@ def _archive_snapshot(
     try:
         generation = read_generation(root, gen_id, verify=True)
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name in [MANIFEST_NAME, *sorted(generation.files)]:
-                archive.write(generation.folder / name, f"{gen_id}/{name}")
+            # Paths as under the snapshot root: unzipped there, the generation is readable.
+            inside = f"{GENERATIONS_DIR}/{gen_id}"
+            archive.write(generation.folder / MANIFEST_NAME, f"{inside}/{MANIFEST_NAME}")
+            for file in sorted(generation.files.values(), key=lambda f: f.name):
+                where = f"{OBJECTS_DIR}/{file.object}" if file.object else f"{inside}/{file.name}"
+                archive.write(generation.path(file.name), where)
         with zipfile.ZipFile(partial) as archive:
             broken = archive.testzip()
         if broken is not None:

@@ -21,6 +21,7 @@ from fmw.loader.landing import SourceSpec, load_file
 from fmw.loader.source_file import check_file
 from fmw.settings import load_settings
 from fmw.sources import check_source_name
+from fmw.snapshot.export import records_in
 from fmw.sync import SyncReport, publish_snapshot, require_sources, run_sync, spec_for
 from fmw.vocabulary import alias_hints
 
@@ -38,8 +39,7 @@ def print_sync(report: SyncReport) -> None:
         )
     if report.generation:
         gen = report.generation
-        rows = gen.files["current_records.csv"].rows if "current_records.csv" in gen.files else 0
-        console.print(f"snapshot {gen.id}: {rows:,} records in {gen.folder}")
+        console.print(f"snapshot {gen.id}: {records_in(gen):,} records in {gen.folder}")
 
 
 @clean_errors
@@ -146,13 +146,29 @@ def export(
     force: Annotated[
         bool, typer.Option(help="Refresh every view even if nothing changed.")
     ] = False,
+    csv: Annotated[
+        bool,
+        typer.Option(
+            "--csv",
+            help="Also write every view as a CSV file (current_records.csv, "
+            "record_history.csv, ...); a sync writes only the small ones.",
+        ),
+    ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Write every record and history row anew, not only what changed since "
+            "the last snapshot (after `fmw doctor` names a damaged snapshot file).",
+        ),
+    ] = False,
 ) -> None:
     """Refresh the snapshot views if needed and publish a new snapshot generation.
 
-    Example: fmw export
+    Example: fmw export --csv
     """
     settings = load_settings()
     report = SyncReport()
     with open_database(settings) as conn:
-        publish_snapshot(conn, settings, report, force=True, progress=note)
+        publish_snapshot(conn, settings, report, force=True, progress=note, full=full, csv=csv)
     print_sync(report)

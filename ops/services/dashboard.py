@@ -1,7 +1,9 @@
 """How the dashboard process is started: one command line, the same on Windows and Linux.
 
-Its job: build the exact ``python -m streamlit run`` command for the
-dashboard (the venv's own interpreter, never a shell or a ``.bat``), its
+Its job: build the exact ``python -m fmw.ui.serve run`` command for the
+dashboard (Streamlit's own command line, its modules imported and the snapshot
+mapped before the first visit; the venv's own interpreter, never a shell or a
+``.bat``), its
 environment, and check the port and URL path before anything starts, so
 ``fmw ui``, ``fmw demo --serve`` and a service manager all launch it alike:
 
@@ -80,7 +82,7 @@ def command(port: int, base_url_path: str = "", *, python: str | None = None) ->
     return [
         python or sys.executable,
         "-m",
-        "streamlit",
+        "fmw.ui.serve",  # streamlit's command line, the first visit prepared (fmw.ui.serve)
         "run",
         str(app_script()),
         f"--server.address={HOST}",

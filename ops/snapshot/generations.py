@@ -7,6 +7,14 @@ file), then swaps the tiny pointer ``CURRENT.json`` to it with one atomic
 ``os.replace``. Readers follow the pointer, verify, and fall back to the newest
 older generation that verifies.
 
+A file of a generation is either in its folder or an *object* of the shared store
+(``fmw.snapshot.store``): the manifest then names the object holding it. Objects are
+immutable, so a generation refers to the objects of the one before (the history
+segments, the records' unchanged columns) instead of copying them; verification
+covers them like the folder's files, and retention deletes an object only once no
+remaining generation refers to it (deferred while Windows refuses, because a process
+maps it).
+
 Layout under the snapshot root::
 
     CURRENT.json               {"generation": "<id>", "manifest_sha256": "<hex>"}
@@ -15,6 +23,9 @@ Layout under the snapshot root::
       <id>.partial/            being written; readers ignore it (left by an interrupted
                                publish: removed when the next export starts)
       <id>.trash-<pid>-<n>/    being deleted by retention; readers ignore it
+    objects/
+      <name>.<sha256[:20]>.<ext>   an object: written once, shared by generations
+      <name>.tmp-<pid>-<n>         being written; readers ignore it
 
 Generation ids are UTC times, ``YYYYMMDDTHHMMSS_ffffffZ``, so they sort by age.
 
@@ -24,7 +35,9 @@ a shell: it runs the same on Windows and Linux. On Windows ``os.replace`` fails
 while another process holds the target open, so only the tiny pointer is ever
 replaced (with a bounded retry) and readers read whole files and close at once.
 One publisher at a time is assumed (``fmw sync`` holds its own lock); any number
-of readers in any process may read at any time.
+of readers in any process may read at any time. Verifying a file hashes it once per
+process: a later verification of the same object (same inode, size and modification
+time) is free, so a new generation costs only its new objects.
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,8 +59,11 @@ from typing import Any, NamedTuple, TypeGuard
 
 from fmw.errors import FileBusyError, SnapshotError
 from fmw.files import fsync_dir, read_small_file, replace_with_retry, write_durably
+from fmw.snapshot import store
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""1: every file in the generation's folder; 2: files may be objects of the store."""
 POINTER_NAME = "CURRENT.json"
 MANIFEST_NAME = "manifest.json"
 GENERATIONS_DIR = "generations"
@@ -70,6 +86,8 @@ _POINTER_ATTEMPTS = 3
 _id_lock = threading.Lock()
 _last_issued: datetime | None = None
 _trash_counter = itertools.count(1)
+_verified: dict[str, tuple[int, int, int, int, str]] = {}
+"""Path -> (device, inode, size, mtime ns, SHA-256) of files this process hashed and found good."""
 
 
 FileSelector = Callable[[list[str]], Iterable[str]]
@@ -84,6 +102,8 @@ class SnapshotFile:
     rows: int
     sha256: str
     bytes: int
+    object: str | None = None
+    """The store object holding the file (``fmw.snapshot.store``); None: in the folder."""
 
 
 @dataclass(frozen=True)
@@ -97,12 +117,18 @@ class Generation:
     batches: list[int]
     extra: dict[str, Any]
 
+    @property
+    def root(self) -> Path:
+        """The snapshot root the generation is under."""
+        return self.folder.parent.parent
+
     def path(self, name: str) -> Path:
         """Where file ``name`` of this generation is; SnapshotError if it has no such file."""
         if name not in self.files:
             have = ", ".join(sorted(self.files)) or "no files"
             raise SnapshotError(f"generation {self.id} has no file {name!r} (it has {have})")
-        return self.folder / name
+        stored = self.files[name].object
+        return store.object_path(self.root, stored) if stored else self.folder / name
 
 
 @dataclass(frozen=True)
@@ -122,6 +148,8 @@ class HashingWriter:
     """Write a new file through a 1 MiB buffer, hashing the bytes on their way to disk.
 
     Use as a context manager; after the ``with`` block, ``hashed(rows)`` describes the file.
+    It is file-like enough (``closed``, ``tell``, ``flush``) for Arrow to write into it
+    through ``pyarrow.PythonFile``.
     """
 
     def __init__(self, path: Path) -> None:
@@ -144,6 +172,17 @@ class HashingWriter:
         self._size += len(self._buffer)
         self._buffer.clear()
 
+    @property
+    def closed(self) -> bool:
+        return self._done
+
+    def tell(self) -> int:
+        """Bytes written so far."""
+        return self._size + len(self._buffer)
+
+    def flush(self) -> None:
+        """Nothing to do: the bytes reach the file in ``CHUNK_SIZE`` pieces, and at the end."""
+
     def __enter__(self) -> HashingWriter:
         self._handle = self._stack.enter_context(self._path.open("wb"))
         return self
@@ -161,8 +200,10 @@ class HashingWriter:
         return HashedFile(rows=rows, bytes=self._size, sha256=self._digest.hexdigest())
 
 
-WrittenFiles = dict[str, int | HashedFile]
-"""What ``write_files`` returns: per file, its data row count, or a ``HashedFile``."""
+WrittenFiles = dict[str, int | HashedFile | SnapshotFile]
+"""What ``write_files`` returns: per file, its data row count, or a ``HashedFile`` (a file
+it wrote into the folder), or a ``SnapshotFile`` whose ``object`` names the store object
+holding it (one it put into the store, or one a previous generation lists)."""
 
 
 class _Pointer(NamedTuple):
@@ -178,7 +219,7 @@ def publish_generation(
     write_files: Callable[[Path], WrittenFiles],
     *,
     batches: list[int],
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     keep: int = 5,
 ) -> Generation:
     """Write a new generation with ``write_files(folder)`` and make it current.
@@ -186,15 +227,18 @@ def publish_generation(
     ``write_files`` writes its files into the folder it is given and returns
     ``{file name: data row count}`` naming every file it wrote (or, instead of the
     count, the ``HashedFile`` a ``HashingWriter`` gave, so the file is not read back
-    to hash it). If it raises,
+    to hash it; or a ``SnapshotFile`` naming a store object, which must exist with its
+    size). If it raises,
     nothing new stays on disk, the previous generation stays current and its
     exception propagates; an OSError (a full disk) becomes a SnapshotError
-    saying so in one line. ``extra`` must survive a JSON round trip unchanged.
-    Afterwards old generations are pruned (see ``prune_generations``).
+    saying so in one line. ``extra`` must survive a JSON round trip unchanged; a
+    callable is called once the files are written (what they hold decides it).
+    Afterwards old generations and the objects no generation refers to any more are
+    pruned (see ``prune_generations``).
     """
     root = Path(root)
     batch_ids = _checked_batches(batches)
-    extra_doc = _checked_extra(extra)
+    extra_doc = None if callable(extra) else _checked_extra(extra)
     generations = root / GENERATIONS_DIR
     try:
         generations.mkdir(parents=True, exist_ok=True)
@@ -204,6 +248,8 @@ def publish_generation(
     folder = generations / gen_id
     try:
         files = _fill_generation(partial, write_files)
+        if extra_doc is None:
+            extra_doc = _checked_extra(extra() if callable(extra) else extra)
         manifest = _manifest_bytes(gen_id, generated_at, files, batch_ids, extra_doc)
         write_durably(partial / MANIFEST_NAME, manifest)
         fsync_dir(partial)
@@ -241,11 +287,12 @@ def _not_written(root: Path, exc: OSError) -> str:
 
 
 def prune_generations(root: Path, *, keep: int = 5) -> list[str]:
-    """Delete all but the newest ``keep`` generations (at least 2) and stale leftovers.
+    """Delete all but the newest ``keep`` generations (at least 2) and stale leftovers,
+    then the store objects no remaining generation refers to.
 
-    The generation CURRENT.json names is never deleted. A folder that cannot be
-    deleted now (on Windows: a reader holds one of its files) is skipped and
-    tried again next time. Returns the ids deleted.
+    The generation CURRENT.json names is never deleted. A folder or object that
+    cannot be deleted now (on Windows: a reader holds or maps one of its files) is
+    skipped and tried again next time. Returns the ids deleted.
     """
     root = Path(root)
     current = current_pointer(root)
@@ -327,8 +374,11 @@ def _fill_generation(
     files: dict[str, SnapshotFile] = {}
     for name in sorted(written):
         entry = written[name]
+        if isinstance(entry, SnapshotFile):  # a store object: fsynced when it was put
+            files[name] = SnapshotFile(name, entry.rows, entry.sha256, entry.bytes, entry.object)
+            continue
         if isinstance(entry, HashedFile):
-            size, digest, rows = _fsync_file(folder / name), entry.sha256, entry.rows
+            size, digest, rows = fsync_file(folder / name), entry.sha256, entry.rows
             if size != entry.bytes:
                 raise SnapshotError(f"{name} has {size} bytes, its writer wrote {entry.bytes}")
         else:
@@ -345,14 +395,30 @@ def _check_written(folder: Path, written: WrittenFiles) -> None:
     for name, entry in written.items():
         if not _is_plain_file_name(name):
             raise SnapshotError(f"write_files returned an unusable file name {name!r}")
-        rows = entry.rows if isinstance(entry, HashedFile) else entry
+        rows = entry.rows if isinstance(entry, HashedFile | SnapshotFile) else entry
         if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
             raise SnapshotError(f"write_files returned row count {rows!r} for {name}")
-        if not (folder / name).is_file():
+        if isinstance(entry, SnapshotFile):
+            _check_object(folder.parent.parent, name, entry)
+        elif not (folder / name).is_file():
             raise SnapshotError(f"write_files listed {name} but did not write it")
-    unlisted = sorted(entry.name for entry in folder.iterdir() if entry.name not in written)
+    in_folder = {name for name, entry in written.items() if not isinstance(entry, SnapshotFile)}
+    unlisted = sorted(entry.name for entry in folder.iterdir() if entry.name not in in_folder)
     if unlisted:
         raise SnapshotError(f"write_files wrote files it did not list: {', '.join(unlisted)}")
+
+
+def _check_object(root: Path, name: str, entry: SnapshotFile) -> None:
+    """A store object ``write_files`` lists must exist with the size it says."""
+    if not store.is_object_name(entry.object):
+        raise SnapshotError(f"write_files returned an unusable object {entry.object!r} for {name}")
+    assert entry.object is not None  # is_object_name
+    try:
+        size = store.object_path(root, entry.object).stat().st_size
+    except OSError as exc:
+        raise SnapshotError(f"{name}: object {entry.object} is missing ({exc})") from exc
+    if size != entry.bytes or not _SHA256_PATTERN.fullmatch(entry.sha256):
+        raise SnapshotError(f"{name}: object {entry.object} has {size} bytes, not {entry.bytes}")
 
 
 def _is_plain_file_name(name: object) -> bool:
@@ -367,7 +433,7 @@ def _is_plain_file_name(name: object) -> bool:
     )
 
 
-def _fsync_file(path: Path) -> int:
+def fsync_file(path: Path) -> int:
     """Flush a finished file to disk; return its size."""
     # Windows can only flush a handle opened for writing; "r+b" never truncates.
     with path.open("r+b") as handle:
@@ -400,13 +466,18 @@ def _manifest_bytes(
         "format_version": FORMAT_VERSION,
         "generation": gen_id,
         "generated_at": generated_at.isoformat(),
-        "files": {
-            f.name: {"rows": f.rows, "sha256": f.sha256, "bytes": f.bytes} for f in files.values()
-        },
+        "files": {f.name: _file_doc(f) for f in files.values()},
         "batches": batches,
         "extra": extra,
     }
     return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _file_doc(file: SnapshotFile) -> dict[str, Any]:
+    doc: dict[str, Any] = {"rows": file.rows, "sha256": file.sha256, "bytes": file.bytes}
+    if file.object:
+        doc["object"] = file.object
+    return doc
 
 
 def _write_pointer(root: Path, pointer: _Pointer) -> None:
@@ -428,9 +499,28 @@ def _prune(root: Path, keep: int, protect: set[str]) -> list[str]:
             if gen_id not in protect and _discard_folder(generations / gen_id):
                 removed.append(gen_id)
         _sweep_leftovers(root)
+        prune_objects(root)
     except OSError:
         pass  # e.g. the folder listing failed; retention runs again next publish
     return removed
+
+
+def prune_objects(root: Path) -> tuple[list[str], list[str]]:
+    """Delete the store objects no generation on disk refers to; (deleted, deferred).
+
+    Every generation folder still there counts, also one retention failed to delete
+    (a process may still read it). When a manifest cannot be read, nothing is deleted:
+    what it refers to is unknown. Deferred objects (the delete was refused: on
+    Windows, a process maps them) are tried again by the next prune.
+    """
+    referenced: set[str] = set()
+    for gen_id in list_generations(root):
+        try:
+            generation = read_generation(root, gen_id, verify=False)
+        except SnapshotError:
+            return [], []
+        referenced.update(f.object for f in generation.files.values() if f.object)
+    return store.prune(root, referenced)
 
 
 def _discard_folder(folder: Path) -> bool:
@@ -462,7 +552,8 @@ def interrupted_publishes(root: Path) -> list[Path]:
 
 
 def remove_interrupted_publishes(root: Path) -> list[str]:
-    """Delete every ``.partial`` folder under ``root``; return the names removed.
+    """Delete every ``.partial`` folder and temporary store file under ``root``; return
+    the names of the folders removed.
 
     Only for the one publisher (``fmw.sync.publisher_lock`` held): then no
     other publish is running, so every ``.partial`` folder was left by one that
@@ -474,6 +565,7 @@ def remove_interrupted_publishes(root: Path) -> list[str]:
         shutil.rmtree(folder, ignore_errors=True)
         if not folder.exists():
             removed.append(folder.name)
+    store.remove_temps(root)
     return removed
 
 
@@ -491,6 +583,7 @@ def _sweep_leftovers(root: Path) -> None:
         if _older_than(tmp, STALE_SECONDS, now):
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
+    store.remove_temps(root, older_than=STALE_SECONDS)
 
 
 def _older_than(path: Path, seconds: float, now: float) -> bool:
@@ -529,22 +622,29 @@ def read_generation(root: Path, gen_id: str, *, verify: bool = True) -> Generati
 
 
 def latest_good_generation(
-    root: Path, *, verify: bool = True, verify_only: FileSelector | None = None
+    root: Path,
+    *,
+    verify: bool = True,
+    verify_only: FileSelector | None = None,
+    skip: Mapping[str, str] | None = None,
 ) -> tuple[Generation, list[str]]:
     """The generation to show: the current one if it is good, else the newest older good one.
 
     Returns ``(generation, problems)``; ``problems`` has one line per generation
     skipped (its id and why). Raises SnapshotError when there is no snapshot
     yet, or listing the problems when none is good. ``verify_only`` picks, from
-    a generation's file names, the ones a reader will read: only those are
-    hashed (a dashboard that reads Parquet twins need not hash the big CSVs).
+    a generation's file names, the ones to hash now; the others are only checked
+    to exist with their size (a reader hashes them with ``verify_file`` before it
+    reads them). ``skip``: generations a reader found damaged since, with why.
     """
     root = Path(root)
     attempts = 0
     while True:
         attempts += 1
         pointer, pointer_problem = _read_pointer(root)
-        generation, problems = _first_good(root, pointer, verify=verify, verify_only=verify_only)
+        generation, problems = _first_good(
+            root, pointer, verify=verify, verify_only=verify_only, skip=skip or {}
+        )
         if pointer_problem:
             problems.insert(0, pointer_problem)
         # Problems seen while a publish moved the pointer may be that publish's
@@ -561,7 +661,12 @@ def latest_good_generation(
 
 
 def _first_good(
-    root: Path, pointer: _Pointer | None, *, verify: bool, verify_only: FileSelector | None
+    root: Path,
+    pointer: _Pointer | None,
+    *,
+    verify: bool,
+    verify_only: FileSelector | None,
+    skip: Mapping[str, str],
 ) -> tuple[Generation | None, list[str]]:
     """Try the pointer's generation, then older ones, newest first."""
     published = list_generations(root)
@@ -573,6 +678,9 @@ def _first_good(
     else:
         candidates = [pointer.generation, *(g for g in published if g < pointer.generation)]
     for gen_id in candidates:
+        if gen_id in skip:
+            problems.append(skip[gen_id])
+            continue
         try:
             generation, manifest_sha = _load_generation(
                 root, gen_id, verify=verify, verify_only=verify_only
@@ -642,13 +750,25 @@ def _load_generation(
     return generation, hashlib.sha256(raw).hexdigest()
 
 
+def verify_file(generation: Generation, name: str) -> None:
+    """SnapshotError unless file ``name`` of ``generation`` has its manifest's SHA-256.
+
+    Hashes a store object once per process: one found good before, with the same
+    inode, size and modification time, is not read again.
+    """
+    _hash_check(generation, generation.files[name])
+
+
 def _parse_manifest(gen_id: str, folder: Path, raw: bytes) -> Generation:
     """Build a Generation from manifest bytes; ValueError/KeyError/TypeError when invalid."""
     doc = json.loads(raw.decode("utf-8"))
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
-    if doc["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"format_version {doc['format_version']!r}, this FMW reads 1")
+    if doc["format_version"] not in READABLE_VERSIONS:
+        raise ValueError(
+            f"format_version {doc['format_version']!r}, this FMW reads "
+            + " and ".join(map(str, READABLE_VERSIONS))
+        )
     if doc["generation"] != gen_id:
         raise ValueError(f"it names generation {doc['generation']!r}")
     return Generation(
@@ -678,11 +798,14 @@ def _parse_files(value: object) -> dict[str, SnapshotFile]:
         if not _is_plain_file_name(name):
             raise ValueError(f"file name {name!r} is not a plain file name")
         rows, digest, size = entry["rows"], entry["sha256"], entry["bytes"]
+        stored = entry.get("object")
         if not (_is_count(rows) and _is_count(size)):
             raise ValueError(f"file {name}: rows/bytes are not counts")
         if not (isinstance(digest, str) and _SHA256_PATTERN.fullmatch(digest)):
             raise ValueError(f"file {name}: sha256 {digest!r} is not a SHA-256")
-        files[name] = SnapshotFile(name=name, rows=rows, sha256=digest, bytes=size)
+        if stored is not None and not store.is_object_name(stored):
+            raise ValueError(f"file {name}: object {stored!r} is not an object name")
+        files[name] = SnapshotFile(name=name, rows=rows, sha256=digest, bytes=size, object=stored)
     return files
 
 
@@ -707,18 +830,90 @@ def _parse_extra(value: object) -> dict[str, Any]:
 
 
 def _verify_files(generation: Generation, names: set[str]) -> None:
-    """SnapshotError unless each named file exists with the manifest's size and SHA-256."""
-    for expected in (f for f in generation.files.values() if f.name in names):
-        where = f"generation {generation.id}: file {expected.name}"
-        try:
-            size, digest = _hash_file(generation.folder / expected.name)
-        except FileNotFoundError as exc:
-            raise SnapshotError(f"{where} missing") from exc
-        except OSError as exc:
-            raise SnapshotError(f"{where} cannot be read ({exc})") from exc
-        if size != expected.bytes:
-            raise SnapshotError(f"{where} has {size} bytes, the manifest says {expected.bytes}")
-        if digest != expected.sha256:
-            raise SnapshotError(
-                f"{where} SHA-256 differs from the manifest (changed after publish)"
-            )
+    """SnapshotError unless each file exists with the manifest's size, and each named file
+    with its SHA-256 too."""
+    for expected in generation.files.values():
+        if expected.name in names:
+            _hash_check(generation, expected)
+        else:
+            _size_check(generation, expected)
+
+
+def _where(generation: Generation, file: SnapshotFile) -> str:
+    held = f" (object {file.object})" if file.object else ""
+    return f"generation {generation.id}: file {file.name}{held}"
+
+
+def _size_check(generation: Generation, expected: SnapshotFile) -> None:
+    _checked_size(generation.path(expected.name), expected, _where(generation, expected))
+
+
+def _checked_size(path: Path, expected: SnapshotFile, where: str) -> os.stat_result:
+    try:
+        found = path.stat()
+    except FileNotFoundError as exc:
+        raise SnapshotError(f"{where} missing") from exc
+    except OSError as exc:
+        raise SnapshotError(f"{where} cannot be read ({exc})") from exc
+    if found.st_size != expected.bytes:
+        said = expected.bytes
+        raise SnapshotError(f"{where} has {found.st_size} bytes, the manifest says {said}")
+    return found
+
+
+def _hash_check(generation: Generation, expected: SnapshotFile) -> None:
+    _checked_hash(generation.path(expected.name), expected, _where(generation, expected))
+
+
+def verify_object(root: Path, expected: SnapshotFile) -> None:
+    """SnapshotError unless the store object ``expected`` names has its size and SHA-256
+    (hashed once per process, like ``verify_file``)."""
+    if not expected.object:
+        raise SnapshotError(f"{expected.name} is not an object of the store")
+    path = store.object_path(root, expected.object)
+    _checked_hash(path, expected, f"file {expected.name} (object {expected.object})")
+
+
+def _checked_hash(path: Path, expected: SnapshotFile, where: str) -> None:
+    found = _checked_size(path, expected, where)
+    _check_digest(path, found, expected, where, lambda: _hash_file(path))
+
+
+def verify_opened(
+    generation: Generation,
+    name: str,
+    opened: os.stat_result,
+    digest: Callable[[], tuple[int, str]],
+) -> None:
+    """``verify_file`` for a file a reader holds open (mapped): ``opened`` is its stat when
+    it was opened, ``digest()`` hashes the bytes the reader holds (size, SHA-256). On
+    Linux retention may delete the path meanwhile; what the reader holds is checked."""
+    expected = generation.files[name]
+    where = _where(generation, expected)
+    if opened.st_size != expected.bytes:
+        said = expected.bytes
+        raise SnapshotError(f"{where} has {opened.st_size} bytes, the manifest says {said}")
+    _check_digest(generation.path(name), opened, expected, where, digest)
+
+
+def _check_digest(
+    path: Path,
+    found: os.stat_result,
+    expected: SnapshotFile,
+    where: str,
+    digest: Callable[[], tuple[int, str]],
+) -> None:
+    seen = (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, expected.sha256)
+    if expected.object and _verified.get(str(path)) == seen:  # objects are never rewritten
+        return
+    try:
+        size, sha256 = digest()
+    except FileNotFoundError as exc:
+        raise SnapshotError(f"{where} missing") from exc
+    except OSError as exc:
+        raise SnapshotError(f"{where} cannot be read ({exc})") from exc
+    if size != expected.bytes:
+        raise SnapshotError(f"{where} has {size} bytes, the manifest says {expected.bytes}")
+    if sha256 != expected.sha256:
+        raise SnapshotError(f"{where} SHA-256 differs from the manifest (changed after publish)")
+    _verified[str(path)] = seen

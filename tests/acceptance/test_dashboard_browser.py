@@ -162,7 +162,8 @@ def test_the_dashboard_from_demo_data_to_a_new_generation(demo: Path, dashboard:
     page.get_by_text(f"{expected:,}건 중 1–50").wait_for()
 
     # A record's timeline (a demo record that changed on day 2).
-    updates = snapshot.changes.filter(pc.equal(snapshot.changes["change"], "updated"))
+    changes = snapshot.changes()
+    updates = changes.filter(pc.equal(changes["change"], "updated"))
     changed = updates["identity_hash"][0].as_py()
     entries = snapshot.history(changed).num_rows
     page.goto(f"{dashboard}/record?id={changed}")

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from fmw.errors import (
 )
 from fmw.loader.landing import load_file
 from fmw.settings import Settings, SourceSettings
-from fmw.snapshot.generations import MANIFEST_NAME
+from fmw.snapshot.generations import MANIFEST_NAME, latest_good_generation, read_generation
 from fmw.sync import SyncReport, publish_snapshot, spec_for
 from tests.support.postgres import PG15_BIN, Server, drop_database, new_database
 
@@ -172,12 +173,22 @@ def test_the_current_snapshot_generation_is_zipped_beside_the_backup(loaded: Loa
     assert backup.snapshot_archive == backup.path.with_name(
         backup.path.name.replace(".dump", ".snapshot.zip")
     )
-    generation = loaded.settings.snapshot_path / "generations" / str(backup.snapshot_generation)
+    root = loaded.settings.snapshot_path
+    generation = read_generation(root, str(backup.snapshot_generation))
+    folder = f"generations/{generation.id}"
     with zipfile.ZipFile(backup.snapshot_archive) as archive:
         names = sorted(archive.namelist())
-        manifest = archive.read(f"{backup.snapshot_generation}/{MANIFEST_NAME}")
-    assert names == sorted(f"{generation.name}/{p.name}" for p in generation.iterdir())
-    assert manifest == (generation / MANIFEST_NAME).read_bytes()
+        manifest = archive.read(f"{folder}/{MANIFEST_NAME}")
+        unzipped = Path(tempfile.mkdtemp()) / "snapshots"
+        archive.extractall(unzipped)
+    expected = [f"{folder}/{MANIFEST_NAME}"] + [
+        f"objects/{f.object}" if f.object else f"{folder}/{f.name}"
+        for f in generation.files.values()
+    ]
+    assert names == sorted(expected)
+    assert manifest == (generation.folder / MANIFEST_NAME).read_bytes()
+    restored, problems = latest_good_generation(unzipped)  # every file there, verified
+    assert restored.id == generation.id and "CURRENT.json missing" in problems[0]
 
 
 def test_the_quick_mode_reads_the_whole_archive_and_compares_row_counts(

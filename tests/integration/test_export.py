@@ -15,6 +15,7 @@ from fmw.settings import Settings, SourceSettings
 from fmw.snapshot import export
 from fmw.snapshot.generations import latest_good_generation
 from fmw.sync import SyncReport, publish_snapshot, publisher_lock, run_sync
+from fmw.ui.snapshot_data import load_snapshot
 
 HEADER = "Feature Code,Policy Code,market,platform,Status,owner,비고\n"
 
@@ -42,7 +43,25 @@ def publish(conn: psycopg.Connection, settings: Settings, *, force: bool = False
     return report
 
 
-def test_export_writes_every_view_with_bom_and_safe_cells(
+def test_a_sync_writes_the_small_views_as_csv_and_the_big_ones_as_mapped_files(
+    conn: psycopg.Connection, settings: Settings, tmp_path: Path
+):
+    load(conn, tmp_path, "a.csv", "PAY-1,P1,KR,iOS,on,kim,\nPAY-2,P1,KR,iOS,off,lee,\n")
+    generation = publish(conn, settings).generation
+    assert generation is not None
+    assert {name for name in generation.files if name.endswith(".csv")} == {
+        "home_summary.csv",
+        "conflicts.csv",
+    }
+    assert {"records.feature_code.arrow", "order.identity_hash.arrow"} <= set(generation.files)
+    assert [n for n in generation.files if n.startswith("history.")] == [
+        "history.000000000001.arrow",
+        "history.000000000001.docs.arrow",
+    ]
+    assert export.records_in(generation) == 2
+
+
+def test_export_csv_writes_every_view_with_bom_and_safe_cells(
     conn: psycopg.Connection, settings: Settings, tmp_path: Path
 ):
     load(
@@ -51,7 +70,8 @@ def test_export_writes_every_view_with_bom_and_safe_cells(
         "a.csv",
         '=1+2,P1,KR,iOS,on,@kim,=HYPERLINK("x")\nPAY-2,P1,KR,iOS,off,lee,정상\n',
     )
-    report = publish(conn, settings)
+    report = SyncReport()
+    publish_snapshot(conn, settings, report, force=True, progress=lambda _line: None, csv=True)
     generation = report.generation
     assert generation is not None
     assert {name for name in generation.files if name.endswith(".csv")} == {
@@ -61,6 +81,7 @@ def test_export_writes_every_view_with_bom_and_safe_cells(
         "recent_changes.csv",
         "conflicts.csv",
     }
+    assert "export_history.csv" not in generation.files, "export_ views feed the mapped files"
     rows = {r["feature_code"]: r for r in read_csv(generation.path("current_records.csv"))}
     assert set(rows) == {"'=1+2", "PAY-2"}, "formula cells are neutralized with an apostrophe"
     assert rows["'=1+2"]["owner"] == "'@kim"
@@ -104,8 +125,8 @@ def test_a_failing_source_keeps_the_last_good_snapshot_and_the_others_load(
     assert "row 2" in report.errors[0]
     assert [b.status for b in report.batches] == ["processed"]
     assert report.generation is not None
-    rows = read_csv(report.generation.path("current_records.csv"))
-    assert [r["feature_code"] for r in rows] == ["PAY-1"]
+    snapshot, _ = load_snapshot(settings.snapshot_path)
+    assert snapshot.records["feature_code"].to_pylist() == ["PAY-1"]
 
 
 def test_a_second_publisher_is_refused_while_one_runs(
@@ -178,5 +199,5 @@ def test_export_sorts_in_memory_without_changing_the_callers_session(
     conn.execute("REFRESH MATERIALIZED VIEW snapshot.home_summary")
     generation = export.export_generation(conn, tmp_path / "snapshots", keep=2)
 
-    assert generation.files["current_records.csv"].rows == 1
+    assert export.records_in(generation) == 1
     assert conn.execute("SHOW work_mem").fetchone() == ("4MB",), "SET LOCAL ends with the export"

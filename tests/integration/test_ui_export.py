@@ -1,11 +1,10 @@
-"""The real export feeds the dashboard: Parquet twins hold exactly the CSV; the UI reads them."""
+"""The real export feeds the dashboard: the mapped files hold the views; the UI reads them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import psycopg
-import pyarrow.parquet as pq
 
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.settings import Settings
@@ -17,7 +16,7 @@ from fmw.ui.snapshot_data import load_snapshot
 HEADER = "Feature Code,Feature Name,Policy Code,market,platform,Status,owner,team,비고\n"
 
 
-def test_export_writes_parquet_twins_the_dashboard_reads(conn: psycopg.Connection, tmp_path: Path):
+def test_export_writes_mapped_files_the_dashboard_reads(conn: psycopg.Connection, tmp_path: Path):
     source = tmp_path / "a.csv"
     source.write_text(
         HEADER
@@ -28,23 +27,35 @@ def test_export_writes_parquet_twins_the_dashboard_reads(conn: psycopg.Connectio
     load_file(conn, SourceSpec("team_a"), source)
     settings = Settings(base_dir=tmp_path, var_dir=tmp_path / "var")
     report = SyncReport()
-    publish_snapshot(conn, settings, report, force=True, progress=lambda _line: None)
+    publish_snapshot(conn, settings, report, force=True, progress=lambda _line: None, csv=True)
     generation = report.generation
     assert generation is not None
-    assert {"current_records.parquet", "record_history.parquet"} <= set(generation.files)
-    assert generation.files["current_records.parquet"].rows == 2
-
-    for name in ("current_records", "record_history"):
-        from_csv = read_csv(generation.path(f"{name}.csv"))
-        twin = pq.read_table(generation.path(f"{name}.parquet"))
-        key = "identity_hash" if name == "current_records" else "history_id"
-        assert twin.sort_by(key).to_pylist() == from_csv.sort_by(key).to_pylist()
+    assert generation.files["records.identity_hash.arrow"].rows == 2
 
     snapshot, problems = load_snapshot(settings.snapshot_path)
     assert problems == []
+    from_csv = read_csv(generation.path("current_records.csv"))  # the same database snapshot
+    mapped = snapshot.records.sort_by("identity_hash")
+    assert mapped["identity_hash"].to_pylist() == from_csv["identity_hash"].to_pylist()
+    notes = dict(zip(mapped["feature_code"].to_pylist(), mapped["note"].to_pylist(), strict=True))
+    assert notes == {"PAY-1": '=HYPERLINK("x")', "PAY-2": ""}, "raw text, no CSV guard"
+    guarded = dict(
+        zip(from_csv["feature_code"].to_pylist(), from_csv["note"].to_pylist(), strict=True)
+    )
+    assert guarded == {"PAY-1": '\'=HYPERLINK("x")', "PAY-2": None}, "the CSV is guarded"
     result = search.run_search(snapshot, search.Query(text="기본결제"))
     assert result.rows["feature_code"].to_pylist() == ["PAY-1"]
     record = snapshot.record(result.rows["identity_hash"][0].as_py())
     assert record is not None and record["note"] == '=HYPERLINK("x")'
     history = snapshot.history(record["identity_hash"])
     assert history["change"].to_pylist() == ["inserted"]
+    from_csv_history = read_csv(generation.path("record_history.csv"))
+    assert history["after"].to_pylist() == [
+        a
+        for a, i in zip(
+            from_csv_history["after"].to_pylist(),
+            from_csv_history["identity_hash"].to_pylist(),
+            strict=True,
+        )
+        if i == record["identity_hash"]
+    ]

@@ -1,12 +1,14 @@
 """A small, hand-made snapshot generation for dashboard tests (no database needed).
 
-``publish_fixture(root)`` writes the five snapshot CSV files exactly as ``fmw
-export`` writes them (UTF-8 with BOM, PostgreSQL CSV: NULL is an empty unquoted
-cell, an empty text is ``""``, booleans ``t``/``f``, text passed through the
-``snapshot.csv_safe`` rule) and, by default, their Parquet twins, then
-publishes them with ``fmw.snapshot.generations.publish_generation``. The rows are
-chosen so tests can assert exact numbers: 8 records (7 active), one record
-whose two sources disagree, a formula-looking note, Korean names.
+``publish_fixture(root)`` publishes a generation as ``fmw export`` writes it:
+the mapped files (``fmw.snapshot.tables.write_mapped``: the records' columns and a
+history segment, raw text) and the small views as CSV (UTF-8 with BOM, PostgreSQL
+CSV: NULL is an empty unquoted cell, an empty text is ``""``, booleans ``t``/``f``,
+text passed through the ``snapshot.csv_safe`` rule). With ``mapped=False`` it
+publishes a generation of format 1 instead (all five views as CSV only), as every
+export wrote before issue 14. The rows are chosen so tests can assert exact
+numbers: 8 records (7 active), one record whose two sources disagree, a
+formula-looking note, Korean names.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ import io
 import json
 import random
 import re
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmw.snapshot.columnar import write_parquet_twins
-from fmw.snapshot.generations import Generation, publish_generation
+import pyarrow as pa
+
+from fmw.snapshot.columnar import read_csv
+from fmw.snapshot.generations import Generation, WrittenFiles, publish_generation
+from fmw.snapshot.tables import write_mapped
 from fmw.ui.overview import CONFLICT_FIELDS
 
 T0 = "2026-11-20 01:00:00+00"
@@ -268,25 +274,30 @@ def csv_safe(value: str | None) -> str | None:
     return value
 
 
-def _cell(name: str, value: Any) -> str | None:
+def _cell(name: str, value: Any, *, guard: bool = True) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "t" if value else "f"
-    if name in TEXT:
+    if name in TEXT and guard:
         return csv_safe(str(value))
     return str(value)
 
 
-def write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> int:
-    """A CSV the way PostgreSQL COPY writes it, with a UTF-8 BOM; returns the row count."""
+def write_csv(
+    path: Path, columns: list[str], rows: Iterable[dict[str, Any]], *, guard: bool = True
+) -> int:
+    """A CSV the way PostgreSQL COPY writes it, with a UTF-8 BOM; returns the row count.
+
+    ``guard=False``: text as it is (what the export reads into the mapped files).
+    """
     out = io.StringIO()
     out.write(",".join(columns) + "\n")
     count = 0
     for row in rows:
         cells = []
         for name in columns:
-            value = _cell(name, row.get(name))
+            value = _cell(name, row.get(name), guard=guard)
             if value is None:
                 cells.append("")
             elif value == "" or any(ch in value for ch in ',"\n\r') or value != value.strip():
@@ -421,34 +432,51 @@ def _history(
 
 
 def publish_fixture(
-    root: Path, fixture: Fixture | None = None, *, twins: bool = True, keep: int = 5
+    root: Path, fixture: Fixture | None = None, *, mapped: bool = True, keep: int = 5
 ) -> Generation:
     """Publish ``fixture`` (default: ``default_fixture()``) as a new generation under ``root``."""
     fixture = fixture or default_fixture()
+    objects: WrittenFiles = {}
+    extra = None
+    if mapped:
+        records, history = _tables(fixture)
+        files, state = write_mapped(root, records, history, initial_batches=[1])
+        objects, extra = dict(files), state.to_extra()
 
-    def write(folder: Path) -> dict[str, int]:
-        counts = {
-            "current_records.csv": write_csv(
-                folder / "current_records.csv", RECORD_COLUMNS, fixture.records
-            ),
+    def write(folder: Path) -> WrittenFiles:
+        counts: WrittenFiles = {
             "home_summary.csv": write_csv(
                 folder / "home_summary.csv", SUMMARY_COLUMNS, fixture.summary()
-            ),
-            "record_history.csv": write_csv(
-                folder / "record_history.csv", HISTORY_COLUMNS, fixture.history
-            ),
-            "recent_changes.csv": write_csv(
-                folder / "recent_changes.csv", CHANGE_COLUMNS, fixture.changes
             ),
             "conflicts.csv": write_csv(
                 folder / "conflicts.csv", CONFLICT_COLUMNS, fixture.conflicts
             ),
         }
-        if twins:
-            counts.update(write_parquet_twins(folder, counts))
-        return counts
+        if not mapped:
+            for name, columns, rows in (
+                ("current_records.csv", RECORD_COLUMNS, fixture.records),
+                ("record_history.csv", HISTORY_COLUMNS, fixture.history),
+                ("recent_changes.csv", CHANGE_COLUMNS, fixture.changes),
+            ):
+                counts[name] = write_csv(folder / name, columns, rows)
+        return {**counts, **objects}
 
-    return publish_generation(root, write, batches=fixture.batches, keep=keep)
+    return publish_generation(root, write, batches=fixture.batches, extra=extra, keep=keep)
+
+
+def _tables(fixture: Fixture) -> tuple[pa.Table, pa.Table]:
+    """The fixture's records and history as the export reads them (typed, raw text).
+
+    History rows of records a test removed from ``fixture.records`` are left out: the
+    database never holds history of a record it does not hold.
+    """
+    held = {record["identity_hash"] for record in fixture.records}
+    history = [row for row in fixture.history if row["identity_hash"] in held]
+    with tempfile.TemporaryDirectory() as scratch:
+        records_csv, history_csv = Path(scratch) / "records.csv", Path(scratch) / "history.csv"
+        write_csv(records_csv, RECORD_COLUMNS, fixture.records, guard=False)
+        write_csv(history_csv, HISTORY_COLUMNS, history, guard=False)
+        return read_csv(records_csv), read_csv(history_csv)
 
 
 _METRIC_CARD = re.compile(

@@ -1,17 +1,16 @@
-"""Parquet twins: the same values as their CSV, in the documented order and row groups.
+"""Typed snapshot CSV: read whole or a block at a time, the same values either way.
 
-Small files with tiny read blocks and row groups, so the streamed and the sorted
-writers cross many block and row-group boundaries, as a million-row export does.
+Small files with tiny read blocks, so the streamed reader crosses many block
+boundaries, as a million-row export does.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 from fmw.errors import SnapshotError
@@ -30,52 +29,25 @@ def _history_csv(path: Path) -> None:
     path.write_bytes(("\ufeff" + "\n".join(lines) + "\n").encode())
 
 
-def _row_groups(path: Path) -> list[int]:
-    meta = pq.ParquetFile(path).metadata
-    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-
-
 @pytest.fixture
 def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sc, "_STREAM_BLOCK", 4096)
-    monkeypatch.setattr(sc, "_WRITE_CHUNK", 2 * 128)
-    monkeypatch.setattr(
-        sc,
-        "TWINS",
-        {
-            "current_records.csv": ("current_records.parquet", (), 300),
-            "record_history.csv": ("record_history.parquet", ("identity_hash", "history_id"), 128),
-        },
-    )
+
+
+def _gathered(batches: Iterator[pa.RecordBatch]) -> pa.Table:
+    gathered = list(batches)
+    assert len(gathered) > 1, "the file crossed block boundaries"
+    return pa.Table.from_batches(gathered)
 
 
 @pytest.mark.usefixtures("tiny_blocks")
-def test_a_streamed_twin_holds_the_csv_rows_in_order_in_full_row_groups(tmp_path: Path):
-    _history_csv(tmp_path / "current_records.csv")
-    assert sc.write_parquet_twin(tmp_path, "current_records.csv") == (
-        "current_records.parquet",
-        ROWS,
-    )
-    twin = pq.read_table(tmp_path / "current_records.parquet")
-    assert twin.equals(sc.read_csv(tmp_path / "current_records.csv"))
-    assert _row_groups(tmp_path / "current_records.parquet") == [300] * 16 + [200]
-
-
-@pytest.mark.usefixtures("tiny_blocks")
-def test_a_sorted_twin_is_sorted_across_every_block(tmp_path: Path):
-    _history_csv(tmp_path / "record_history.csv")
-    table = sc.read_csv(tmp_path / "record_history.csv")
-    chunks = pa.Table.from_batches(table.to_batches(max_chunksize=97))  # many chunks to take from
-    sc._write_sorted(
-        chunks, tmp_path / "record_history.parquet", ("identity_hash", "history_id"), 128
-    )
-    twin = pq.read_table(tmp_path / "record_history.parquet")
-    expected = table.take(
-        pc.sort_indices(table, [("identity_hash", "ascending"), ("history_id", "ascending")])
-    )
-    assert twin.equals(expected)
-    assert _row_groups(tmp_path / "record_history.parquet") == [128] * 39 + [8]
-    assert twin.column("before").null_count == ROWS - ROWS // 3
+def test_a_streamed_csv_gives_the_rows_of_the_whole_file_in_order(tmp_path: Path):
+    _history_csv(tmp_path / "history.csv")
+    streamed = sc.stream_csv(tmp_path / "history.csv", _gathered)
+    whole = sc.read_csv(tmp_path / "history.csv")
+    assert streamed.num_rows == ROWS
+    assert streamed.equals(whole.combine_chunks().cast(streamed.schema))
+    assert streamed.column("before").null_count == ROWS - ROWS // 3
 
 
 def _with_one_long_row(path: Path, length: int) -> str:
@@ -90,18 +62,22 @@ def _with_one_long_row(path: Path, length: int) -> str:
 
 
 @pytest.mark.usefixtures("tiny_blocks")
-@pytest.mark.parametrize("csv_name", ["current_records.csv", "record_history.csv"])
-def test_a_row_longer_than_the_read_blocks_still_converts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, csv_name: str
+def test_a_row_longer_than_the_read_blocks_is_read_again_in_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Issue 15: one row over Arrow's block size failed every export from then on."""
     monkeypatch.setattr(sc, "_READ_BLOCK", 8192)
-    long_text = _with_one_long_row(tmp_path / csv_name, 100_000)
-    twin, rows = sc.write_parquet_twin(tmp_path, csv_name)
-    assert rows == ROWS
-    table = pq.read_table(tmp_path / twin)
+    long_text = _with_one_long_row(tmp_path / "history.csv", 100_000)
+    attempts = []
+
+    def consume(batches: Iterator[pa.RecordBatch]) -> pa.Table:
+        attempts.append(1)
+        return pa.Table.from_batches(list(batches))
+
+    table = sc.stream_csv(tmp_path / "history.csv", consume)
+    assert table.num_rows == ROWS and len(attempts) == 2, "read again from the start"
     assert long_text in table.column("after").to_pylist()
-    assert sc.read_csv(tmp_path / csv_name).num_rows == ROWS
+    assert sc.read_csv(tmp_path / "history.csv").num_rows == ROWS
 
 
 def test_a_file_arrow_refuses_for_another_reason_is_one_snapshot_error(tmp_path: Path):

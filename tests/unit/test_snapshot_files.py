@@ -114,7 +114,7 @@ def test_manifest_and_pointer_on_disk(tmp_path: Path) -> None:
         "generation": gen.id,
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
     }
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["generation"] == gen.id
     assert manifest["files"] == {
         RECORDS: {"rows": 1, "sha256": _sha(gen.folder / RECORDS), "bytes": 4}
@@ -603,13 +603,24 @@ def test_reader_in_another_process_never_sees_a_torn_generation(tmp_path: Path) 
 
 def test_verify_only_hashes_the_files_a_reader_reads(tmp_path: Path) -> None:
     first, second = _publish(tmp_path, 2)
-    (second.folder / "b.csv").write_text("damaged\n", encoding="utf-8")
+    damaged = second.folder / "b.csv"
+    damaged.write_bytes(b"#" * damaged.stat().st_size)  # the same size, other bytes
     chosen, problems = latest_good_generation(
         tmp_path, verify_only=lambda names: [n for n in names if n != "b.csv"]
     )
     assert (chosen.id, problems) == (second.id, []), "a file the reader skips is not hashed"
     fallback, problems = latest_good_generation(tmp_path)
     assert fallback.id == first.id and "b.csv" in problems[0], "full verification still catches it"
+
+
+def test_a_file_the_reader_skips_is_still_checked_for_its_size(tmp_path: Path) -> None:
+    first, second = _publish(tmp_path, 2)
+    (second.folder / "b.csv").write_text("damaged\n", encoding="utf-8")  # shorter
+    chosen, problems = latest_good_generation(
+        tmp_path, verify_only=lambda names: [n for n in names if n != "b.csv"]
+    )
+    assert chosen.id == first.id, "a mapped file shorter than its manifest would crash a reader"
+    assert "b.csv has 8 bytes" in problems[0]
 
 
 def test_a_file_hashed_while_written_is_published_with_that_hash(tmp_path: Path) -> None:

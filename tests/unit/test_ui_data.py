@@ -87,18 +87,21 @@ def test_guard_and_unguard_are_inverse(shown: str, stored: str):
 # --------------------------------------------------------------------------- loading
 
 
-def test_parquet_twin_and_csv_give_the_same_records(tmp_path: Path):
-    publish_fixture(tmp_path / "twins")
-    publish_fixture(tmp_path / "csv", twins=False)
-    with_twins, _ = load_snapshot(tmp_path / "twins")
+def test_a_mapped_generation_and_a_csv_one_give_the_same_records(tmp_path: Path):
+    publish_fixture(tmp_path / "mapped")
+    publish_fixture(tmp_path / "csv", mapped=False)  # format 1, as exports were before
+    mapped, _ = load_snapshot(tmp_path / "mapped")
     from_csv, _ = load_snapshot(tmp_path / "csv")
-    assert "current_records.parquet" in with_twins.generation.files
-    assert "current_records.parquet" not in from_csv.generation.files
-    assert with_twins.records.to_pylist() == from_csv.records.to_pylist()
-    assert (
-        with_twins.history(identity("a1")).to_pylist()
-        == from_csv.history(identity("a1")).to_pylist()
-    )
+    assert "records.identity_hash.arrow" in mapped.generation.files
+    assert "current_records.csv" not in mapped.generation.files
+    assert "records.identity_hash.arrow" not in from_csv.generation.files
+    assert mapped.records.to_pylist() == from_csv.records.to_pylist()
+    for short in ("a1", "a4", "a8"):
+        assert (
+            mapped.history(identity(short)).to_pylist()
+            == from_csv.history(identity(short)).to_pylist()
+        )
+    assert mapped.changes().to_pylist() == from_csv.changes().to_pylist()
 
 
 def test_text_is_shown_without_the_guard_and_missing_text_is_empty(snapshot: Snapshot):
@@ -242,12 +245,12 @@ def test_fixture_has_the_rows_tests_count_on():
     assert sum(r["is_active"] for r in fixture.records) == 7
 
 
-def test_the_dashboard_verifies_parquet_twins_instead_of_their_big_csvs():
+def test_the_dashboard_hashes_the_small_files_at_once_and_a_mapped_one_when_it_reads_it():
     from fmw.ui.snapshot_data import files_read
 
-    names = ["current_records.csv", "current_records.parquet", "home_summary.csv"]
-    assert files_read(names) == ["current_records.parquet", "home_summary.csv"]
-    assert files_read(["current_records.csv"]) == ["current_records.csv"], "no twin: the CSV"
+    names = ["records.identity_hash.arrow", "history.000000000001.arrow", "home_summary.csv"]
+    assert files_read(names) == ["home_summary.csv"]
+    assert files_read(["current_records.csv"]) == ["current_records.csv"], "format 1: all"
 
 
 # --------------------------------------------------------------------------- issue 12: search
@@ -368,7 +371,8 @@ def test_what_differs_between_two_days(snapshot: Snapshot):
 
 
 def test_change_documents_give_before_and_after_of_each_change(snapshot: Snapshot):
-    updated = snapshot.changes.filter(pc.equal(snapshot.changes["change"], "updated"))
+    changes = snapshot.changes()
+    updated = changes.filter(pc.equal(changes["change"], "updated"))
     history_id = updated["history_id"][0].as_py()
     [(before, after)] = as_of.change_documents(snapshot, [history_id])
     assert before is not None

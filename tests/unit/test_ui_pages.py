@@ -279,22 +279,36 @@ def test_empty_state_names_the_commands_to_run(root: Path):
     assert not metrics(at)
 
 
-def test_a_corrupt_newest_generation_falls_back_and_says_so(published: Path):
+def _damaged(data: bytes, damage: str) -> bytes:
+    if damage == "shorter":
+        return b"broken\n"
+    if damage == "zeroed":
+        return b"\0" * len(data)
+    return data.replace(b"disabled", b"DISABLED")  # the same size, still an Arrow file
+
+
+@pytest.mark.parametrize(
+    ("damage", "found"),
+    [
+        ("shorter", "has 7 bytes"),  # caught when the generation is chosen (its size)
+        ("zeroed", "SHA-256 differs"),  # caught when it is mapped
+        ("a value", "SHA-256 differs"),  # caught when a page first reads the file
+    ],
+)
+def test_a_corrupt_newest_generation_falls_back_and_says_so(
+    published: Path, damage: str, found: str
+):
     older = sorted((published / GENERATIONS_DIR).iterdir())[0].name
     fixture = default_fixture()
     fixture.records = fixture.records[:3]
     newest = publish_fixture(published, fixture)
-    damaged = (
-        "current_records.parquet"
-        if "current_records.parquet" in newest.files
-        else ("current_records.csv")
-    )
-    (newest.folder / damaged).write_bytes(b"broken\n")  # a file the dashboard reads
+    damaged = newest.path("records.status.arrow")  # a file the dashboard reads
+    damaged.write_bytes(_damaged(damaged.read_bytes(), damage))
     at = app().run()
     assert not at.exception
     assert metrics(at)["전체 레코드"] == "8", "the previous good generation is shown"
     error = at.error[0].value
-    assert "마지막 정상 스냅샷" in error and newest.id in error
+    assert "마지막 정상 스냅샷" in error and newest.id in error and found in error
     assert older in json.dumps([newest.id, older])
 
 
@@ -412,6 +426,18 @@ def test_changes_lists_changes_since_a_date_and_filters_them(published: Path):
     at.multiselect(key="changes_kinds").select("deactivated").run()
     assert grid_column(at, "기능 코드", "fmw-changes") == ["REC-003"]
     assert at.query_params["kind"] == "deactivated"
+
+
+def test_changes_search_finds_codes_in_any_width_and_case_search_after_search(
+    published: Path,
+):
+    at = open_page("changes", since="2026-11-01")
+    at.text_input(key="changes_q").input("ｐａｙ").run()  # full width, lower case
+    assert grid_column(at, "기능 코드", "fmw-changes") == ["PAY-001"]
+    assert grid_column(at, "기능명", "fmw-changes") == ["기본 결제"]
+    at.text_input(key="changes_q").input("rec-003").run()  # the codes' keys, kept, again
+    assert grid_column(at, "기능 코드", "fmw-changes") == ["REC-003"]
+    assert at.query_params["q"] == "rec-003"
 
 
 def test_changes_since_a_later_date_is_empty(published: Path):

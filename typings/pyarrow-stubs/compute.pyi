@@ -68,6 +68,7 @@ def is_null(
     options: _Options = None,
     memory_pool: _Pool = None,
 ) -> Any: ...
+def is_valid(values: _Datum, /, *, memory_pool: _Pool = None) -> Any: ...
 def is_in(
     values: _Datum,
     /,
@@ -185,6 +186,15 @@ def sum(
     memory_pool: _Pool = None,
 ) -> pa.Scalar: ...
 def min(
+    array: _Datum,
+    /,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    options: _Options = None,
+    memory_pool: _Pool = None,
+) -> pa.Scalar: ...
+def max(
     array: _Datum,
     /,
     *,

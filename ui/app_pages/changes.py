@@ -17,8 +17,6 @@ import json
 import math
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import streamlit as st
 
 from fmw.ui import as_of, display, messages, overview, view
@@ -166,14 +164,14 @@ def _table(
 
 
 def _feature_names(snapshot: Snapshot, identities: list[str]) -> list[str]:
-    rows = pc.index_in(
-        pa.array(identities, pa.string()), value_set=snapshot.records["identity_hash"]
-    )
-    names = snapshot.records["feature_name"].take(pc.fill_null(rows, 0)).to_pylist()
-    return [
-        (name or "") if row is not None else ""
-        for name, row in zip(names, rows.to_pylist(), strict=True)
-    ]
+    """Each identity's feature name ("" when this snapshot does not hold it): a binary
+    search each (a hash of every identity would cost most of a second at a million)."""
+    column = snapshot.records["feature_name"]
+    names = []
+    for identity in identities:
+        row = snapshot.row_index(identity)
+        names.append("" if row is None else str(column[row].as_py() or ""))
+    return names
 
 
 def render() -> None:
