@@ -20,8 +20,8 @@ from fmw.loader.dry_run import DryRun, dry_run
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.loader.source_file import check_file
 from fmw.settings import load_settings
-from fmw.sources import check_source_name
 from fmw.snapshot.export import records_in
+from fmw.sources import check_source_name
 from fmw.sync import SyncReport, publish_snapshot, require_sources, run_sync, spec_for
 from fmw.vocabulary import alias_hints
 
