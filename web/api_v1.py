@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
@@ -29,7 +28,7 @@ from fmw.errors import NoSnapshotError, SnapshotError
 from fmw.ui import overview
 from fmw.ui.downloads import CSV_MIME, csv_bytes
 from fmw.ui.search import TABLE_COLUMNS, Query, parse_day, run_search
-from fmw.ui.snapshot_data import Snapshot
+from fmw.ui.snapshot_data import CHANGE_COLUMNS, Snapshot
 from fmw.web.conf import fmw_settings
 from fmw.web.snapshots import CACHE
 
@@ -244,13 +243,9 @@ def changes(request: HttpRequest, since: str = "") -> HttpResponse:
     if day is None:
         rows = overview.latest_changes(snapshot)
     else:
-        start = pa.scalar(dt.datetime.combine(day, dt.time(), dt.UTC))
-        table = snapshot.changes
-        rows = table.filter(
-            pc.greater_equal(table["changed_at"], start.cast(table["changed_at"].type))
-        )
-        rows = rows.sort_by([("changed_at", "descending"), ("history_id", "descending")])
-    columns = [c for c in overview.CHANGE_COLUMNS if c in rows.column_names]
+        start = dt.datetime.combine(day, dt.time(), dt.UTC)
+        rows = snapshot.changes(since=int(start.timestamp()) * 1_000_000)
+    columns = [c for c in CHANGE_COLUMNS if c in rows.column_names]
     return _answer(
         request, snapshot, {"since": since or None, "changes": rows_json(rows.select(columns))}
     )

@@ -31,6 +31,7 @@ from django.contrib.auth.backends import RemoteUserBackend
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.middleware import RemoteUserMiddleware
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
 ADMIN_PREFIX = "/api/dev/"
@@ -69,7 +70,7 @@ class ProxyIdentityMiddleware(RemoteUserMiddleware):
 
     def __call__(self, request: HttpRequest) -> Any:
         if not request.path.startswith(ADMIN_PREFIX):
-            return self.get_response(request)
+            return self._respond(request)
         request.META.pop(self.header, None)
         name = proxied_name(request)
         if name is not None:
@@ -82,7 +83,14 @@ class ProxyIdentityMiddleware(RemoteUserMiddleware):
                 status=403,
                 content_type="text/plain; charset=utf-8",
             )
-        return self.get_response(request)
+        return self._respond(request)
+
+    def _respond(self, request: HttpRequest) -> Any:
+        # Django always builds a middleware with the next handler; its stubs allow None.
+        respond = self.get_response
+        if respond is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} was built without a handler")
+        return respond(request)
 
 
 class ProxyIdentityBackend(RemoteUserBackend):
