@@ -74,7 +74,9 @@ CREATE TABLE ops.batch (
         'processed',    -- applied to core
         'held',         -- would deactivate more than half of the source: waits for an admin
         'failed',       -- an error; message says why, no record changed
-        'refused'       -- the file's headers or shape were refused before anything landed
+        'refused',      -- the file's headers or shape were refused before anything landed
+        'interrupted',  -- landed, but the loader stopped before processing it: retry or discard
+        'discarded'     -- an admin discarded it (was interrupted, failed or held): rows dropped
     )),
     CONSTRAINT batch_kind_check CHECK (kind IN (
         'file',         -- a loaded file (fmw load, fmw sync)
@@ -86,7 +88,9 @@ COMMENT ON TABLE ops.batch IS
     'One loaded file, or one re-resolve or removal of a source. landed: rows are in raw.row; '
     'processed: applied to core; held: would deactivate more than half of the source, waiting '
     'for an admin; failed: message says why, no record was changed; refused: its headers or '
-    'shape were refused (message says why and which command fixes it), nothing landed.';
+    'shape were refused (message says why and which command fixes it), nothing landed; '
+    'interrupted: landed, but the loader stopped before processing it (`fmw batch retry` or '
+    '`fmw batch discard`); discarded: an admin dropped its landed rows, no record changed.';
 COMMENT ON COLUMN ops.batch.file_sha256 IS
     'SHA-256 of the file (of the re-staged file for a re-resolve); NULL for a removal.';
 COMMENT ON COLUMN ops.batch.headers IS 'Header cells exactly as in the file, in file order.';

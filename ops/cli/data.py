@@ -30,6 +30,11 @@ def print_sync(report: SyncReport) -> None:
         print_batch(result)
     for line in report.errors:
         err.print(f"[red]failed[/red] {escape(line)}")
+    if report.failed_sources:
+        err.print(
+            f"[red]sync incomplete:[/red] {len(report.failed_sources)} source(s) failed: "
+            f"{escape(', '.join(report.failed_sources))}; the others were loaded"
+        )
     for state in report.unconfigured:
         err.print(
             f"[yellow]note:[/yellow] source {escape(state.name)} ({state.active_records:,} active "
