@@ -19,6 +19,20 @@ COMMENT ON FUNCTION ops.landing_lock_free(bigint) IS
     'Whether no other session holds the batch''s landing lock (taking it until the end of the '
     'transaction). Used to tell an interrupted landed batch from one in flight.';
 
+CREATE OR REPLACE FUNCTION ops.landing_here(p_batch_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (
+    SELECT FROM pg_catalog.pg_locks AS l
+    WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted
+      AND l.objsubid = 1
+      AND l.classid = ((ops.batch_lock_key(p_batch_id) >> 32) & 4294967295)::oid
+      AND l.objid = (ops.batch_lock_key(p_batch_id) & 4294967295)::oid);
+COMMENT ON FUNCTION ops.landing_here(bigint) IS
+    'Whether this session holds the batch''s landing lock, i.e. is the one landing it: '
+    'raw.check_landing and ops.note_cells let the loader write for that batch only.';
+
 CREATE OR REPLACE FUNCTION ops.register_batch(
     p_source text,
     p_priority integer,
@@ -497,7 +511,8 @@ GRANT EXECUTE ON FUNCTION
     ops.batch_lock_key(bigint),
     ops.record_failed_file(text, integer, text, text, text, text[], boolean, text),
     ops.mark_interrupted_batches(),
-    ops.discard_batch(bigint, text)
+    ops.discard_batch(bigint, text),
+    ops.landing_here(bigint)
 TO fmw_loader;
 
 CREATE OR REPLACE FUNCTION core.integrity_problems()

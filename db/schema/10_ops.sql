@@ -30,6 +30,13 @@ CREATE TABLE ops.source (
 COMMENT ON TABLE ops.source IS
     'Sources that ever landed a batch. Lower priority wins when sources disagree on a record. '
     'Which sources sync loads is configured in fmw.toml; `fmw source list` shows both.';
+-- Source names are short identifiers (fmw.settings.SOURCE_NAME). NOT VALID: a database that
+-- holds an older name keeps it (and its batches); every new or renamed source is checked.
+ALTER TABLE ops.source ADD CONSTRAINT source_name_check
+    CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$') NOT VALID;
+COMMENT ON CONSTRAINT source_name_check ON ops.source IS
+    'A source name is a lowercase letter, then up to 62 lowercase letters, digits or '
+    'underscores: it appears in file names, commands, messages and logs.';
 COMMENT ON COLUMN ops.source.resolved_priority IS
     'The priority core.record was last resolved with; when it differs from priority, the '
     'source''s next batch re-resolves every identity it reports.';

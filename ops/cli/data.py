@@ -19,7 +19,7 @@ from fmw.cli.support import clean_errors, console, err, note, open_database, row
 from fmw.loader.dry_run import DryRun, dry_run
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.loader.source_file import check_file
-from fmw.settings import load_settings
+from fmw.settings import check_source_name_grammar, load_settings
 from fmw.sources import check_source_name
 from fmw.sync import SyncReport, publish_snapshot, require_sources, run_sync, spec_for
 from fmw.vocabulary import alias_hints
@@ -87,6 +87,7 @@ def load(
     Example: fmw load exports/team_a.csv --source team_a --dry-run
     """
     check_file(file)
+    check_source_name_grammar(source)
     settings = load_settings()
     configured = settings.sources.get(source)
     spec = spec_for(source, configured) if configured else SourceSpec(source)
