@@ -21,7 +21,13 @@ from psycopg import sql
 from fmw.errors import BatchError, SourceFileError
 from fmw.loader.cell_notes import land_cell_notes
 from fmw.loader.csv_copy import land_csv_body
-from fmw.loader.source_file import SourceFormat, SourceTable, open_file, open_source
+from fmw.loader.source_file import (
+    SourceFormat,
+    SourceTable,
+    check_kind,
+    open_file,
+    open_source,
+)
 
 PROGRESS_EVERY = 10_000
 BATCH_REFUSED = "FM003"  # SQLSTATE raised by core.process_batch for a batch it must not run
@@ -301,14 +307,18 @@ def load_file(
 ) -> BatchResult:
     """Land ``path`` as a batch of ``spec.name`` and process it.
 
-    Landing is one transaction: a file that cannot be read completely leaves no
-    rows behind (a failed batch records the attempt) and raises SourceFileError.
+    Landing is one transaction: a file that cannot be read or landed completely
+    leaves no rows behind (a failed batch records the attempt, naming the file
+    and where known its row and column) and raises SourceFileError; a path that
+    is not a file at all (missing, a FIFO, a device) is refused before anything
+    is recorded.
     Headers or a shape ``ops.register_batch`` refuses raise SourceFileError at
     row 1, and leave a refused batch naming the fix; ``accept_shape`` lets the
     file declare a new shape for its source.
     """
     attempt = _Attempt(Path(path))
     path = attempt.path
+    check_kind(path)  # what is not a file at all is refused before anything is recorded
     mark_interrupted(conn)
     try:
         attempt.sha = file_sha256(path)

@@ -41,6 +41,7 @@ __all__ = [
     "SourceFormat",
     "SourceTable",
     "check_file",
+    "check_kind",
     "open_file",
     "open_source",
 ]
@@ -104,12 +105,7 @@ def open_file(path: Path) -> IO[bytes]:
     is not a regular file is refused before it is opened, and checked again
     once it is open.
     """
-    try:
-        _check_regular(path, path.stat())
-    except FileNotFoundError:
-        raise SourceFileError(path, "no such file") from None
-    except OSError:
-        pass  # let opening it name the problem
+    check_kind(path)
     file = _open_binary(path)
     try:
         _check_regular(path, os.fstat(file.fileno()))
@@ -117,6 +113,17 @@ def open_file(path: Path) -> IO[bytes]:
         file.close()
         raise
     return file
+
+
+def check_kind(path: Path) -> None:
+    """SourceFileError when ``path`` does not exist or is not a regular file (a FIFO, a
+    device, a folder); nothing is opened. A file that exists but cannot be read passes."""
+    try:
+        _check_regular(path, path.stat())
+    except FileNotFoundError:
+        raise SourceFileError(path, "no such file") from None
+    except OSError:
+        pass  # opening it names the problem
 
 
 def check_file(path: Path) -> None:
