@@ -283,7 +283,7 @@ def fault_rounds(rig: Rig, conn: psycopg.Connection, rounds: int) -> list[dict[s
         for name, kill in (
             (
                 "load killed while landing (COPY)",
-                lambda: kill_load(rig, conn, "COPY raw.row%", end_session=False),
+                lambda: kill_load(rig, conn, "%COPY %", end_session=False),
             ),
             (
                 "load killed while processing",
