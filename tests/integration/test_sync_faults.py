@@ -203,6 +203,12 @@ def test_the_same_file_while_another_session_lands_it_is_refused(
         with pytest.raises(BatchError, match=r"a\.csv of source team is being loaded right now"):
             load_file(conn, spec, path)
         assert mark_interrupted(conn) == [], "in flight: its session holds the landing lock"
+        backend = other.info.backend_pid
+    deadline = time.monotonic() + 30  # the server ends the closed session a moment later
+    while time.monotonic() < deadline and conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [backend]
+    ).fetchone() != (0,):
+        time.sleep(0.01)
     # The other session is gone: its batch is interrupted, and the file loads.
     result = load_file(conn, spec, path)
     assert result.status == "processed"

@@ -128,7 +128,7 @@ def test_migration_000010_keeps_a_loaded_database_loading(blank: str):
 
         applied = migrations.upgrade(conn)
 
-        assert [m.version for m in applied] == [9, 10]
+        assert [m.version for m in applied] == list(range(9, len(migrations.discover()) + 1))
         assert conn.execute("SELECT shape, shape_batch_id FROM ops.source").fetchone() == (
             ["feature_code", "region", "status"],
             1,
