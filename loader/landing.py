@@ -7,8 +7,11 @@ normalize, hash or judge a value; that is SQL's job under ``db/functions``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable
+import re
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +21,18 @@ from psycopg import sql
 from fmw.errors import BatchError, SourceFileError
 from fmw.loader.cell_notes import land_cell_notes
 from fmw.loader.csv_copy import land_csv_body
-from fmw.loader.source_file import SourceFormat, SourceTable, open_file, open_source
+from fmw.loader.source_file import (
+    SourceFormat,
+    SourceTable,
+    check_kind,
+    open_file,
+    open_source,
+)
 
 PROGRESS_EVERY = 10_000
 BATCH_REFUSED = "FM003"  # SQLSTATE raised by core.process_batch for a batch it must not run
+FILE_IN_FLIGHT = "FM004"  # SQLSTATE: ops.register_batch, the same file is being landed already
+_COPY_LINE = re.compile(r"\bline (\d+)\b")  # where in a COPY PostgreSQL stopped
 
 
 @dataclass(frozen=True)
@@ -109,18 +120,31 @@ def _copy_rows(
     table: SourceTable,
     progress: Callable[[int], None] | None,
 ) -> int:
-    count = 0
+    written = array("i")  # the source row of each COPY line, to name a row PostgreSQL refuses
     statement = sql.SQL("COPY raw.row (batch_id, source_row, cells) FROM STDIN (FORMAT BINARY)")
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.set_types(["int8", "int4", "text[]"])
-        for row_number, cells in table.rows:
-            copy.write_row((batch_id, row_number, cells))
-            count += 1
-            if progress and count % PROGRESS_EVERY == 0:
-                progress(count)
+    try:
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types(["int8", "int4", "text[]"])
+            for row_number, cells in table.rows:
+                copy.write_row((batch_id, row_number, cells))
+                written.append(row_number)
+                if progress and len(written) % PROGRESS_EVERY == 0:
+                    progress(len(written))
+    except psycopg.Error as exc:
+        raise landing_error(table.path, exc, written) from exc
     if progress:
-        progress(count)
-    return count
+        progress(len(written))
+    return len(written)
+
+
+def landing_error(path: Path, exc: psycopg.Error, written: Sequence[int] = ()) -> SourceFileError:
+    """FMW's one line for a database error while landing ``path``: the file, the row where
+    PostgreSQL's COPY stopped (``written``: the source row of each line sent), and its words."""
+    primary = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+    found = _COPY_LINE.search(exc.diag.context or "")
+    line = int(found.group(1)) if found else 0
+    row = written[line - 1] if 0 < line <= len(written) else None
+    return SourceFileError(path, f"the database refused it, nothing landed: {primary}", row=row)
 
 
 def _land_rows(
@@ -143,25 +167,82 @@ def _land_rows(
     return count
 
 
+@dataclass
+class _Attempt:
+    """What is known about a file being loaded, for the failed batch that records it."""
+
+    path: Path
+    sha: str | None = None
+    table: SourceTable | None = None
+
+
 def _record_failure(
+    conn: psycopg.Connection, spec: SourceSpec, attempt: _Attempt, reason: str
+) -> int | None:
+    """Leave a failed batch behind so admins see the attempt; never fails the caller."""
+    table = attempt.table
+    try:
+        row = conn.execute(
+            "SELECT ops.record_failed_file(%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                spec.name,
+                spec.priority,
+                attempt.path.name,
+                attempt.sha,
+                table.encoding if table else None,
+                table.header if table else None,
+                spec.full_extract,
+                reason,
+            ],
+        ).fetchone()
+    except psycopg.Error:
+        return None
+    return row[0] if row else None
+
+
+def _land(
     conn: psycopg.Connection,
     spec: SourceSpec,
     table: SourceTable,
     sha: str,
-    reason: str,
     *,
+    force: bool,
     accept_shape: bool,
-) -> int | None:
-    """Leave a failed batch behind so admins see the attempt; never fails the caller."""
+    progress: Callable[[int], None] | None,
+) -> tuple[int | None, int | None, str | None]:
+    """Register and land the file in one transaction (``_register``'s three values).
+
+    A database error becomes FMW's own: SourceFileError naming the file (the
+    same file in flight elsewhere: BatchError, and no failed batch).
+    """
     try:
         with conn.transaction():
-            batch_id, _, _ = _register(
-                conn, spec, table, sha, force=True, accept_shape=accept_shape
+            batch_id, duplicate_of, refusal = _register(
+                conn, spec, table, sha, force=force, accept_shape=accept_shape
             )
-            conn.execute("SELECT ops.fail_batch(%s, %s)", [batch_id, reason])
-        return batch_id
-    except psycopg.Error:
-        return None
+            if batch_id is not None and refusal is None:
+                _land_rows(conn, batch_id, table, progress)
+    except psycopg.Error as exc:
+        if exc.sqlstate == FILE_IN_FLIGHT:
+            raise BatchError(exc.diag.message_primary or str(exc)) from None
+        raise landing_error(table.path, exc) from exc
+    return batch_id, duplicate_of, refusal
+
+
+def mark_interrupted(conn: psycopg.Connection) -> list[tuple[int, str, str, int]]:
+    """Mark interrupted every landed batch no session is landing or processing any more;
+    (batch, source, file name, landed rows) of each one marked."""
+    rows = conn.execute(
+        "SELECT batch_id, source, file_name, raw_rows FROM ops.mark_interrupted_batches()"
+    ).fetchall()
+    return [(int(b), str(s), str(f), int(n)) for b, s, f, n in rows]
+
+
+def _release(conn: psycopg.Connection, batch_id: int) -> None:
+    """Give up the batch's landing lock (ops.register_batch took it); the connection may
+    be gone, and then the lock went with it."""
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("SELECT pg_advisory_unlock(ops.batch_lock_key(%s))", [batch_id])
 
 
 def _process(
@@ -184,7 +265,11 @@ def _process(
     except psycopg.Error as exc:
         if exc.sqlstate == BATCH_REFUSED:
             raise BatchError(exc.diag.message_primary or str(exc)) from exc
-        raise
+        primary = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+        raise BatchError(
+            f"{path.name}: batch {batch_id} was not processed, no record changed (database "
+            f"error: {primary}); `fmw batch retry {batch_id}` processes it again"
+        ) from exc
     assert row is not None
     status, rows, inserted, updated, unchanged, deactivated, rejected, issues, message, unmapped = (
         row
@@ -222,25 +307,35 @@ def load_file(
 ) -> BatchResult:
     """Land ``path`` as a batch of ``spec.name`` and process it.
 
-    Landing is one transaction: a file that cannot be read completely leaves no
-    rows behind (a failed batch records the attempt) and raises SourceFileError.
+    Landing is one transaction: a file that cannot be read or landed completely
+    leaves no rows behind (a failed batch records the attempt, naming the file
+    and where known its row and column) and raises SourceFileError; a path that
+    is not a file at all (missing, a FIFO, a device) is refused before anything
+    is recorded.
     Headers or a shape ``ops.register_batch`` refuses raise SourceFileError at
     row 1, and leave a refused batch naming the fix; ``accept_shape`` lets the
     file declare a new shape for its source.
     """
-    path = Path(path)
-    sha = file_sha256(path)
-    with open_source(path, fmt=spec.format, encoding=spec.encoding, sheet=spec.sheet) as table:
-        try:
-            with conn.transaction():
-                batch_id, duplicate_of, refusal = _register(
-                    conn, spec, table, sha, force=force, accept_shape=accept_shape
-                )
-                if batch_id is not None and refusal is None:
-                    _land_rows(conn, batch_id, table, progress)
-        except SourceFileError as exc:
-            _record_failure(conn, spec, table, sha, str(exc), accept_shape=accept_shape)
-            raise
+    attempt = _Attempt(Path(path))
+    path = attempt.path
+    check_kind(path)  # what is not a file at all is refused before anything is recorded
+    mark_interrupted(conn)
+    try:
+        attempt.sha = file_sha256(path)
+        with open_source(path, fmt=spec.format, encoding=spec.encoding, sheet=spec.sheet) as table:
+            attempt.table = table
+            batch_id, duplicate_of, refusal = _land(
+                conn,
+                spec,
+                table,
+                attempt.sha,
+                force=force,
+                accept_shape=accept_shape,
+                progress=progress,
+            )
+    except SourceFileError as exc:
+        _record_failure(conn, spec, attempt, str(exc))
+        raise
     if refusal is not None:  # the refused batch is committed: `fmw batch list` shows it
         raise SourceFileError(path, refusal, row=1)
     if batch_id is None:
@@ -252,14 +347,24 @@ def load_file(
             table.encoding,
             message=f"already loaded as batch {duplicate_of}; --force reloads it",
         )
-    return _process(
-        conn,
-        batch_id,
-        allow_mass_deactivation=False,
-        source=spec.name,
-        path=path,
-        encoding=table.encoding,
-    )
+    try:
+        result = _process(
+            conn,
+            batch_id,
+            allow_mass_deactivation=False,
+            source=spec.name,
+            path=path,
+            encoding=table.encoding,
+        )
+    except BatchError as exc:
+        # Left landed: fail it with the reason while the connection lasts; when it is
+        # gone, the next start marks the batch interrupted (ops.mark_interrupted_batches).
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT ops.fail_batch(%s, %s)", [batch_id, str(exc)])
+        raise
+    finally:
+        _release(conn, batch_id)
+    return result
 
 
 def reprocess_batch(
@@ -284,11 +389,11 @@ def reprocess_batch(
             f"batch {batch_id} was refused, so nothing of {file_name} landed: run the command "
             f"its message names (`fmw batch show {batch_id}`), then load the file again"
         )
-    wanted = "held" if approve else "failed"
-    if current != wanted:
+    wanted = ("held",) if approve else ("failed", "interrupted")
+    if current not in wanted:
         verb = "approve" if approve else "retry"
         raise BatchError(
-            f"batch {batch_id} is {current}; `fmw batch {verb}` takes {wanted} batches"
+            f"batch {batch_id} is {current}; `fmw batch {verb}` takes {' or '.join(wanted)} batches"
         )
     if not landed:
         raise BatchError(
@@ -304,3 +409,15 @@ def reprocess_batch(
         encoding=encoding,
         actor=actor,
     )
+
+
+def discard_batch(conn: psycopg.Connection, batch_id: int, *, actor: str | None = None) -> int:
+    """Drop an interrupted, failed or held batch's landed rows (``ops.discard_batch``);
+    how many rows. No record changes."""
+    try:
+        row = conn.execute("SELECT ops.discard_batch(%s, %s)", [batch_id, actor]).fetchone()
+    except psycopg.Error as exc:
+        if exc.sqlstate == BATCH_REFUSED:
+            raise BatchError(exc.diag.message_primary or str(exc)) from None
+        raise
+    return int(row[0]) if row else 0

@@ -41,6 +41,7 @@ __all__ = [
     "SourceFormat",
     "SourceTable",
     "check_file",
+    "check_kind",
     "open_file",
     "open_source",
 ]
@@ -104,12 +105,7 @@ def open_file(path: Path) -> IO[bytes]:
     is not a regular file is refused before it is opened, and checked again
     once it is open.
     """
-    try:
-        _check_regular(path, path.stat())
-    except FileNotFoundError:
-        raise SourceFileError(path, "no such file") from None
-    except OSError:
-        pass  # let opening it name the problem
+    check_kind(path)
     file = _open_binary(path)
     try:
         _check_regular(path, os.fstat(file.fileno()))
@@ -117,6 +113,17 @@ def open_file(path: Path) -> IO[bytes]:
         file.close()
         raise
     return file
+
+
+def check_kind(path: Path) -> None:
+    """SourceFileError when ``path`` does not exist or is not a regular file (a FIFO, a
+    device, a folder); nothing is opened. A file that exists but cannot be read passes."""
+    try:
+        _check_regular(path, path.stat())
+    except FileNotFoundError:
+        raise SourceFileError(path, "no such file") from None
+    except OSError:
+        pass  # opening it names the problem
 
 
 def check_file(path: Path) -> None:
@@ -389,7 +396,8 @@ def _fields_begun(text: str, delimiter: str) -> int:
 
 
 class _UndecodableBytesError(Exception):
-    """Raised inside the line generator; located by the reader, which knows row and column."""
+    """A byte no cell may hold (undecodable, or NUL) met inside the line generator; located
+    by the reader, which knows row and column."""
 
     def __init__(self, offset: int, byte: int, before: str) -> None:
         super().__init__(offset)
@@ -445,6 +453,10 @@ class _CsvReader:
                 raise _UndecodableBytesError(
                     self._offset + exc.start, raw[exc.start], before
                 ) from None
+            if "\x00" in line:  # no text cell holds one: PostgreSQL refuses it in text
+                at = raw.index(b"\x00")
+                before = raw[:at].decode(self._codec, errors="replace")
+                raise _UndecodableBytesError(self._offset + at, 0, before)
             self._offset += len(raw)
             self._pending.append(line)
             yield line
@@ -485,11 +497,16 @@ class _CsvReader:
 
     def _decode_error(self, row: int, bad: _UndecodableBytesError) -> SourceFileError:
         column = self._column("".join(self._pending) + bad.before)
-        return SourceFileError(
-            self._path,
-            f"bytes not valid {self._codec} (0x{bad.byte:02x} at byte offset {bad.offset}); "
-            "fix the file, or set the source's encoding in fmw.toml if it is not "
-            "UTF-8 or CP949",
-            row=row,
-            column=column,
-        )
+        if bad.byte == 0:
+            reason = (
+                f"a NUL byte (0x00 at byte offset {bad.offset}), which no text cell holds: "
+                "the file is binary, or UTF-16 text without a byte order mark; save it as "
+                "'CSV UTF-8' or .xlsx"
+            )
+        else:
+            reason = (
+                f"bytes not valid {self._codec} (0x{bad.byte:02x} at byte offset {bad.offset}); "
+                "fix the file, or set the source's encoding in fmw.toml if it is not "
+                "UTF-8 or CP949"
+            )
+        return SourceFileError(self._path, reason, row=row, column=column)

@@ -59,6 +59,10 @@ class SourceFileError(FmwError):
         super().__init__(f"{', '.join(where)}: {reason}")
 
 
+class SourceNameError(FmwError):
+    """A source name is not a short identifier (fmw.settings.SOURCE_NAME); says which rule."""
+
+
 class BatchError(FmwError):
     """A batch could not be processed; no record was changed."""
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,10 +26,27 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from fmw.errors import SettingsError
+from fmw.errors import SettingsError, SourceNameError
 
 SETTINGS_ENV = "FMW_SETTINGS"
 DEFAULT_SETTINGS_NAME = "fmw.toml"
+
+
+SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+"""A source name: a lowercase ASCII letter, then up to 62 lowercase letters, digits or
+underscores (a PostgreSQL identifier's length). It appears in file names, commands,
+messages and logs, so nothing that a shell, a path or a terminal reads differently."""
+
+
+def check_source_name_grammar(name: str) -> str:
+    """``name`` if it is a valid source name (``SOURCE_NAME``); SourceNameError otherwise."""
+    if SOURCE_NAME.fullmatch(name):
+        return name
+    shown = repr(name) if len(name) <= 40 else f"{name[:40]!r}… ({len(name):,} characters)"
+    raise SourceNameError(
+        f"source name {shown} is not allowed: a source name is a lowercase letter, then up "
+        "to 62 lowercase letters, digits or underscores (e.g. team_a)"
+    )
 
 
 class SourceSettings(BaseModel):
@@ -356,6 +374,16 @@ class Settings(BaseSettings):
     base_dir: Path = Field(
         default=Path(), exclude=True, description="Folder relative paths start from."
     )
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        for name in value:
+            try:
+                check_source_name_grammar(name)
+            except SourceNameError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -19,7 +19,7 @@ import psycopg
 
 from fmw.admin import admin_call
 from fmw.errors import AdminRefusedError, UnknownSourceError
-from fmw.settings import Settings
+from fmw.settings import Settings, check_source_name_grammar
 
 NEW_SOURCE_FLAG = "--new-source"
 
@@ -86,8 +86,10 @@ def check_source_name(
 ) -> None:
     """Refuse a source that is neither configured nor in use in the database, unless new.
 
-    A source in use is one that loaded a file and was not removed since.
+    A source in use is one that loaded a file and was not removed since. A name
+    that is not a short identifier (``fmw.settings.SOURCE_NAME``) is refused first.
     """
+    check_source_name_grammar(name)
     if new_source or name in settings.sources:
         return
     states = sources(conn, settings)
@@ -111,6 +113,7 @@ def remove_source(
 
     Refused while fmw.toml still configures the source: sync would load it again.
     """
+    check_source_name_grammar(name)
     if name in settings.sources:
         raise AdminRefusedError(
             f"source {name} is still configured in fmw.toml, so the next sync would load it "

@@ -1,7 +1,9 @@
 """The daily sync: load every configured source's newest file, refresh, export.
 
-One failing source does not stop the others: its error is reported and the
-sync as a whole is marked failed, while the rest still reaches the snapshot.
+One failing source does not stop the others: its error is reported (and a
+failed batch records it) and the sync as a whole is marked failed, while the
+rest still reaches the snapshot. One sync or export at a time, from before the
+first file lands to the end of the export (the publisher lock).
 This module must never hold record rules (SQL) nor write files itself.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import psycopg
 
 from fmw.errors import FmwError, SourceFileError, SyncBusyError
-from fmw.loader.landing import BatchResult, SourceSpec, load_file
+from fmw.loader.landing import BatchResult, SourceSpec, load_file, mark_interrupted
 from fmw.settings import Settings, SourceSettings
 from fmw.snapshot.export import export_generation
 from fmw.snapshot.generations import Generation, current_pointer
@@ -34,6 +36,13 @@ class SyncReport:
     refreshed: list[ViewRefresh] = field(default_factory=list)
     generation: Generation | None = None
     unconfigured: list[SourceState] = field(default_factory=list)  # in use, not in fmw.toml
+
+    @property
+    def failed_sources(self) -> list[str]:
+        """The sources whose file could not be loaded, or whose batch failed or is held."""
+        names = [line.split(":", 1)[0] for line in self.errors]
+        names += [b.source for b in self.batches if b.status not in ("processed", "skipped")]
+        return sorted(set(names))
 
     @property
     def ok(self) -> bool:
@@ -121,19 +130,33 @@ def run_sync(
     progress: Callable[[str], None] = lambda _line: None,
     row_progress: Callable[[int], None] | None = None,
 ) -> SyncReport:
-    """Load every configured source (lowest priority number first), then publish."""
+    """Load every configured source (lowest priority number first), then publish.
+
+    The publisher lock is taken before the first file lands, so two syncs never
+    land the same file: the second is refused at once (SyncBusyError). A source
+    whose file cannot be read or landed is recorded (a failed batch, and a line
+    in ``report.errors``) and the others go on.
+    """
     report = SyncReport()
     require_sources(settings)
-    for name, source in sorted(settings.sources.items(), key=lambda kv: (kv[1].priority, kv[0])):
-        try:
-            path = newest_file(settings, name, source)
-            progress(f"loading {name}: {path}")
-            result = load_file(
-                conn, spec_for(name, source), path, force=force, progress=row_progress
+    with publisher_lock(conn):
+        for batch_id, source_name, file_name, rows in mark_interrupted(conn):
+            progress(
+                f"batch {batch_id} ({source_name}, {file_name}, {rows:,} landed rows) was "
+                f"interrupted; `fmw batch retry {batch_id}` or `fmw batch discard {batch_id}`"
             )
-            report.batches.append(result)
-        except FmwError as exc:
-            report.errors.append(f"{name}: {exc}")
-    report.unconfigured = unconfigured_in_use(conn, settings)
-    publish_snapshot(conn, settings, report, force=force, progress=progress)
+        for name, source in sorted(
+            settings.sources.items(), key=lambda kv: (kv[1].priority, kv[0])
+        ):
+            try:
+                path = newest_file(settings, name, source)
+                progress(f"loading {name}: {path}")
+                result = load_file(
+                    conn, spec_for(name, source), path, force=force, progress=row_progress
+                )
+                report.batches.append(result)
+            except FmwError as exc:
+                report.errors.append(f"{name}: {exc}")
+        report.unconfigured = unconfigured_in_use(conn, settings)
+        publish_snapshot(conn, settings, report, force=force, progress=progress)
     return report

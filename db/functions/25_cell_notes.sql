@@ -18,10 +18,11 @@ BEGIN
     -- Only a batch still being landed: a processed batch's issues are its own record.
     SELECT b.headers INTO v_headers
     FROM ops.batch AS b
-    WHERE b.batch_id = p_batch_id AND b.status = 'landed';
+    WHERE b.batch_id = p_batch_id AND b.status = 'landed'
+      AND (ops.landing_here(p_batch_id) OR pg_has_role(session_user, 'fmw_owner', 'MEMBER'));
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'batch % is not being landed: cells can be noted only while landing',
-                        p_batch_id;
+        RAISE EXCEPTION 'batch % is not being landed by this session: cells can be noted only '
+                        'while landing', p_batch_id USING ERRCODE = '42501';
     END IF;
     INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
     SELECT p_batch_id, n.source_row, v_headers[n.column_number], n.note, n.raw_value
@@ -35,7 +36,8 @@ COMMENT ON FUNCTION ops.note_cells(bigint, integer[], integer[], text[], text[])
     'Called by the loader while it lands batch p_batch_id: files the reader''s notes about '
     'cells (the i-th note is about row p_rows[i], column p_columns[i], 1-based in header order; '
     'p_values[i] is the value landed or the formula left out) as core.row_issue rows under the '
-    'column''s header. Refused once the batch is no longer landed. Returns how many.';
+    'column''s header. Refused (insufficient privilege) unless this session is landing the '
+    'batch (ops.landing_here; fmw_owner may) and it is still landed. Returns how many.';
 
 GRANT EXECUTE ON FUNCTION ops.note_cells(bigint, integer[], integer[], text[], text[])
 TO fmw_loader;

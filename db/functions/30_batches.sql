@@ -1,6 +1,38 @@
 -- Batches: register a landed file, then process it into core in one transaction
 -- (core.process_batch below; its steps follow in 31_stage.sql, 32_apply.sql, 33_resolve.sql).
 
+CREATE OR REPLACE FUNCTION ops.batch_lock_key(p_batch_id bigint)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN hashtextextended('fmw.batch:' || p_batch_id, 0);
+COMMENT ON FUNCTION ops.batch_lock_key(bigint) IS
+    'The advisory lock key of a batch''s landing lock: held (session level) by the loader '
+    'from ops.register_batch until it has processed the batch, so a landed batch whose lock '
+    'is free was interrupted (a killed load, a lost connection).';
+
+CREATE OR REPLACE FUNCTION ops.landing_lock_free(p_batch_id bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+RETURN pg_try_advisory_xact_lock(ops.batch_lock_key(p_batch_id));
+COMMENT ON FUNCTION ops.landing_lock_free(bigint) IS
+    'Whether no other session holds the batch''s landing lock (taking it until the end of the '
+    'transaction). Used to tell an interrupted landed batch from one in flight.';
+
+CREATE OR REPLACE FUNCTION ops.landing_here(p_batch_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (
+    SELECT FROM pg_catalog.pg_locks AS l
+    WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted
+      AND l.objsubid = 1
+      AND l.classid = ((ops.batch_lock_key(p_batch_id) >> 32) & 4294967295)::oid
+      AND l.objid = (ops.batch_lock_key(p_batch_id) & 4294967295)::oid);
+COMMENT ON FUNCTION ops.landing_here(bigint) IS
+    'Whether this session holds the batch''s landing lock, i.e. is the one landing it: '
+    'raw.check_landing and ops.note_cells let the loader write for that batch only.';
+
 CREATE OR REPLACE FUNCTION ops.register_batch(
     p_source text,
     p_priority integer,
@@ -47,6 +79,20 @@ BEGIN
         WHERE s.priority IS DISTINCT FROM excluded.priority;
     GET DIAGNOSTICS v_source_changed = ROW_COUNT;
 
+    -- The same file of a source is landed by one fmw at a time (held until this landing
+    -- commits); one still being landed or processed by another session is refused.
+    PERFORM pg_advisory_xact_lock(hashtextextended('fmw.file:' || p_source || p_file_sha256, 0));
+    SELECT ob.batch_id INTO duplicate_of
+    FROM ops.batch AS ob
+    WHERE ob.source = p_source AND ob.file_sha256 = p_file_sha256 AND ob.status = 'landed'
+      AND NOT ops.landing_lock_free(ob.batch_id)
+    LIMIT 1;
+    IF duplicate_of IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'FM004', MESSAGE = format(
+            '%s of source %s is being loaded right now as batch %s by another fmw; try again '
+            'when it has finished', p_file_name, p_source, duplicate_of);
+    END IF;
+
     -- Only the newest processed batch counts: a file equal to an older one (A, B, A again)
     -- is the source's current truth and must be applied. A new priority must be applied
     -- too, so the same file is processed again when the priority changed.
@@ -70,6 +116,9 @@ BEGIN
     VALUES (p_source, p_file_name, p_file_sha256, p_file_encoding, p_headers, p_full_extract,
             v_accepting AND v_shape_problem IS NOT NULL, core.unmapped_columns(p_headers))
     RETURNING ops.batch.batch_id INTO batch_id;
+    -- Held by this session until the loader has processed the batch (or the session ends):
+    -- a landed batch whose lock is free was interrupted (ops.mark_interrupted_batches).
+    PERFORM pg_advisory_lock(ops.batch_lock_key(batch_id));
     RETURN NEXT;
 END
 $$;
@@ -80,7 +129,9 @@ COMMENT ON FUNCTION ops.register_batch(text, integer, text, text, text, text[], 
     'A file whose headers cannot be loaded (core.check_headers) or that breaks its source''s '
     'shape (ops.shape_problem; unless p_accept_shape or `fmw source accept-shape`) becomes a '
     'refused batch: returned with the refusal, which names the command that fixes it. '
-    'p_full_extract = false for a delta file (nothing is deactivated).';
+    'p_full_extract = false for a delta file (nothing is deactivated). The session that '
+    'lands the batch holds its landing lock (ops.batch_lock_key) until it releases it after '
+    'processing; the same file while another session lands it raises FM004.';
 
 -- What core.record_history.before/after hold. Callers name every argument (field => value):
 -- fifteen fields in a row invite a swapped pair, and tests/integration/test_sql_definitions.py
@@ -196,7 +247,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- Running a held batch again is an admin approving it; a failed one, an admin retrying it.
-    IF b.status IN ('held', 'failed') THEN
+    IF b.status IN ('held', 'failed', 'interrupted') THEN
         PERFORM ops.record_admin_action(
             CASE b.status WHEN 'held' THEN 'batch.approve' ELSE 'batch.retry' END,
             format('batch %s (%s, %s)', b.batch_id, b.source, b.file_name),
@@ -206,7 +257,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION core.record_rerun(ops.batch, text, text, text) IS
-    'Internal to core.process_batch, after processing: when the batch was held or failed '
+    'Internal to core.process_batch, after processing: when the batch was held, failed or '
+    'interrupted '
     'before (claimed as b), records the approval or retry and its outcome in '
     'ops.admin_action as p_actor. No temporary tables.';
 
@@ -225,6 +277,9 @@ BEGIN
     END IF;
     IF b.status = 'processed' THEN
         RAISE EXCEPTION 'batch % is already processed', p_batch_id USING ERRCODE = 'FM003';
+    ELSIF b.status = 'discarded' THEN
+        RAISE EXCEPTION 'batch % was discarded: load the file again', p_batch_id
+            USING ERRCODE = 'FM003';
     ELSIF b.status = 'refused' THEN
         RAISE EXCEPTION 'batch % was refused, nothing landed: %', p_batch_id, b.message
             USING ERRCODE = 'FM003';
@@ -246,7 +301,8 @@ $$;
 COMMENT ON FUNCTION core.claim_batch(bigint) IS
     'Internal to core.process_batch, before anything changes: locks the batch row and its '
     'source (one batch of a source at a time) and raises FM003 when the batch does not exist, '
-    'is processed or refused already, or is older than a processed batch of its source. Returns the '
+    'is processed, refused or discarded already, or is older than a processed batch of its '
+    'source. Returns the '
     'batch. No temporary tables.';
 
 CREATE OR REPLACE FUNCTION core.count_stage(
@@ -346,10 +402,101 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     UPDATE ops.batch SET status = 'failed', message = p_message, processed_at = now()
-    WHERE batch_id = p_batch_id AND status <> 'processed';
+    WHERE batch_id = p_batch_id AND status NOT IN ('processed', 'discarded');
 END;
 COMMENT ON FUNCTION ops.fail_batch(bigint, text) IS
     'Mark a batch failed with a reason (e.g. the loader lost its connection); never touches core.';
+
+CREATE OR REPLACE FUNCTION ops.record_failed_file(
+    p_source text,
+    p_priority integer,
+    p_file_name text,
+    p_file_sha256 text,
+    p_file_encoding text,
+    p_headers text[],
+    p_full_extract boolean,
+    p_reason text
+)
+RETURNS bigint
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO ops.source (name, priority, resolved_priority)
+    VALUES (p_source, p_priority, p_priority)
+    ON CONFLICT (name) DO NOTHING;
+    INSERT INTO ops.batch (source, file_name, file_sha256, file_encoding, headers, full_extract,
+                           status, message, processed_at)
+    VALUES (p_source, p_file_name, p_file_sha256, p_file_encoding, coalesce(p_headers, '{}'),
+            p_full_extract, 'failed', p_reason, now())
+    RETURNING batch_id;
+END;
+COMMENT ON FUNCTION ops.record_failed_file(text, integer, text, text, text, text[], boolean,
+                                           text) IS
+    'Record a file that could not be read or landed (nothing of it landed) as a failed batch, '
+    'so `fmw batch list` shows the attempt: p_reason names the file and, where known, the '
+    'row and column. p_file_sha256, p_file_encoding and p_headers are NULL when the file could '
+    'not be read that far. Returns the batch.';
+
+CREATE OR REPLACE FUNCTION ops.mark_interrupted_batches()
+RETURNS TABLE (batch_id bigint, source text, file_name text, raw_rows bigint)
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE ops.batch AS ob SET
+        status = 'interrupted', processed_at = now(),
+        message = 'interrupted: the fmw that loaded it stopped (killed, or it lost the '
+                  'database) before processing it, so no record changed; `fmw batch retry '
+                  || ob.batch_id || '` processes its landed rows, `fmw batch discard '
+                  || ob.batch_id || '` drops them'
+    WHERE ob.status = 'landed' AND ops.landing_lock_free(ob.batch_id)
+    RETURNING ob.batch_id, ob.source, ob.file_name,
+              (SELECT count(*) FROM raw.row AS r WHERE r.batch_id = ob.batch_id);
+END;
+COMMENT ON FUNCTION ops.mark_interrupted_batches() IS
+    'Mark interrupted every landed batch no session is landing or processing (its landing '
+    'lock, ops.batch_lock_key, is free: the loader was killed or lost the database), so an '
+    'admin can retry or discard it. `fmw sync`, `fmw load` and `fmw doctor` call it first. '
+    'Returns the batches it marked and their landed rows.';
+
+CREATE OR REPLACE FUNCTION ops.discard_batch(p_batch_id bigint, p_actor text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b ops.batch;
+    v_rows bigint;
+BEGIN
+    SELECT * INTO b FROM ops.batch AS ob WHERE ob.batch_id = p_batch_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'batch % does not exist (see `fmw batch list`)', p_batch_id
+            USING ERRCODE = 'FM003';
+    ELSIF b.status NOT IN ('interrupted', 'failed', 'held') THEN
+        RAISE EXCEPTION 'batch % is %; `fmw batch discard` takes interrupted, failed or held '
+                        'batches', p_batch_id, b.status USING ERRCODE = 'FM003';
+    END IF;
+    DELETE FROM raw.row AS r WHERE r.batch_id = p_batch_id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    DELETE FROM core.row_issue AS i WHERE i.batch_id = p_batch_id;
+    DELETE FROM core.rejected_row AS j WHERE j.batch_id = p_batch_id;
+    UPDATE ops.batch AS ob SET status = 'discarded', processed_at = now(),
+        message = format('discarded (was %s): %s landed rows dropped, no record changed',
+                         b.status, v_rows)
+    WHERE ob.batch_id = p_batch_id;
+    PERFORM ops.record_admin_action(
+        'batch.discard', format('batch %s (%s, %s)', b.batch_id, b.source, b.file_name),
+        jsonb_build_object('status', b.status, 'message', b.message, 'raw_rows', v_rows),
+        jsonb_build_object('status', 'discarded'), p_actor);
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION ops.discard_batch(bigint, text) IS
+    'An admin gives up on an interrupted, failed or held batch (`fmw batch discard`): its '
+    'landed rows and issues are deleted, it becomes discarded, no record changes; recorded in '
+    'ops.admin_action as p_actor. Returns how many landed rows were dropped.';
 
 REVOKE EXECUTE ON FUNCTION
     core.claim_batch(bigint), core.count_stage(bigint, text, boolean),
@@ -360,7 +507,12 @@ FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     ops.register_batch(text, integer, text, text, text, text[], boolean, boolean, boolean),
     core.process_batch(bigint, boolean, text),
-    ops.fail_batch(bigint, text)
+    ops.fail_batch(bigint, text),
+    ops.batch_lock_key(bigint),
+    ops.record_failed_file(text, integer, text, text, text, text[], boolean, text),
+    ops.mark_interrupted_batches(),
+    ops.discard_batch(bigint, text),
+    ops.landing_here(bigint)
 TO fmw_loader;
 
 CREATE OR REPLACE FUNCTION core.integrity_problems()

@@ -190,9 +190,10 @@ COMMENT ON FUNCTION ops.prune_job_run_details(interval) IS
     'Delete finished runs that started more than p_older_than ago (at least 1 day); returns '
     'how many. The fmw:prune job calls it with the scheduler.keep_run_history_days setting.';
 
+-- Job changes go through fmw_owner (an admin login such as fmw_admin), never the loader:
+-- the loader login runs jobs, it does not decide them (issue 15).
+REVOKE EXECUTE ON FUNCTION ops.schedule(text, text, text), ops.unschedule(text) FROM fmw_loader;
 GRANT EXECUTE ON FUNCTION
-    ops.schedule(text, text, text),
-    ops.unschedule(text),
     ops.start_job_run(bigint, timestamptz, integer, integer),
     ops.finish_job_run(bigint, text, text),
     ops.skip_job_run(bigint, timestamptz, text),

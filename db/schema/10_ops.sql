@@ -30,6 +30,13 @@ CREATE TABLE ops.source (
 COMMENT ON TABLE ops.source IS
     'Sources that ever landed a batch. Lower priority wins when sources disagree on a record. '
     'Which sources sync loads is configured in fmw.toml; `fmw source list` shows both.';
+-- Source names are short identifiers (fmw.settings.SOURCE_NAME). NOT VALID: a database that
+-- holds an older name keeps it (and its batches); every new or renamed source is checked.
+ALTER TABLE ops.source ADD CONSTRAINT source_name_check
+    CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$') NOT VALID;
+COMMENT ON CONSTRAINT source_name_check ON ops.source IS
+    'A source name is a lowercase letter, then up to 62 lowercase letters, digits or '
+    'underscores: it appears in file names, commands, messages and logs.';
 COMMENT ON COLUMN ops.source.resolved_priority IS
     'The priority core.record was last resolved with; when it differs from priority, the '
     'source''s next batch re-resolves every identity it reports.';
@@ -74,7 +81,9 @@ CREATE TABLE ops.batch (
         'processed',    -- applied to core
         'held',         -- would deactivate more than half of the source: waits for an admin
         'failed',       -- an error; message says why, no record changed
-        'refused'       -- the file's headers or shape were refused before anything landed
+        'refused',      -- the file's headers or shape were refused before anything landed
+        'interrupted',  -- landed, but the loader stopped before processing it: retry or discard
+        'discarded'     -- an admin discarded it (was interrupted, failed or held): rows dropped
     )),
     CONSTRAINT batch_kind_check CHECK (kind IN (
         'file',         -- a loaded file (fmw load, fmw sync)
@@ -86,7 +95,9 @@ COMMENT ON TABLE ops.batch IS
     'One loaded file, or one re-resolve or removal of a source. landed: rows are in raw.row; '
     'processed: applied to core; held: would deactivate more than half of the source, waiting '
     'for an admin; failed: message says why, no record was changed; refused: its headers or '
-    'shape were refused (message says why and which command fixes it), nothing landed.';
+    'shape were refused (message says why and which command fixes it), nothing landed; '
+    'interrupted: landed, but the loader stopped before processing it (`fmw batch retry` or '
+    '`fmw batch discard`); discarded: an admin dropped its landed rows, no record changed.';
 COMMENT ON COLUMN ops.batch.file_sha256 IS
     'SHA-256 of the file (of the re-staged file for a re-resolve); NULL for a removal.';
 COMMENT ON COLUMN ops.batch.headers IS 'Header cells exactly as in the file, in file order.';

@@ -16,7 +16,7 @@ from rich.table import Table
 from fmw.admin import os_user
 from fmw.batches import batch_detail, list_batches
 from fmw.cli.support import clean_errors, console, open_database
-from fmw.loader.landing import BatchResult, reprocess_batch
+from fmw.loader.landing import BatchResult, discard_batch, reprocess_batch
 from fmw.settings import load_settings
 
 batch_app = typer.Typer(
@@ -134,12 +134,30 @@ def batch_approve(batch_id: Annotated[int, typer.Argument(help="A held batch's i
 
 @batch_app.command("retry")
 @clean_errors
-def batch_retry(batch_id: Annotated[int, typer.Argument(help="A failed batch's id.")]) -> None:
-    """Process a failed batch again after the cause was fixed (e.g. an alias was added).
+def batch_retry(
+    batch_id: Annotated[int, typer.Argument(help="A failed or interrupted batch's id.")],
+) -> None:
+    """Process a failed or interrupted batch again (after the cause was fixed, e.g. an
+    alias was added, or after the load was killed).
 
     Example: fmw batch retry 12
     """
     _reprocess(batch_id, approve=False)
+
+
+@batch_app.command("discard")
+@clean_errors
+def batch_discard(
+    batch_id: Annotated[int, typer.Argument(help="An interrupted, failed or held batch's id.")],
+) -> None:
+    """Give up on an interrupted, failed or held batch: drop its landed rows; no record changes.
+
+    Example: fmw batch discard 12
+    """
+    settings = load_settings()
+    with open_database(settings) as conn:
+        rows = discard_batch(conn, batch_id, actor=os_user())
+    console.print(f"discarded batch {batch_id}: {rows:,} landed rows dropped, no record changed")
 
 
 def _reprocess(batch_id: int, *, approve: bool) -> None:

@@ -19,7 +19,7 @@ from fmw.cli.support import clean_errors, console, err, note, open_database, row
 from fmw.loader.dry_run import DryRun, dry_run
 from fmw.loader.landing import SourceSpec, load_file
 from fmw.loader.source_file import check_file
-from fmw.settings import load_settings
+from fmw.settings import check_source_name_grammar, load_settings
 from fmw.snapshot.export import records_in
 from fmw.sources import check_source_name
 from fmw.sync import SyncReport, publish_snapshot, require_sources, run_sync, spec_for
@@ -31,6 +31,11 @@ def print_sync(report: SyncReport) -> None:
         print_batch(result)
     for line in report.errors:
         err.print(f"[red]failed[/red] {escape(line)}")
+    if report.failed_sources:
+        err.print(
+            f"[red]sync incomplete:[/red] {len(report.failed_sources)} source(s) failed: "
+            f"{escape(', '.join(report.failed_sources))}; the others were loaded"
+        )
     for state in report.unconfigured:
         err.print(
             f"[yellow]note:[/yellow] source {escape(state.name)} ({state.active_records:,} active "
@@ -82,6 +87,7 @@ def load(
     Example: fmw load exports/team_a.csv --source team_a --dry-run
     """
     check_file(file)
+    check_source_name_grammar(source)
     settings = load_settings()
     configured = settings.sources.get(source)
     spec = spec_for(source, configured) if configured else SourceSpec(source)

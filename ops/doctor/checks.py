@@ -3,7 +3,9 @@
 Each check returns a ``Check``: ok (True), red (False) or not applicable
 (None), a short detail, and for red the next step to take. Checks never change
 anything and never raise: an unexpected error is itself a red line. This module
-must never fix what it finds.
+must never fix what it finds; the one thing it writes is a label: a landed batch
+no loader holds any more is marked interrupted (``ops.mark_interrupted_batches``),
+so `fmw batch retry` and `fmw batch discard` take it.
 """
 
 from __future__ import annotations
@@ -175,6 +177,29 @@ def check_snapshot(ctx: Context) -> Iterator[Check]:
             f"{generation.id}, {_age(generation.generated_at, ctx.now)}, "
             f"{len(generation.files)} files verified",
         )
+
+
+def check_batches(ctx: Context) -> Iterator[Check]:
+    if ctx.conn is None or not ctx.schema_current:
+        yield Check("batches", None, "not checked: the database is not reachable and current")
+        return
+    ctx.conn.execute("SELECT count(*) FROM ops.mark_interrupted_batches()")
+    rows = ctx.conn.execute(
+        "SELECT b.batch_id, b.source, b.file_name FROM ops.batch AS b "
+        "WHERE b.status = 'interrupted' ORDER BY b.batch_id"
+    ).fetchall()
+    if not rows:
+        yield Check("batches", True, "no interrupted batch")
+        return
+    first = rows[0][0]
+    names = ", ".join(f"{b} ({source}, {file})" for b, source, file in rows[:3])
+    yield Check(
+        "batches",
+        False,
+        f"{len(rows)} interrupted batch{'es' if len(rows) > 1 else ''}, landed but never "
+        f"processed: {names}{' …' if len(rows) > 3 else ''}",
+        f"fmw batch retry {first} (or fmw batch discard {first})",
+    )
 
 
 def check_backup(ctx: Context) -> Iterator[Check]:
@@ -413,6 +438,7 @@ def check_web(ctx: Context) -> Iterator[Check]:
 CHECKS: list[CheckFn] = [
     check_database,
     check_sync,
+    check_batches,
     check_snapshot,
     check_export_leftovers,
     check_backup,

@@ -119,6 +119,12 @@ def job_by_id(conn: psycopg.Connection, jobid: int) -> Job | None:
         ).fetchone()
 
 
+ADMIN_ONLY = (
+    "jobs are changed by the admin login (a member of fmw_owner, e.g. fmw_admin), not the "
+    "loader login: run this with FMW_DATABASE_URL=postgresql://fmw_admin@HOST/fmw"
+)
+
+
 def check_command(command: str) -> None:
     """JobError unless ``command`` is non-empty SQL or a known FMW task."""
     if not command.strip():
@@ -139,6 +145,8 @@ def schedule_job(conn: psycopg.Connection, name: str, schedule: str, command: st
         row = conn.execute("SELECT ops.schedule(%s, %s, %s)", [name, schedule, command]).fetchone()
     except errors.InvalidParameterValue as exc:
         raise JobError(exc.diag.message_primary or str(exc)) from exc
+    except errors.InsufficientPrivilege as exc:
+        raise JobError(ADMIN_ONLY) from exc
     assert row is not None
     return int(row[0])
 
@@ -149,6 +157,8 @@ def unschedule_job(conn: psycopg.Connection, name: str) -> None:
         conn.execute("SELECT ops.unschedule(%s)", [name])
     except errors.NoDataFound as exc:
         raise JobNotFoundError(f"no job is named {name!r} (see `fmw job list`)") from exc
+    except errors.InsufficientPrivilege as exc:
+        raise JobError(ADMIN_ONLY) from exc
 
 
 def history(conn: psycopg.Connection, name: str | None = None, *, limit: int = 20) -> list[Run]:

@@ -81,7 +81,12 @@ def _sync_summary(report: SyncReport) -> str:
         if b.status not in ("processed", "skipped")
     ]
     if failures:
-        raise TaskFailedError("sync failed: " + "; ".join(failures) + " — " + "; ".join(parts))
+        raise TaskFailedError(
+            f"sync failed for {', '.join(report.failed_sources)}: "
+            + "; ".join(failures)
+            + " — "
+            + "; ".join(parts)
+        )
     return "; ".join(parts)
 
 

@@ -206,3 +206,46 @@ def test_an_export_killed_while_writing_is_cleaned_up_by_the_next_one(
     assert current_pointer(snapshots) != published
     assert doctor_line(folder, "export leftovers").startswith("✓ export leftovers")
     assert data_checksums(conn) == before
+
+
+def test_a_load_killed_during_processing_is_marked_by_doctor_and_retried(
+    folder: Path, conn: psycopg.Connection
+):
+    """Issue 15: a load killed (and its session ended, as a stopped PostgreSQL does) during
+    core.process_batch left its batch `landed` forever; doctor was silent, retry refused."""
+    before = data_checksums(conn)
+    body = "".join(f"NEW-{n},P1,KR,iOS,on,lee\n" for n in range(3_000))
+    (folder / "b.csv").write_text(HEADER + body, encoding="utf-8")
+    loader = start(folder, "load", "b.csv", "--source", "team_b", "--new-source")
+    backend: list[int] = []
+
+    def processing() -> bool:
+        found = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'fmw' "
+            "AND state = 'active' AND query LIKE '%core.process_batch%'"
+        ).fetchone()
+        backend.extend(found or ())
+        return bool(found)
+
+    wait_for("the load reaches core.process_batch", processing)
+    marked = conn.execute("SELECT count(*) FROM ops.mark_interrupted_batches()").fetchone()
+    assert marked == (0,), "a batch being processed is not interrupted"
+    kill_9(loader)
+    conn.execute("SELECT pg_terminate_backend(%s)", [backend[0]])
+    wait_for("the killed load's session ends", lock_released(conn, "fmw"))
+    after = data_checksums(conn)
+    assert (after["records"], after["history"]) == (before["records"], before["history"])
+
+    batch = conn.execute("SELECT batch_id FROM ops.batch WHERE file_name = 'b.csv'").fetchone()
+    assert batch is not None
+    line = doctor_line(folder, "batches")
+    assert line.startswith(
+        f"✗ batches: 1 interrupted batch, landed but never processed: {batch[0]} (team_b, b.csv)"
+    )
+    assert f"→ fmw batch retry {batch[0]} (or fmw batch discard {batch[0]})" in line
+
+    retried = run(folder, "batch", "retry", str(batch[0]))
+    assert retried.returncode == 0, retried.stderr
+    assert "processed team_b ← b.csv" in retried.stdout
+    assert "inserted 3,000" in retried.stdout
+    assert doctor_line(folder, "batches").startswith("✓ batches")

@@ -199,14 +199,21 @@ def test_unschedule_of_an_unknown_job_says_so(sql_conn: psycopg.Connection):
 
 
 @pytest.mark.pg15
-def test_the_loader_schedules_and_reads_through_functions(sql_conn: psycopg.Connection):
+def test_the_loader_reads_jobs_but_job_changes_go_through_the_owner(
+    sql_conn: psycopg.Connection,
+):
+    sql_conn.execute("SELECT ops.schedule('owner-job', '*/5 * * * *', 'SELECT 1')")
     with acting_as(sql_conn, "fmw_loader"):
-        sql_conn.execute("SELECT ops.schedule('loader-job', '*/5 * * * *', 'SELECT 1')")
         names = sql_conn.execute("SELECT jobname FROM ops.job ORDER BY jobid").fetchall()
         rate_row = sql_conn.execute("SELECT days_counted FROM ops.sync_success_rate").fetchone()
-        sql_conn.execute("SELECT ops.unschedule('loader-job')")
-    assert names[-1] == ("loader-job",)
+    assert names[-1] == ("owner-job",)
     assert rate_row == (0,)
+    for statement in (
+        "SELECT ops.schedule('loader-job', '*/5 * * * *', 'SELECT 1')",
+        "SELECT ops.unschedule('owner-job')",
+    ):
+        with acting_as(sql_conn, "fmw_loader"), pytest.raises(errors.InsufficientPrivilege):
+            sql_conn.execute(statement)
 
 
 @pytest.mark.pg15

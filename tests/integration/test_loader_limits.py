@@ -86,7 +86,9 @@ def test_a_status_merged_over_rows_and_a_formula_without_value_are_row_issues(
 def test_cells_can_be_noted_only_while_their_batch_is_landed(
     conn: psycopg.Connection, loaded: dict[str, str]
 ):
-    with pytest.raises(psycopg.errors.RaiseException, match="batch 1 is not being landed"):
+    with pytest.raises(
+        psycopg.errors.InsufficientPrivilege, match="batch 1 is not being landed by this session"
+    ):
         conn.execute("SELECT ops.note_cells(1, '{2}', '{1}', '{x}', '{y}')")
     assert data_checksums(conn) == loaded
 
@@ -101,9 +103,9 @@ def test_cells_can_be_noted_only_while_their_batch_is_landed(
         ),
         pytest.param([record_row(6, "x" * (MAX_CELL_CHARS + 1))], "failed", id="cell-too-long"),
         pytest.param([record_row(9_999_999)], "failed", id="row-past-excels-last"),
-        # Refused while the workbook is opened, before its text is built: like every file that
-        # cannot be opened, it leaves no batch (fmw sync records the failure by source).
-        pytest.param([record_row(6, "y" * (200 << 20))], None, id="the-issues-200-mib-cell"),
+        # Refused while the workbook is opened, before its text is built: a failed batch with
+        # no headers records the attempt (issue 15: every file that cannot be read).
+        pytest.param([record_row(6, "y" * (200 << 20))], "failed", id="the-issues-200-mib-cell"),
     ],
 )
 def test_a_hostile_workbook_is_refused_and_changes_nothing(
