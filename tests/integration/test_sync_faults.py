@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pyarrow import ipc
 
 from fmw.errors import BatchError, SourceFileError, SyncBusyError
 from fmw.loader.landing import (
@@ -82,8 +83,8 @@ def test_a_nul_byte_fails_its_source_and_the_others_load_and_export(
     ]
     assert recorded[0][3] == report.errors[0].removeprefix("alpha: ")
     assert report.generation is not None, "the good source was exported"
-    exported = report.generation.path("current_records.csv").read_text(encoding="utf-8-sig")
-    assert "PAY-1" in exported
+    codes = ipc.open_file(report.generation.path("records.feature_code.arrow")).read_all()
+    assert "PAY-1" in codes.column(0).to_pylist()
     with pytest.raises(TaskFailedError, match=r"^sync failed for alpha: alpha: .*row 2"):
         _sync_summary(report)
 
