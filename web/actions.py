@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from psycopg.types.json import Jsonb
-
 from fmw import vocabulary
 from fmw.batches import batch_detail, list_batches, rejected_trend
 from fmw.doctor.checks import run_checks
@@ -130,20 +128,10 @@ def jobs() -> list[dict[str, Any]]:
 
 def schedule(name: str, when: str, command: str, *, actor: str) -> dict[str, Any]:
     """Create or change a job, validated as `fmw job schedule` does (InvalidScheduleError,
-    JobError with the reason), and record it in the audit log in the same transaction."""
-    with fmw_connection() as conn, conn.transaction():
-        before = conn.execute(
-            "SELECT jsonb_build_object('schedule', schedule, 'command', command) "
-            "FROM ops.job WHERE jobname = %s",
-            [name],
-        ).fetchone()
-        jobid = scheduler_jobs.schedule_job(conn, name, when, command)
-        after = {"schedule": when, "command": command}
-        conn.execute(
-            "SELECT ops.record_admin_action('job.schedule', %s, %s, %s, %s)",
-            [name, before[0] if before else None, Jsonb(after), actor],
-        )
-    return {"jobid": jobid, "jobname": name, **after}
+    JobError with the reason); ``ops.admin_schedule`` records it in the audit log."""
+    with fmw_connection() as conn:
+        jobid = scheduler_jobs.schedule_job(conn, name, when, command, actor=actor)
+    return {"jobid": jobid, "jobname": name, "schedule": when, "command": command}
 
 
 def job_history(name: str | None, limit: int) -> list[dict[str, Any]]:

@@ -199,3 +199,34 @@ GRANT EXECUTE ON FUNCTION
     ops.interrupt_unfinished_runs(bigint, text),
     ops.prune_job_run_details(interval)
 TO fmw_loader;
+
+CREATE OR REPLACE FUNCTION ops.admin_schedule(
+    p_jobname text, p_schedule text, p_command text, p_actor text
+)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+    v_jobid bigint;
+BEGIN
+    SELECT jsonb_build_object('schedule', j.schedule, 'command', j.command)
+    INTO v_before
+    FROM ops.job AS j
+    WHERE j.jobname = p_jobname;
+    v_jobid := ops.schedule(p_jobname, p_schedule, p_command);
+    PERFORM ops.record_admin_action(
+        'job.schedule', p_jobname, v_before,
+        jsonb_build_object('schedule', p_schedule, 'command', p_command), p_actor
+    );
+    RETURN v_jobid;
+END
+$$;
+COMMENT ON FUNCTION ops.admin_schedule(text, text, text, text) IS
+    'ops.schedule by an admin (the console): the same checks, and the change (before -> after) '
+    'written to ops.admin_action under p_actor in the same transaction.';
+
+-- The console (fmw_console) schedules through the audited function only.
+GRANT EXECUTE ON FUNCTION ops.admin_schedule(text, text, text, text) TO fmw_console;

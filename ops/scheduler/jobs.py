@@ -127,16 +127,24 @@ def check_command(command: str) -> None:
         raise JobError(f"unknown FMW task {command!r}: use one of {', '.join(TASKS)}")
 
 
-def schedule_job(conn: psycopg.Connection, name: str, schedule: str, command: str) -> int:
+def schedule_job(
+    conn: psycopg.Connection, name: str, schedule: str, command: str, *, actor: str | None = None
+) -> int:
     """Create or change the job ``name`` (``ops.schedule``); return its jobid.
 
     The schedule is checked here first (InvalidScheduleError with the reason),
-    then again by the database.
+    then again by the database. With ``actor`` (the console's admin) the change goes
+    through ``ops.admin_schedule``, which also writes it to the audit log.
     """
     parse_schedule(schedule)
     check_command(command)
+    call = "SELECT ops.schedule(%s, %s, %s)"
+    arguments = [name, schedule, command]
+    if actor is not None:
+        call = "SELECT ops.admin_schedule(%s, %s, %s, %s)"
+        arguments.append(actor)
     try:
-        row = conn.execute("SELECT ops.schedule(%s, %s, %s)", [name, schedule, command]).fetchone()
+        row = conn.execute(call, arguments).fetchone()
     except errors.InvalidParameterValue as exc:
         raise JobError(exc.diag.message_primary or str(exc)) from exc
     assert row is not None

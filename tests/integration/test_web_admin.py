@@ -4,7 +4,8 @@ Requests come as nginx sends them: from 127.0.0.1 with the admin's name in
 X-FMW-Admin ("-" for anyone else). Every change must carry the CSRF token, is
 made by the same SQL functions the fmw command calls, and lands in
 ops.admin_action under the admin's name; a refused one answers 4xx with the
-reason and changes nothing.
+reason and changes nothing. The app connects as the web login (fmw_web, in fmw_console), as
+`fmw web` does on the embedded server: every console action works with its least privilege.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fmw.database import embedded_login
 from fmw.errors import SourceFileError
+from fmw.web.conf import WEB_GROUP, WEB_LOGIN
 from tests.support.sources import HEADER, ROWS, actions, counts, load
 from tests.support.web import client, use
 
 
 @pytest.fixture
 def web(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    use(monkeypatch, tmp_path / "snapshots", db_url)
+    use(monkeypatch, tmp_path / "snapshots", embedded_login(db_url, WEB_LOGIN, WEB_GROUP))
     return db_url
 
 
