@@ -117,11 +117,16 @@ def audit(limit: int) -> list[dict[str, Any]]:
 
 
 def jobs() -> list[dict[str, Any]]:
-    """Every job with its newest run."""
+    """Every job with its newest run and how many runs asked for now it waits for."""
     with fmw_connection() as conn:
         last = scheduler_jobs.last_runs(conn)
+        pending = scheduler_jobs.pending_requests(conn)
         return [
-            {**_plain(job), "last_run": _plain(last.get(job.jobid))}
+            {
+                **_plain(job),
+                "last_run": _plain(last.get(job.jobid)),
+                "pending_runs": pending.get(job.jobid, 0),
+            }
             for job in scheduler_jobs.load_jobs(conn)
         ]
 
@@ -132,6 +137,15 @@ def schedule(name: str, when: str, command: str, *, actor: str) -> dict[str, Any
     with fmw_connection() as conn:
         jobid = scheduler_jobs.schedule_job(conn, name, when, command, actor=actor)
     return {"jobid": jobid, "jobname": name, "schedule": when, "command": command}
+
+
+def run_now(name: str, *, actor: str) -> dict[str, Any]:
+    """Ask the scheduler to run ``name`` once, now, and return at once: the request is
+    audited, the scheduler takes it on its next poll and records the run in the history
+    (JobNotFoundError when there is no such job)."""
+    with fmw_connection() as conn:
+        request_id = scheduler_jobs.request_run(conn, name, actor=actor)
+    return {"request_id": request_id, "jobname": name, "status": "requested"}
 
 
 def job_history(name: str | None, limit: int) -> list[dict[str, Any]]:

@@ -162,6 +162,15 @@ def schedule(request: HttpRequest, name: str, body: ScheduleIn) -> dict[str, Any
     return actions.schedule(name, body.schedule, body.command, actor=_actor(request))
 
 
+@api.post(
+    "/jobs/{name}/run",
+    response={202: dict[str, Any]},
+    summary="Run a job now: the scheduler runs it within its poll interval (202 + request_id)",
+)
+def run_now(request: HttpRequest, name: str) -> tuple[int, dict[str, Any]]:
+    return 202, actions.run_now(name, actor=_actor(request))
+
+
 @api.get("/job-runs", summary="The newest job runs, of one job with ?job=NAME")
 def job_history(
     request: HttpRequest, job: str | None = None, limit: int = 50

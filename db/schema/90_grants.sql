@@ -22,6 +22,7 @@ GRANT USAGE ON SCHEMA ops, raw, core, django TO fmw_console;
 GRANT SELECT ON ops.batch, ops.source, ops.schema_migration, ops.vocabulary_version,
     ops.admin_action, ops.job, ops.job_run_details, ops.sync_success_rate
 TO fmw_console;
+GRANT SELECT ON ops.job_run_request TO fmw_console;  -- pending "run now" requests
 GRANT SELECT ON core.field, core.header_alias, core.status, core.status_synonym,
     core.rejected_row, core.row_issue
 TO fmw_console;

@@ -270,3 +270,22 @@ def test_an_alias_is_removed_from_the_console_and_audited(web, conn, files):
     )
     assert refused.status_code == 409
     assert "maps to no field" in refused.content.decode()
+
+
+def test_run_now_returns_at_once_with_the_request_for_the_scheduler(web, conn):
+    browser, token = signed_in("kim")
+    response = post_json(browser, "/api/dev/api/jobs/daily-report/run", token=token)
+    assert response.status_code == 202, response.content
+    request_id = response.json()["request_id"]
+    pending = conn.execute(
+        "SELECT requested_by, taken_at FROM ops.job_run_request WHERE request_id = %s",
+        [request_id],
+    ).fetchone()
+    assert pending == ("kim", None)
+    assert actions(conn)[-1][0] == "job.run_now"
+    page = browser.post("/api/dev/console/jobs/daily-report/run", {"csrfmiddlewaretoken": token})
+    assert page.status_code == 202
+    assert "run requested" in page.content.decode()
+    assert "2 waiting for the scheduler" in page.content.decode()
+    unknown = post_json(browser, "/api/dev/api/jobs/nightly/run", token=token)
+    assert unknown.status_code == 404 and "nightly" in unknown.json()["detail"]
