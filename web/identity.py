@@ -68,8 +68,10 @@ class ProxyIdentityMiddleware(RemoteUserMiddleware):
     header = "FMW_PROXIED_ADMIN"  # a META key no client can set: HTTP headers get HTTP_
 
     def __call__(self, request: HttpRequest) -> Any:
+        get_response = self.get_response
+        assert get_response is not None  # Django's middleware __init__ sets it
         if not request.path.startswith(ADMIN_PREFIX):
-            return self.get_response(request)
+            return get_response(request)
         request.META.pop(self.header, None)
         name = proxied_name(request)
         if name is not None:
@@ -82,7 +84,7 @@ class ProxyIdentityMiddleware(RemoteUserMiddleware):
                 status=403,
                 content_type="text/plain; charset=utf-8",
             )
-        return self.get_response(request)
+        return get_response(request)
 
 
 class ProxyIdentityBackend(RemoteUserBackend):

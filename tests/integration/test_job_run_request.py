@@ -18,8 +18,8 @@ from psycopg import errors
 from fmw.errors import JobNotFoundError
 from fmw.scheduler import jobs
 from fmw.scheduler.loop import SchedulerService
-from tests.integration.test_roles import acting_as
-from tests.integration.test_scheduler import add_job, make_settings, runs, wait_idle
+from tests.support.roles import acting_as
+from tests.support.scheduler import add_job, make_settings, runs, wait_idle
 
 
 @pytest.mark.pg15

@@ -13,7 +13,7 @@ from psycopg import errors
 
 from fmw.database import embedded_login
 from fmw.web.conf import WEB_GROUP, WEB_LOGIN
-from tests.integration.test_roles import acting_as, processed_batch, register
+from tests.support.roles import acting_as, processed_batch, register
 
 ROLE = "fmw_console"
 
