@@ -7,12 +7,17 @@ the audit log and the functions the console does not call.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 from psycopg import errors
+from psycopg.conninfo import conninfo_to_dict
 
+from fmw import database
 from fmw.database import embedded_login
-from fmw.web.conf import WEB_GROUP, WEB_LOGIN
+from fmw.settings import Settings, WebSettings
+from fmw.web.conf import WEB_GROUP, WEB_LOGIN, database_url
 from tests.support.roles import acting_as, processed_batch, register
 
 ROLE = "fmw_console"
@@ -146,3 +151,16 @@ def test_the_embedded_servers_web_login_is_made_once_in_fmw_console(db_url: str)
             "pg_has_role(current_user, 'fmw_owner', 'MEMBER')"
         ).fetchone()
     assert row == ("fmw_web", True, False)
+
+
+def test_fmw_web_connects_as_fmw_web_on_the_embedded_server_else_as_configured(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FMW_DATABASE_URL", raising=False)
+    monkeypatch.setattr(database, "start_embedded", lambda pgdata, announce=None: db_url)
+    embedded = Settings(base_dir=tmp_path, var_dir=tmp_path / "var")
+    assert conninfo_to_dict(database_url(embedded))["user"] == "fmw_web"
+    configured = Settings(base_dir=tmp_path, database_url="postgresql://fmw_sync@db/fmw")
+    assert database_url(configured) == "postgresql://fmw_sync@db/fmw"
+    web = WebSettings(database_url="postgresql://fmw_web@db/fmw")
+    assert database_url(Settings(base_dir=tmp_path, web=web)) == "postgresql://fmw_web@db/fmw"
