@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType
 from typing import Any
 
+import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
@@ -198,7 +199,7 @@ class SchedulerService:
         try:
             with connect(self.url, autocommit=True) as conn:
                 requests = jobs.take_run_requests(conn)
-        except FmwError as exc:
+        except (FmwError, psycopg.Error) as exc:  # e.g. the database is away: next poll
             log.warning("cannot take run requests: %s", exc)
             return
         for request_id, jobid, fire in requests:
