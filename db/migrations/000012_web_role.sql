@@ -6,6 +6,15 @@
 DO $roles$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fmw_console') THEN
+        -- fmw_admin (NOCREATEROLE) cannot: the DBA re-runs the bootstrap first
+        IF NOT (SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+            RAISE EXCEPTION 'role fmw_console does not exist and % cannot create it',
+                            current_user
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'A superuser runs db/bootstrap/roles.sql again (it creates '
+                             'fmw_console and the fmw_web login; re-running changes nothing '
+                             'else), then fmw db upgrade.';
+        END IF;
         CREATE ROLE fmw_console NOLOGIN;
     END IF;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO fmw_console', current_database());
