@@ -13,6 +13,7 @@ connections.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import warnings
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
+from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from fmw.errors import DatabaseUnavailableError
@@ -96,6 +98,30 @@ def database_url(settings: Settings, *, announce: Callable[[str], None] | None =
     if configured:
         return configured
     return start_embedded(embedded_pgdata(settings), announce=announce)
+
+
+def is_configured(settings: Settings) -> bool:
+    """Whether a URL points at a real server (else FMW runs the embedded one)."""
+    return bool(os.environ.get(URL_ENV) or settings.database_url)
+
+
+@functools.cache
+def embedded_login(url: str, login: str, group: str) -> str:
+    """The embedded server's ``url`` as ``login``, a member of ``group`` (both created by
+    then: ``fmw db upgrade`` makes the group), the login created when missing.
+
+    What db/bootstrap/roles.sql does on a configured server, done here because the embedded
+    server has no DBA: it listens on a local socket with trust authentication, so the login
+    needs no password. Once per process and URL.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        if not conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [login]).fetchone():
+            with contextlib.suppress(errors.DuplicateObject):  # another process made it first
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(login)))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(login)))
+    params = conninfo_to_dict(url)
+    params["user"] = login
+    return make_conninfo("", **params)
 
 
 def backup_url(settings: Settings, *, announce: Callable[[str], None] | None = None) -> str:

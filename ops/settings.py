@@ -268,9 +268,10 @@ class WebSettings(BaseModel):
     port: int = Field(default=8510, ge=1, le=65535, description="Port on 127.0.0.1.")
     database_url: str | None = Field(
         default=None,
-        description="The URL the app connects with: a login in fmw_owner, since the console "
-        "makes admin changes (e.g. postgresql://fmw_admin@localhost/fmw; password from "
-        "PGPASSWORD or pgpass). Empty: database_url.",
+        description="The URL the app connects with: a login in fmw_console, which executes the "
+        "admin functions the console calls and nothing more (e.g. "
+        "postgresql://fmw_web@localhost/fmw; password from PGPASSWORD or pgpass). Empty: the "
+        "embedded server's fmw_web login, else database_url.",
     )
     threads: int = Field(
         default=8, ge=1, le=64, description="Requests served at once (waitress threads)."

@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from psycopg.types.json import Jsonb
-
 from fmw import vocabulary
 from fmw.batches import batch_detail, list_batches, rejected_trend
 from fmw.doctor.checks import run_checks
@@ -119,31 +117,35 @@ def audit(limit: int) -> list[dict[str, Any]]:
 
 
 def jobs() -> list[dict[str, Any]]:
-    """Every job with its newest run."""
+    """Every job with its newest run and how many runs asked for now it waits for."""
     with fmw_connection() as conn:
         last = scheduler_jobs.last_runs(conn)
+        pending = scheduler_jobs.pending_requests(conn)
         return [
-            {**_plain(job), "last_run": _plain(last.get(job.jobid))}
+            {
+                **_plain(job),
+                "last_run": _plain(last.get(job.jobid)),
+                "pending_runs": pending.get(job.jobid, 0),
+            }
             for job in scheduler_jobs.load_jobs(conn)
         ]
 
 
 def schedule(name: str, when: str, command: str, *, actor: str) -> dict[str, Any]:
     """Create or change a job, validated as `fmw job schedule` does (InvalidScheduleError,
-    JobError with the reason), and record it in the audit log in the same transaction."""
-    with fmw_connection() as conn, conn.transaction():
-        before = conn.execute(
-            "SELECT jsonb_build_object('schedule', schedule, 'command', command) "
-            "FROM ops.job WHERE jobname = %s",
-            [name],
-        ).fetchone()
-        jobid = scheduler_jobs.schedule_job(conn, name, when, command)
-        after = {"schedule": when, "command": command}
-        conn.execute(
-            "SELECT ops.record_admin_action('job.schedule', %s, %s, %s, %s)",
-            [name, before[0] if before else None, Jsonb(after), actor],
-        )
-    return {"jobid": jobid, "jobname": name, **after}
+    JobError with the reason); ``ops.admin_schedule`` records it in the audit log."""
+    with fmw_connection() as conn:
+        jobid = scheduler_jobs.schedule_job(conn, name, when, command, actor=actor)
+    return {"jobid": jobid, "jobname": name, "schedule": when, "command": command}
+
+
+def run_now(name: str, *, actor: str) -> dict[str, Any]:
+    """Ask the scheduler to run ``name`` once, now, and return at once: the request is
+    audited, the scheduler takes it on its next poll and records the run in the history
+    (JobNotFoundError when there is no such job)."""
+    with fmw_connection() as conn:
+        request_id = scheduler_jobs.request_run(conn, name, actor=actor)
+    return {"request_id": request_id, "jobname": name, "status": "requested"}
 
 
 def job_history(name: str | None, limit: int) -> list[dict[str, Any]]:

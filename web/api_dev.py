@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.security import SessionAuthSuperUser
 
 from fmw.errors import (
@@ -160,6 +160,15 @@ def jobs(request: HttpRequest) -> list[dict[str, Any]]:
 @api.put("/jobs/{name}", summary="Create or change a job (pg_cron's schedule grammar)")
 def schedule(request: HttpRequest, name: str, body: ScheduleIn) -> dict[str, Any]:
     return actions.schedule(name, body.schedule, body.command, actor=_actor(request))
+
+
+@api.post(
+    "/jobs/{name}/run",
+    response={202: dict[str, Any]},
+    summary="Run a job now: the scheduler runs it within its poll interval (202 + request_id)",
+)
+def run_now(request: HttpRequest, name: str) -> Status[dict[str, Any]]:
+    return Status(202, actions.run_now(name, actor=_actor(request)))
 
 
 @api.get("/job-runs", summary="The newest job runs, of one job with ?job=NAME")

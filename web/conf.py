@@ -1,7 +1,8 @@
 """The FMW settings the app runs with, read once per process, and what it derives from them.
 
 Its job: load ``fmw.toml`` and the environment once (``fmw_settings``), name the
-URL the app connects with (``[web] database_url``, else the one in force) and keep
+URL the app connects with (``[web] database_url``; on the embedded server its own
+least-privilege login ``fmw_web``; else the URL in force) and keep
 Django's signing key in a file of its own under ``var_dir`` (made once, readable
 by its owner only), so sessions and CSRF tokens survive a restart and several
 processes agree. It must never connect to the database itself.
@@ -18,6 +19,8 @@ from fmw import database
 from fmw.settings import Settings, load_settings
 
 SECRET_FILE = Path("web") / "secret_key"
+WEB_LOGIN = "fmw_web"  # as in db/bootstrap/roles.sql
+WEB_GROUP = "fmw_console"
 
 
 @functools.cache
@@ -27,8 +30,14 @@ def fmw_settings() -> Settings:
 
 
 def database_url(settings: Settings) -> str:
-    """Where the app connects: ``[web] database_url``, else the URL every command uses."""
-    return settings.web.database_url or database.database_url(settings)
+    """Where the app connects: ``[web] database_url``; else, on the embedded server, as
+    ``fmw_web`` (a member of ``fmw_console``, made when missing); else the URL in force."""
+    if settings.web.database_url:
+        return settings.web.database_url
+    url = database.database_url(settings)
+    if database.is_configured(settings):
+        return url
+    return database.embedded_login(url, WEB_LOGIN, WEB_GROUP)
 
 
 def secret_key(settings: Settings) -> str:

@@ -85,6 +85,16 @@ def reprocess(request: HttpRequest, batch_id: int, verb: str) -> HttpResponse:
     return _index(request, notice=f"batch {batch_id} {verb}: {done['status']}")
 
 
+@require_POST
+def run_now(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        done = actions.run_now(name, actor=admin_name(request))
+    except FmwError as exc:
+        return _index(request, error=str(exc), status=_status(exc))
+    notice = f"job {name}: run requested (request {done['request_id']}); the scheduler runs it"
+    return _index(request, notice=notice, status=202)
+
+
 def _field(request: HttpRequest, name: str) -> str:
     values = request.POST.getlist(name)
     return str(values[-1]).strip() if values else ""
@@ -123,4 +133,5 @@ urlpatterns = [
     ),
     path("api/dev/console/vocab/<str:kind>", vocab, name="console-vocab"),
     path("api/dev/console/health/", health, name="console-health"),
+    path("api/dev/console/jobs/<str:name>/run", run_now, name="console-run-now"),
 ]

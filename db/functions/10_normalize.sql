@@ -206,3 +206,4 @@ GRANT EXECUTE ON FUNCTION
     core.identity_hash(text, text, text, text), core.header_key(text), core.status_key(text),
     core.valid_date(integer, integer, integer), core.parse_date(text)
 TO fmw_loader;
+GRANT EXECUTE ON FUNCTION core.header_key(text) TO fmw_console;  -- via core.map_headers

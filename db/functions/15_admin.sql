@@ -35,4 +35,4 @@ COMMENT ON FUNCTION ops.command_word(text) IS
     '"기능 ID" feature_code): as it is when it has no space or shell character, else in double '
     'quotes, which cmd.exe, PowerShell and POSIX shells all read as one argument.';
 
-GRANT EXECUTE ON FUNCTION ops.command_word(text) TO fmw_loader;
+GRANT EXECUTE ON FUNCTION ops.command_word(text) TO fmw_loader, fmw_console;

@@ -147,3 +147,5 @@ GRANT EXECUTE ON FUNCTION
     core.shape_of(text[])
 TO fmw_loader;
 REVOKE EXECUTE ON FUNCTION ops.shape_problem(text, text[]) FROM PUBLIC;
+-- the console shows how an unknown file's headers map
+GRANT EXECUTE ON FUNCTION core.map_headers(text[]) TO fmw_console;

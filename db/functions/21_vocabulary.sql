@@ -165,3 +165,9 @@ REVOKE EXECUTE ON FUNCTION
     core.add_header_alias(text, text, text), core.remove_header_alias(text, text, text),
     core.add_status_synonym(text, text, text), core.remove_status_synonym(text, text, text)
 FROM PUBLIC;
+-- The console (fmw_console) maps a header or a status word in one step, audited under the
+-- admin nginx names.
+GRANT EXECUTE ON FUNCTION
+    core.add_header_alias(text, text, text), core.remove_header_alias(text, text, text),
+    core.add_status_synonym(text, text, text), core.remove_status_synonym(text, text, text)
+TO fmw_console;

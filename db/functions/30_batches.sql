@@ -514,6 +514,9 @@ GRANT EXECUTE ON FUNCTION
     ops.discard_batch(bigint, text),
     ops.landing_here(bigint)
 TO fmw_loader;
+-- The console approves a held batch and retries a failed one (as `fmw batch approve/retry`).
+GRANT EXECUTE ON FUNCTION core.process_batch(bigint, boolean, text), ops.fail_batch(bigint, text)
+TO fmw_console;
 
 CREATE OR REPLACE FUNCTION core.integrity_problems()
 RETURNS TABLE (problem text, rows bigint)

@@ -375,3 +375,9 @@ GRANT EXECUTE ON FUNCTION
     ops.source_overview(), core.unknown_headers(), core.unknown_status_words(),
     core.batch_status_words(bigint)
 TO fmw_loader;
+-- The console shows the same, and re-resolves the records a vocabulary change affects.
+GRANT EXECUTE ON FUNCTION
+    ops.source_overview(), core.unknown_headers(), core.unknown_status_words(),
+    core.batch_status_words(bigint), core.sources_reading_as_now(),
+    core.reresolve_sources(text, text, text[])
+TO fmw_console;

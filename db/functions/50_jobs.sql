@@ -200,3 +200,86 @@ GRANT EXECUTE ON FUNCTION
     ops.interrupt_unfinished_runs(bigint, text),
     ops.prune_job_run_details(interval)
 TO fmw_loader;
+
+CREATE OR REPLACE FUNCTION ops.admin_schedule(
+    p_jobname text, p_schedule text, p_command text, p_actor text
+)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+    v_jobid bigint;
+BEGIN
+    SELECT jsonb_build_object('schedule', j.schedule, 'command', j.command)
+    INTO v_before
+    FROM ops.job AS j
+    WHERE j.jobname = p_jobname;
+    v_jobid := ops.schedule(p_jobname, p_schedule, p_command);
+    PERFORM ops.record_admin_action(
+        'job.schedule', p_jobname, v_before,
+        jsonb_build_object('schedule', p_schedule, 'command', p_command), p_actor
+    );
+    RETURN v_jobid;
+END
+$$;
+COMMENT ON FUNCTION ops.admin_schedule(text, text, text, text) IS
+    'ops.schedule by an admin (the console): the same checks, and the change (before -> after) '
+    'written to ops.admin_action under p_actor in the same transaction.';
+
+-- The console (fmw_console) schedules through the audited function only.
+GRANT EXECUTE ON FUNCTION ops.admin_schedule(text, text, text, text) TO fmw_console;
+
+CREATE OR REPLACE FUNCTION ops.request_job_run(p_jobname text, p_actor text)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_jobid bigint;
+    v_request_id bigint;
+BEGIN
+    SELECT j.jobid INTO v_jobid FROM ops.job AS j WHERE j.jobname = p_jobname;
+    IF v_jobid IS NULL THEN
+        RAISE EXCEPTION 'no job is named %', coalesce(quote_literal(p_jobname), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO ops.job_run_request (jobid, requested_by)
+    VALUES (v_jobid, coalesce(nullif(btrim(p_actor), ''), session_user))
+    RETURNING request_id INTO v_request_id;
+    PERFORM ops.record_admin_action(
+        'job.run_now', p_jobname, NULL, jsonb_build_object('request_id', v_request_id), p_actor
+    );
+    RETURN v_request_id;
+END
+$$;
+COMMENT ON FUNCTION ops.request_job_run(text, text) IS
+    'Ask the scheduler to run job p_jobname once, now (the console''s "run now"): a pending '
+    'ops.job_run_request row, audited in ops.admin_action under p_actor; returns its '
+    'request_id. A running `fmw scheduler run` takes it within scheduler.poll_seconds.';
+
+CREATE OR REPLACE FUNCTION ops.take_job_run_requests()
+RETURNS TABLE (request_id bigint, jobid bigint, fire timestamptz)
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE ops.job_run_request AS r
+    SET taken_at = clock_timestamp()
+    WHERE r.request_id IN (
+        SELECT p.request_id FROM ops.job_run_request AS p
+        WHERE p.taken_at IS NULL
+        ORDER BY p.request_id
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING r.request_id, r.jobid, r.taken_at;
+END;
+COMMENT ON FUNCTION ops.take_job_run_requests() IS
+    'For the scheduler: mark every pending run request taken (taken_at, which becomes the '
+    'run''s scheduled_for) and return them; a request is taken by one scheduler only.';
+
+GRANT EXECUTE ON FUNCTION ops.request_job_run(text, text) TO fmw_console;
+GRANT EXECUTE ON FUNCTION ops.take_job_run_requests() TO fmw_loader;

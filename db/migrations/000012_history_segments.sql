@@ -1,4 +1,4 @@
--- 000010 history segments (issue 14; numbered 000011 on main, after 000010 in flight there).
+-- 000012 history segments (issue 14).
 -- A daily export now writes only what changed since the generation before it: the records
 -- and the history rows a transaction committed after that generation's database snapshot
 -- (snapshot.records_since, snapshot.history_since). Each row remembers the transaction that

@@ -238,6 +238,23 @@ COMMENT ON TABLE ops.job_run_details IS
 CREATE UNIQUE INDEX job_run_details_fire_idx
     ON ops.job_run_details (jobid, scheduled_for, attempt);
 CREATE INDEX job_run_details_jobid_start_idx ON ops.job_run_details (jobid, start_time);
+
+-- "Run now" from the console: a request the scheduler takes on its next poll, so the web
+-- request returns at once and the run is the scheduler's, recorded like every other.
+CREATE TABLE ops.job_run_request (
+    request_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    jobid           bigint      NOT NULL REFERENCES ops.job (jobid) ON DELETE CASCADE,
+    requested_by    text        NOT NULL,   -- the admin the console names
+    requested_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    taken_at        timestamptz             -- NULL: pending; else the run's scheduled_for
+);
+COMMENT ON TABLE ops.job_run_request IS
+    'Runs asked for now (the console''s "run now", ops.request_job_run), pending until a '
+    'running `fmw scheduler run` takes them on its next poll (ops.take_job_run_requests) and '
+    'runs the job once, like `fmw job run`: its ops.job_run_details row has scheduled_for = '
+    'taken_at. Deleted with its job.';
+CREATE INDEX job_run_request_pending_idx ON ops.job_run_request (request_id)
+    WHERE taken_at IS NULL;
 CREATE INDEX job_run_details_start_idx ON ops.job_run_details (start_time);
 
 -- The 98% bar, as one query: SELECT success_rate FROM ops.sync_success_rate;
@@ -316,4 +333,5 @@ GRANT EXECUTE ON FUNCTION ops.schedule_problem(text), ops.sync_success_rate_over
     TO fmw_loader;
 -- The scheduler (fmw_loader) reads jobs and history; it writes both only through the
 -- SECURITY DEFINER functions in db/functions/50_jobs.sql.
-GRANT SELECT ON ops.job, ops.job_run_details, ops.sync_success_rate TO fmw_loader;
+GRANT SELECT ON ops.job, ops.job_run_details, ops.sync_success_rate, ops.job_run_request
+TO fmw_loader;

@@ -16,5 +16,20 @@ GRANT USAGE ON SCHEMA snapshot TO fmw_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA snapshot TO fmw_reader;
 ALTER DEFAULT PRIVILEGES FOR ROLE fmw_owner IN SCHEMA snapshot GRANT SELECT ON TABLES TO fmw_reader;
 
+-- The web app (fmw_console): reads what the console shows; every change goes through the
+-- SECURITY DEFINER admin functions that db/functions grants it. It keeps Django's own tables.
+GRANT USAGE ON SCHEMA ops, raw, core, django TO fmw_console;
+GRANT SELECT ON ops.batch, ops.source, ops.schema_migration, ops.vocabulary_version,
+    ops.admin_action, ops.job, ops.job_run_details, ops.sync_success_rate
+TO fmw_console;
+GRANT SELECT ON ops.job_run_request TO fmw_console;  -- pending "run now" requests
+GRANT SELECT ON core.field, core.header_alias, core.status, core.status_synonym,
+    core.rejected_row, core.row_issue
+TO fmw_console;
+GRANT SELECT ON raw.row TO fmw_console;  -- approve/retry first check that rows landed
+GRANT EXECUTE ON FUNCTION ops.schedule_problem(text), ops.sync_success_rate_over(integer)
+TO fmw_console;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA django TO fmw_console;
+
 -- Functions are not executable by PUBLIC; each file in db/functions grants its own.
 ALTER DEFAULT PRIVILEGES FOR ROLE fmw_owner REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;

@@ -133,16 +133,24 @@ def check_command(command: str) -> None:
         raise JobError(f"unknown FMW task {command!r}: use one of {', '.join(TASKS)}")
 
 
-def schedule_job(conn: psycopg.Connection, name: str, schedule: str, command: str) -> int:
+def schedule_job(
+    conn: psycopg.Connection, name: str, schedule: str, command: str, *, actor: str | None = None
+) -> int:
     """Create or change the job ``name`` (``ops.schedule``); return its jobid.
 
     The schedule is checked here first (InvalidScheduleError with the reason),
-    then again by the database.
+    then again by the database. With ``actor`` (the console's admin) the change goes
+    through ``ops.admin_schedule``, which also writes it to the audit log.
     """
     parse_schedule(schedule)
     check_command(command)
+    call = "SELECT ops.schedule(%s, %s, %s)"
+    arguments = [name, schedule, command]
+    if actor is not None:
+        call = "SELECT ops.admin_schedule(%s, %s, %s, %s)"
+        arguments.append(actor)
     try:
-        row = conn.execute("SELECT ops.schedule(%s, %s, %s)", [name, schedule, command]).fetchone()
+        row = conn.execute(call, arguments).fetchone()
     except errors.InvalidParameterValue as exc:
         raise JobError(exc.diag.message_primary or str(exc)) from exc
     except errors.InsufficientPrivilege as exc:
@@ -201,3 +209,33 @@ def success_rate(conn: psycopg.Connection, days: int, zone: tzinfo) -> dict[str,
         row = cur.execute("SELECT * FROM ops.sync_success_rate_over(%s)", [days]).fetchone()
     assert row is not None
     return row
+
+
+def request_run(conn: psycopg.Connection, name: str, *, actor: str) -> int:
+    """Ask the scheduler to run ``name`` once, now (``ops.request_job_run``, audited); return
+    the request's id. JobNotFoundError when there is no such job."""
+    try:
+        row = conn.execute("SELECT ops.request_job_run(%s, %s)", [name, actor]).fetchone()
+    except errors.NoDataFound as exc:
+        raise JobNotFoundError(f"no job is named {name!r} (see `fmw job list`)") from exc
+    assert row is not None
+    return int(row[0])
+
+
+def take_run_requests(conn: psycopg.Connection) -> list[tuple[int, int, datetime]]:
+    """The pending run requests, taken (``ops.take_job_run_requests``): request id, jobid and
+    the fire time the run serves."""
+    return [
+        (int(request_id), int(jobid), fire)
+        for request_id, jobid, fire in conn.execute(
+            "SELECT request_id, jobid, fire FROM ops.take_job_run_requests() ORDER BY request_id"
+        ).fetchall()
+    ]
+
+
+def pending_requests(conn: psycopg.Connection) -> dict[int, int]:
+    """How many runs asked for now each job still waits for (jobid -> count)."""
+    rows = conn.execute(
+        "SELECT jobid, count(*) FROM ops.job_run_request WHERE taken_at IS NULL GROUP BY jobid"
+    ).fetchall()
+    return {int(jobid): int(count) for jobid, count in rows}

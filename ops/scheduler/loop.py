@@ -8,7 +8,8 @@ keeps time. When a job fires, ``fmw.scheduler.runner`` queues and runs it (advis
 lock per job, claim per fire, retries, history). The process also:
 
 * polls ``ops.job`` every ``scheduler.poll_seconds`` and adds, changes or
-  removes APScheduler jobs to match;
+  removes APScheduler jobs to match, then takes the runs asked for now
+  (``ops.job_run_request``: the console's "run now") and runs each once;
 * at start-up, runs once the newest fire each job missed while the scheduler
   was down, when within the catch-up grace (else records it as skipped);
 * writes the status file (``fmw.scheduler.status``) every
@@ -31,6 +32,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType
 from typing import Any
 
+import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
@@ -190,6 +192,22 @@ class SchedulerService:
             self._signatures[jobid] = signature
             if job.active:
                 self._add(job)
+        self.take_run_requests()
+
+    def take_run_requests(self) -> None:
+        """Run, once each, the jobs asked for now (the console's "run now")."""
+        try:
+            with connect(self.url, autocommit=True) as conn:
+                requests = jobs.take_run_requests(conn)
+        except (FmwError, psycopg.Error) as exc:  # e.g. the database is away: next poll
+            log.warning("cannot take run requests: %s", exc)
+            return
+        for request_id, jobid, fire in requests:
+            job = self._jobs.get(jobid)
+            if job is None:  # deleted since: its request went with it
+                continue
+            log.info("job %s: run now (request %s)", job.jobname, request_id)
+            self.runner.submit(job, fire, manual=True)
 
     def _add(self, job: Job) -> None:
         schedule = job.parsed

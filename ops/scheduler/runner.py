@@ -67,7 +67,7 @@ class _Active:
 
 @dataclass
 class _Queue:
-    fires: collections.deque[datetime] = field(default_factory=collections.deque)
+    fires: collections.deque[tuple[datetime, bool]] = field(default_factory=collections.deque)
     worker: threading.Thread | None = None
     job: Job | None = None
 
@@ -98,19 +98,22 @@ class JobRunner:
 
     # ------------------------------------------------------------------ queueing
 
-    def submit(self, job: Job, fire: datetime) -> bool:
-        """Queue ``fire`` of ``job`` behind any run of it in this process; False if dropped."""
+    def submit(self, job: Job, fire: datetime, *, manual: bool = False) -> bool:
+        """Queue ``fire`` of ``job`` behind any run of it in this process; False if dropped.
+
+        ``manual``: a run asked for now (the console's "run now"), run once like `fmw job run`.
+        """
         if self.stopping.is_set():
             return False
         with self._lock:
             queue = self._queues.setdefault(job.jobid, _Queue())
             queue.job = job
             busy = queue.worker is not None and queue.worker.is_alive()
-            if fire in queue.fires:
+            if any(queued == fire for queued, _ in queue.fires):
                 return False
-            if isinstance(job.parsed, IntervalSchedule) and queue.fires:
+            if isinstance(job.parsed, IntervalSchedule) and queue.fires and not manual:
                 return False  # pg_cron: an interval job keeps at most one run waiting
-            queue.fires.append(fire)
+            queue.fires.append((fire, manual))
             if not busy:
                 queue.worker = threading.Thread(
                     target=self._drain, args=(job.jobid,), name=f"job-{job.jobid}", daemon=True
@@ -125,9 +128,9 @@ class JobRunner:
                 if not queue.fires or queue.job is None:
                     queue.worker = None
                     return
-                fire, job = queue.fires.popleft(), queue.job
+                (fire, manual), job = queue.fires.popleft(), queue.job
             try:
-                self.run_fire(job, fire)
+                self.run_fire(job, fire, manual=manual)
             except Exception:  # a bookkeeping failure must not kill the worker silently
                 log.exception("job %s: the run for %s could not be completed", job.jobname, fire)
         with self._lock:

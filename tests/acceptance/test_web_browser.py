@@ -1,14 +1,17 @@
 """The admin flow in a real browser (Playwright, Debian's Chromium) against the real commands.
 
 A team file is refused for a header nothing maps; the admin opens the console
-(``fmw web --local-admin``, on the server itself), sees the header, maps it to a
-field in one step; the file then loads, ``fmw export`` publishes it, and the
-record is in the snapshot the dashboard and the read API answer from, with the
-mapped column's value. The console's audit log names the admin.
+(``fmw web --local-admin``, on the server itself, connected as the web login
+``fmw_web``), sees the header, maps it to a field in one step; the file then loads,
+``fmw export`` publishes it, and the record is in the snapshot the read API answers
+from and on the dashboard (``fmw ui``), with the mapped column's value. The
+console's audit log names the admin. A screenshot of the dashboard's record page
+is kept as ``dashboard-record.png`` in the test's folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from fmw.database import embedded_login
+from fmw.web.conf import WEB_GROUP, WEB_LOGIN
 from tests.support.commands import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -24,6 +29,7 @@ from tests.support.commands import (
     clean_env,
     free_port,
     run,
+    start_ui,
     stop,
     wait_for_health,
 )
@@ -50,8 +56,10 @@ def folder(pg_server: Server, tmp_path: Path) -> Iterator[Path]:
     url = new_database(pg_server)
     (tmp_path / "exports").mkdir()
     (tmp_path / "exports" / "billing.csv").write_text(TEAM_FILE, encoding="utf-8")
+    web_url = embedded_login(url, WEB_LOGIN, WEB_GROUP)  # what roles.sql makes on a server
     (tmp_path / "fmw.toml").write_text(
         f"database_url = {json.dumps(url)}\n"
+        f"[web]\ndatabase_url = {json.dumps(web_url)}\n"
         '[sources.billing]\npath = "exports/billing.csv"\npriority = 10\n',
         encoding="utf-8",
     )
@@ -78,7 +86,19 @@ def console(folder: Path) -> Iterator[str]:
         stop(process)
 
 
-def test_a_refused_header_is_mapped_in_the_console_and_the_record_reaches_the_snapshot(
+@contextlib.contextmanager
+def dashboard_for(folder: Path) -> Iterator[str]:
+    """``fmw ui`` in ``folder`` (the dashboard) while the block runs; its address."""
+    port = free_port()
+    process = start_ui(folder, port, folder / "ui.log")
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def test_a_refused_header_is_mapped_in_the_console_and_the_record_reaches_the_dashboard(
     folder: Path, console: str, chromium: Path
 ):
     refused = run(folder, "load", "exports/billing.csv", "--source", "billing")
@@ -113,5 +133,14 @@ def test_a_refused_header_is_mapped_in_the_console_and_the_record_reaches_the_sn
             assert [(r["feature_code"], r["note"]) for r in found["records"]] == [
                 ("BILL-2", "메모 2")
             ]
+
+            # The dashboard, started after the export, shows the record and its mapped note.
+            with dashboard_for(folder) as dashboard:
+                page.set_viewport_size({"width": 1400, "height": 1000})
+                record = found["records"][0]["identity_hash"]
+                page.goto(f"{dashboard}/record?id={record}")
+                expect(page.get_by_role("heading", name="BILL-2")).to_be_visible(timeout=30_000)
+                expect(page.get_by_text("메모 2")).to_be_visible()
+                page.screenshot(path=str(folder / "dashboard-record.png"), full_page=True)
         finally:
             browser.close()

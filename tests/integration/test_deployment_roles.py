@@ -37,8 +37,10 @@ _serial = itertools.count(1)
 class Deployment:
     owner_url: str
     loader_url: str
+    web_url: str
     owner: str
     loader: str
+    web: str
     admin_url: str
     bootstrap: str
 
@@ -50,7 +52,13 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
     )
     tag = f"{os.getpid()}_{next(_serial)}"
     owner, loader, dbname = f"fmw_admin_t{tag}", f"fmw_sync_t{tag}", f"fmw_deploy_{tag}"
-    script = BOOTSTRAP.read_text().replace("fmw_admin", owner).replace("fmw_sync", loader)
+    web = f"fmw_web_t{tag}"
+    script = (
+        BOOTSTRAP.read_text()
+        .replace("fmw_admin", owner)
+        .replace("fmw_sync", loader)
+        .replace("fmw_web", web)
+    )
     with psycopg.connect(server.admin_url, autocommit=True) as admin:
         admin.execute(script)  # type: ignore[arg-type]  # a file's SQL, not an f-string
         admin.execute(f'CREATE DATABASE "{dbname}" OWNER "{owner}"')
@@ -61,8 +69,10 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         yield Deployment(
             make_conninfo(**{**params, "user": owner}),
             make_conninfo(**{**params, "user": loader}),
+            make_conninfo(**{**params, "user": web}),
             owner,
             loader,
+            web,
             server.admin_url,
             script,
         )
@@ -74,7 +84,7 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
             # go before the login can. Before 16 there is one grant and REVOKE would end it.
             if admin.info.server_version >= 160000:
                 admin.execute(f'REVOKE fmw_reader FROM fmw_loader GRANTED BY "{owner}"')
-            admin.execute(f'DROP ROLE IF EXISTS "{owner}", "{loader}"')
+            admin.execute(f'DROP ROLE IF EXISTS "{owner}", "{loader}", "{web}"')
 
 
 def fmw(folder: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,11 +105,12 @@ def test_the_logins_are_no_superusers_and_the_bootstrap_can_run_twice(deployment
         admin.execute(deployment.bootstrap)  # type: ignore[arg-type]  # a file's SQL, not an f-string
     with psycopg.connect(deployment.owner_url) as conn:
         rows = conn.execute(
-            "SELECT rolname, rolsuper, rolcreaterole FROM pg_roles WHERE rolname IN (%s, %s) "
-            "ORDER BY rolname",
-            [deployment.owner, deployment.loader],
+            "SELECT rolname, rolsuper, rolcreaterole FROM pg_roles "
+            "WHERE rolname IN (%s, %s, %s) ORDER BY rolname",
+            [deployment.owner, deployment.loader, deployment.web],
         ).fetchall()
-    assert rows == sorted([(deployment.owner, False, False), (deployment.loader, False, False)])
+    logins = (deployment.owner, deployment.loader, deployment.web)
+    assert rows == sorted((login, False, False) for login in logins)
 
 
 def test_migrations_run_as_the_owner_login_and_everything_belongs_to_fmw_owner(
@@ -158,6 +169,23 @@ def test_the_loader_login_cannot_migrate_or_write_core_tables(
             "DELETE FROM core.record",
             "CREATE TABLE ops.mine (x int)",
             "DROP SCHEMA core CASCADE",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_the_web_login_schedules_through_the_audited_function_only(deployment: Deployment):
+    migrated(deployment)
+    with psycopg.connect(deployment.web_url, autocommit=True) as conn:
+        conn.execute("SELECT ops.admin_schedule('daily-report', '20 0 * * *', 'fmw:report', 'kim')")
+        jobs = conn.execute("SELECT schedule FROM ops.job WHERE jobname = 'daily-report'")
+        assert jobs.fetchone() == ("20 0 * * *",)
+        audit = conn.execute("SELECT actor, db_user FROM ops.admin_action").fetchall()
+        assert audit == [("kim", deployment.web)]
+        for statement in (
+            "UPDATE ops.job SET schedule = '* * * * *'",
+            "DELETE FROM core.record",
+            "CREATE TABLE django.mine (x int)",
         ):
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(statement)

@@ -7,12 +7,11 @@ or drop objects; every FMW object belongs to fmw_owner.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 from psycopg import errors, sql
+
+from tests.support.roles import acting_as, processed_batch, register
 
 FMW_SCHEMAS = ("core", "raw", "snapshot", "ops")
 SNAPSHOT_VIEWS = (
@@ -22,17 +21,6 @@ SNAPSHOT_VIEWS = (
     "recent_changes",
     "conflicts",
 )
-HEADERS = ["feature_code", "status", "owner"]
-
-
-@contextlib.contextmanager
-def acting_as(conn: psycopg.Connection, role: str) -> Iterator[None]:
-    """Run the block as ``role`` (autocommit: each statement is its own transaction)."""
-    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
-    try:
-        yield
-    finally:
-        conn.execute("RESET ROLE")
 
 
 def assert_denied(conn: psycopg.Connection, role: str, statement: str) -> None:
@@ -47,26 +35,6 @@ def assert_denied(conn: psycopg.Connection, role: str, statement: str) -> None:
 def populate_snapshot(conn: psycopg.Connection) -> None:
     for name, _ in conn.execute("SELECT * FROM snapshot.refresh_plan(true)").fetchall():
         conn.execute("SELECT snapshot.refresh_view(%s, false)", [name])
-
-
-def register(conn: psycopg.Connection, sha_digit: str = "a") -> int:
-    row = conn.execute(
-        "SELECT batch_id FROM ops.register_batch('team', 10, 'team.csv', %s, 'utf-8', %s)",
-        [sha_digit * 64, HEADERS],
-    ).fetchone()
-    assert row is not None and row[0] is not None
-    return row[0]
-
-
-def processed_batch(conn: psycopg.Connection) -> int:
-    """A processed batch with one record, landed as the connecting (admin) user."""
-    batch_id = register(conn, "b")
-    conn.execute(
-        "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 2, %s)",
-        [batch_id, ["PAY-001", "on", "김민준"]],
-    )
-    conn.execute("SELECT core.process_batch(%s)", [batch_id])
-    return batch_id
 
 
 # --- fmw_reader -------------------------------------------------------------------------

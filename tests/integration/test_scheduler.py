@@ -22,40 +22,10 @@ from fmw.scheduler.loop import PgCronTrigger, SchedulerService, fire_for
 from fmw.scheduler.runner import JobRunner, plan_catch_up
 from fmw.scheduler.status import read_status
 from fmw.scheduler.tasks import TaskContext, TaskFailedError
-from fmw.settings import SchedulerSettings, Settings, SourceSettings
+from fmw.settings import SourceSettings
+from tests.support.scheduler import add_job, make_settings, runs, wait_idle
 
 UTC_ZONE = ZoneInfo("UTC")
-
-
-def make_settings(tmp_path: Path, **scheduler: object) -> Settings:
-    options: dict[str, object] = {"time_zone": "UTC", "retry_delay_seconds": 0.05}
-    options.update(scheduler)
-    return Settings(
-        base_dir=tmp_path, var_dir=tmp_path / "var", scheduler=SchedulerSettings(**options)
-    )
-
-
-def add_job(conn: psycopg.Connection, name: str, schedule: str, command: str) -> Job:
-    conn.execute("UPDATE ops.job SET active = false WHERE jobname <> %s", [name])
-    jobs.schedule_job(conn, name, schedule, command)
-    return jobs.get_job(conn, name)
-
-
-def runs(conn: psycopg.Connection, job: Job) -> list[tuple]:
-    return conn.execute(
-        "SELECT attempt, status, return_message, start_time, end_time, scheduled_for "
-        "FROM ops.job_run_details WHERE jobid = %s ORDER BY runid",
-        [job.jobid],
-    ).fetchall()
-
-
-def wait_idle(runner: JobRunner, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while runner.busy():
-        assert time.monotonic() < deadline, "the runner did not finish in time"
-        time.sleep(0.02)
-
-
 FIRE = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
 
 

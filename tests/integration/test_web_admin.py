@@ -4,7 +4,8 @@ Requests come as nginx sends them: from 127.0.0.1 with the admin's name in
 X-FMW-Admin ("-" for anyone else). Every change must carry the CSRF token, is
 made by the same SQL functions the fmw command calls, and lands in
 ops.admin_action under the admin's name; a refused one answers 4xx with the
-reason and changes nothing.
+reason and changes nothing. The app connects as the web login (fmw_web, in fmw_console), as
+`fmw web` does on the embedded server: every console action works with its least privilege.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fmw.database import embedded_login
 from fmw.errors import SourceFileError
+from fmw.web.conf import WEB_GROUP, WEB_LOGIN
 from tests.support.sources import HEADER, ROWS, actions, counts, load
 from tests.support.web import client, use
 
 
 @pytest.fixture
 def web(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    use(monkeypatch, tmp_path / "snapshots", db_url)
+    use(monkeypatch, tmp_path / "snapshots", embedded_login(db_url, WEB_LOGIN, WEB_GROUP))
     return db_url
 
 
@@ -267,3 +270,22 @@ def test_an_alias_is_removed_from_the_console_and_audited(web, conn, files):
     )
     assert refused.status_code == 409
     assert "maps to no field" in refused.content.decode()
+
+
+def test_run_now_returns_at_once_with_the_request_for_the_scheduler(web, conn):
+    browser, token = signed_in("kim")
+    response = post_json(browser, "/api/dev/api/jobs/daily-report/run", token=token)
+    assert response.status_code == 202, response.content
+    request_id = response.json()["request_id"]
+    pending = conn.execute(
+        "SELECT requested_by, taken_at FROM ops.job_run_request WHERE request_id = %s",
+        [request_id],
+    ).fetchone()
+    assert pending == ("kim", None)
+    assert actions(conn)[-1][0] == "job.run_now"
+    page = browser.post("/api/dev/console/jobs/daily-report/run", {"csrfmiddlewaretoken": token})
+    assert page.status_code == 202
+    assert "run requested" in page.content.decode()
+    assert "2 waiting for the scheduler" in page.content.decode()
+    unknown = post_json(browser, "/api/dev/api/jobs/nightly/run", token=token)
+    assert unknown.status_code == 404 and "nightly" in unknown.json()["detail"]
