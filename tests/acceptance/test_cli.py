@@ -68,7 +68,8 @@ def test_demo_loads_two_days_and_publishes_a_snapshot(demo_folder: Path):
             demo_folder / "var/snapshots/generations" / pointer["generation"] / "manifest.json"
         ).read_text()
     )
-    assert manifest["files"]["current_records.csv"]["rows"] > 900
+    assert manifest["extra"]["export"]["records"] > 900
+    assert "records.feature_code.arrow" in manifest["files"]
     assert manifest["batches"] == [4, 5, 6]
 
 

@@ -152,10 +152,10 @@ def test_an_admin_downloads_snapshot_files_straight_from_disk(site: Site):
     pointer = request(site.port, "/api/dev/snapshots/CURRENT.json", source=ADMIN)
     assert pointer.status == 200 and pointer.body == (root / "CURRENT.json").read_bytes()
     generation = json.loads(pointer.body)["generation"]
-    path = f"/api/dev/snapshots/generations/{generation}/current_records.csv"
+    path = f"/api/dev/snapshots/generations/{generation}/home_summary.csv"
     csv = request(site.port, path, source=ADMIN)
     assert csv.status == 200
-    assert csv.body == (root / "generations" / generation / "current_records.csv").read_bytes()
+    assert csv.body == (root / "generations" / generation / "home_summary.csv").read_bytes()
     assert csv.headers["content-type"].startswith("text/csv")
     listing = request(site.port, "/api/dev/snapshots/generations/", source=ADMIN)
     assert listing.status == 200 and generation.encode() in listing.body
