@@ -140,7 +140,8 @@ def test_a_refused_header_is_mapped_in_the_console_and_the_record_reaches_the_da
                 record = found["records"][0]["identity_hash"]
                 page.goto(f"{dashboard}/record?id={record}")
                 expect(page.get_by_role("heading", name="BILL-2")).to_be_visible(timeout=30_000)
-                expect(page.get_by_text("메모 2")).to_be_visible()
+                fields = page.locator("div.fmw-fields")
+                expect(fields.get_by_role("row").filter(has_text="비고")).to_contain_text("메모 2")
                 page.screenshot(path=str(folder / "dashboard-record.png"), full_page=True)
         finally:
             browser.close()
