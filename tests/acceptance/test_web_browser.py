@@ -115,7 +115,12 @@ def test_a_refused_header_is_mapped_in_the_console_and_the_record_reaches_the_da
             expect(page.get_by_text("signed in as")).to_contain_text("ops")
             row = page.locator("#unknown-headers tr", has_text="비고란")
             expect(row).to_contain_text("billing")
-            row.get_by_label("field for 비고란").select_option("note")
+            choice = row.get_by_label("field for 비고란")
+            row.get_by_role("button", name="map").click()  # no field chosen: nothing is sent
+            assert choice.evaluate("select => select.validity.valueMissing") is True
+            page.wait_for_timeout(500)
+            expect(page.locator("#audit")).not_to_contain_text("vocab.alias.add")
+            choice.select_option("note")
             row.get_by_role("button", name="map").click()
             expect(page.get_by_role("status")).to_have_text("alias add: 비고란: - → note")
             expect(page.locator("#unknown-headers")).not_to_contain_text("비고란")
