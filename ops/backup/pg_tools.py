@@ -37,6 +37,7 @@ from fmw.settings import Settings
 
 STDERR_TAIL_LINES = 4
 STDERR_TAIL_CHARS = 600
+STDERR_LINE_CHARS = 200
 _VERSION = re.compile(r"\)\s*(\d+)(?:\.(\d+))?")
 _DATA_HEADER = re.compile(r"^-- Data for Name: (.+); Type: TABLE DATA; Schema: (.+); Owner: ")
 
@@ -141,9 +142,17 @@ def _decode(raw: bytes) -> str:
 
 
 def stderr_tail(text: str) -> str:
-    """The last few non-empty lines of a program's stderr, as one line."""
+    """The last few non-empty lines of a program's stderr, as one line.
+
+    Each line keeps its beginning (where the tools say what went wrong): a long
+    line, such as the query pg_dump quotes after its error, is cut at its end.
+    """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    tail = "; ".join(lines[-STDERR_TAIL_LINES:]) or "no error output"
+    shown = [
+        line if len(line) <= STDERR_LINE_CHARS else line[:STDERR_LINE_CHARS] + "…"
+        for line in lines[-STDERR_TAIL_LINES:]
+    ]
+    tail = "; ".join(shown) or "no error output"
     return tail if len(tail) <= STDERR_TAIL_CHARS else "…" + tail[-STDERR_TAIL_CHARS:]
 
 

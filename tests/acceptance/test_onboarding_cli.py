@@ -194,7 +194,10 @@ def test_a_mostly_unmapped_first_file_is_refused_then_loads_whole_without_ghosts
         re.sub(r",KR(?=,)|,국가코드", "", TEAM_FILE), encoding="utf-8"
     )
     before = Counts.of(demo)
-    lacking = one_line(run(demo, "sync"))
+    synced = run(demo, "sync")
+    assert synced.returncode == 1, synced.stdout + synced.stderr
+    lacking, summary = synced.stderr.strip().splitlines()
+    assert summary == "sync incomplete: 1 source(s) failed: billing_team; the others were loaded"
     assert "billing.csv, row 1: source billing_team's files carry region" in lacking
     assert "`fmw source accept-shape billing_team`" in lacking
     assert Counts.of(demo) == before

@@ -89,6 +89,17 @@ def test_stderr_tail_keeps_the_last_lines_on_one_line():
     assert stderr_tail("") == "no error output"
 
 
+def test_stderr_tail_keeps_the_error_before_a_long_quoted_query():
+    query = "LOCK TABLE " + ", ".join(f"core.t{i}" for i in range(200)) + " IN ACCESS SHARE MODE"
+    text = (
+        "pg_dump: error: query failed: ERROR:  permission denied for table t0\n"
+        f"pg_dump: detail: Query was: {query}\n"
+    )
+    tail = stderr_tail(text)
+    assert tail.startswith("pg_dump: error: query failed: ERROR:  permission denied for table t0; ")
+    assert tail.endswith("…") and len(tail) < 300
+
+
 RESTORE_TEXT = b"""--
 -- Data for Name: row; Type: TABLE DATA; Schema: raw; Owner: fmw_owner
 --
