@@ -332,7 +332,7 @@ def test_requests_nginx_refuses_itself_are_counted_as_refused(site: Site):
             data = template.format(path=path).encode()
             assert raw_request(site.port, data, source=source) == status, data
     # nginx logs an HTTP/2.0 request line without method or path: it never routed it.
-    logged = wait_for_log(site, lambda e: e["status"] == 505)
+    logged = wait_for_log(site, lambda e: e["status"] == 505, count=2)
     assert sorted((e["addr"], e["path"], e["upstream"]) for e in logged) == [
         (USER, "", ""),
         (OFF_LIST, "", ""),

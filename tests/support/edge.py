@@ -269,12 +269,15 @@ def metrics(messages: list[Any]) -> dict[str, str]:
     return found
 
 
-def wait_for_log(site: Site, predicate: Any, name: str = "access.log", timeout: float = 15) -> list:
-    """The log entries matching ``predicate``, once there is at least one."""
+def wait_for_log(
+    site: Site, predicate: Any, name: str = "access.log", timeout: float = 15, count: int = 1
+) -> list:
+    """The log entries matching ``predicate``, once there are at least ``count`` (nginx
+    writes each request's line when it closes it, not before the client has its answer)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [entry for entry in site.log(name) if predicate(entry)]
-        if found:
+        if len(found) >= count:
             return found
         time.sleep(0.1)
-    raise AssertionError(f"no matching line in {name} within {timeout} s")
+    raise AssertionError(f"fewer than {count} matching lines in {name} within {timeout} s")
