@@ -48,7 +48,7 @@ import streamlit as st
 from fmw.errors import FmwError, NoSnapshotError, SnapshotError
 from fmw.settings import Settings, load_settings
 from fmw.snapshot.generations import read_generation
-from fmw.ui import as_of, display, downloads, freshness, messages
+from fmw.ui import as_of, display, downloads, freshness, messages, search
 from fmw.ui.snapshot_data import Snapshot, SnapshotDamagedError, parse, pointer, resolve
 
 LANG_KEY = "lang"
@@ -521,3 +521,22 @@ def timed(snapshot: Snapshot, as_of_day: dt.date | None, compare: dt.date | None
         return Timed(now)
     before = as_of.snapshot_at(snapshot, compare, zone())
     return Timed(now, before, as_of.differing(before, now))
+
+
+def search_inputs(text: Any, listed: Any, reader: display.Reader, key: str) -> None:
+    """The search box and the listed-records switch in the columns ``text`` and ``listed``,
+    as Explore and the matrix show them (widget keys ``{key}q`` and ``{key}listed``)."""
+    text.text_input(
+        tr("explore.search"),
+        key=f"{key}q",
+        placeholder=tr("home.search.placeholder"),
+        max_chars=search.MAX_QUERY_LENGTH,
+        help=tr("explore.search.help"),
+    )
+    listed.segmented_control(
+        tr("explore.listed"),
+        options=list(search.LISTED),
+        format_func=lambda value: messages.t(f"listed.{value}", reader.lang),
+        key=f"{key}listed",
+        required=True,
+    )

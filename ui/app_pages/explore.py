@@ -112,20 +112,7 @@ def _clear() -> None:
 
 def _search_row(reader: display.Reader) -> None:
     text, listed = st.columns([3, 1.3], vertical_alignment="bottom")
-    text.text_input(
-        view.tr("explore.search"),
-        key=f"{K}q",
-        placeholder=view.tr("home.search.placeholder"),
-        max_chars=search.MAX_QUERY_LENGTH,
-        help=view.tr("explore.search.help"),
-    )
-    listed.segmented_control(
-        view.tr("explore.listed"),
-        options=list(search.LISTED),
-        format_func=lambda value: messages.t(f"listed.{value}", reader.lang),
-        key=f"{K}listed",
-        required=True,
-    )
+    view.search_inputs(text, listed, reader, K)
 
 
 def _filters(result: search.SearchResult, reader: display.Reader) -> None:

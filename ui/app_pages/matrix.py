@@ -94,20 +94,7 @@ def _controls(
         key=f"{K}by",
         required=True,
     )
-    text.text_input(
-        view.tr("explore.search"),
-        key=f"{K}q",
-        placeholder=view.tr("home.search.placeholder"),
-        max_chars=search.MAX_QUERY_LENGTH,
-        help=view.tr("explore.search.help"),
-    )
-    listed.segmented_control(
-        view.tr("explore.listed"),
-        options=list(search.LISTED),
-        format_func=lambda value: messages.t(f"listed.{value}", reader.lang),
-        key=f"{K}listed",
-        required=True,
-    )
+    view.search_inputs(text, listed, reader, K)
     columns = st.columns([1] * len(search.FILTERS) + [1, 1], vertical_alignment="bottom")
     columns[len(search.CHOICE_FILTERS)].toggle(view.tr("explore.conflicts"), key=f"{K}conflicts")
     for column, name in zip(columns, search.CHOICE_FILTERS, strict=False):
