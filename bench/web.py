@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from dashboard import QUERIES, explore_server_ms, free_port, machine, p95, synthesize
+from dashboard import _STATE, QUERIES, explore_server_ms, free_port, machine, p95, synthesize
 
 from fmw.snapshot.generations import publish_generation
 
@@ -224,7 +224,12 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="fmw-bench-web-")) / "snapshots"
     print(f"writing a {args.rows:,}-record snapshot ...", flush=True)
-    publish_generation(root, lambda folder: synthesize(folder, args.rows), batches=[1, 2])
+    publish_generation(
+        root,
+        lambda folder: synthesize(folder, args.rows),
+        batches=[1, 2],
+        extra=lambda: _STATE["extra"],
+    )
     figures = Figures(machine(), dt.date.today().isoformat(), args.rows)
     print("/api/v1 server time (in-process) ...", flush=True)
     hashes = in_process(root, figures, args.lookups)

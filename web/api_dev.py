@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from ninja import NinjaAPI, Schema, Status
+from ninja import Field, NinjaAPI, Schema, Status
 from ninja.security import SessionAuthSuperUser
 
 from fmw.errors import (
@@ -79,8 +79,11 @@ class AliasIn(Schema):
 
 
 class ScheduleIn(Schema):
-    schedule: str
-    command: str
+    schedule: str = Field(description="pg_cron's grammar: '30 2 * * *', '@daily' or '90 seconds'")
+    command: str = Field(
+        description="an FMW task: fmw:sync, fmw:export, fmw:backup, fmw:prune or fmw:report "
+        "(a SQL job is scheduled with `fmw job schedule`)"
+    )
 
 
 class StatusWordIn(Schema):

@@ -183,12 +183,17 @@ BEGIN
     DELETE FROM ops.job_run_details
     WHERE start_time < clock_timestamp() - p_older_than AND status <> 'running';
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- Their requests go with them (a run starts after its request was taken), so that
+    -- ops.requeue_job_run_requests never takes a pruned run for one that never started.
+    DELETE FROM ops.job_run_request
+    WHERE taken_at < clock_timestamp() - p_older_than;
     RETURN v_count;
 END
 $$;
 COMMENT ON FUNCTION ops.prune_job_run_details(interval) IS
     'Delete finished runs that started more than p_older_than ago (at least 1 day); returns '
-    'how many. The fmw:prune job calls it with the scheduler.keep_run_history_days setting.';
+    'how many; the run requests taken as long ago go too. The fmw:prune job calls it with '
+    'the scheduler.keep_run_history_days setting.';
 
 -- Job changes go through fmw_owner (an admin login such as fmw_admin), never the loader:
 -- the loader login runs jobs, it does not decide them (issue 15).
@@ -213,6 +218,14 @@ DECLARE
     v_before jsonb;
     v_jobid bigint;
 BEGIN
+    -- A SQL job runs as the login that scheduled it, and the scheduler's login cannot become
+    -- the web app's; nor should a web form carry SQL. The console schedules FMW tasks.
+    IF p_command IS NOT NULL AND p_command !~ '^fmw:' THEN
+        RAISE EXCEPTION 'job %: the console schedules FMW tasks only (fmw:sync, fmw:export, '
+                        'fmw:backup, fmw:prune, fmw:report), not SQL', p_jobname
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'An administrator schedules a SQL job with `fmw job schedule`.';
+    END IF;
     SELECT jsonb_build_object('schedule', j.schedule, 'command', j.command)
     INTO v_before
     FROM ops.job AS j
@@ -226,7 +239,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ops.admin_schedule(text, text, text, text) IS
-    'ops.schedule by an admin (the console): the same checks, and the change (before -> after) '
+    'ops.schedule by an admin (the console): the same checks, FMW tasks only (a SQL command '
+    'is refused: it is scheduled with `fmw job schedule`), and the change (before -> after) '
     'written to ops.admin_action under p_actor in the same transaction.';
 
 -- The console (fmw_console) schedules through the audited function only.
@@ -281,5 +295,31 @@ COMMENT ON FUNCTION ops.take_job_run_requests() IS
     'For the scheduler: mark every pending run request taken (taken_at, which becomes the '
     'run''s scheduled_for) and return them; a request is taken by one scheduler only.';
 
+CREATE OR REPLACE FUNCTION ops.requeue_job_run_requests()
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    -- Taken but never started: no run of the job serves the fire time the request was given.
+    UPDATE ops.job_run_request AS r
+    SET taken_at = NULL
+    WHERE r.taken_at IS NOT NULL
+      AND NOT EXISTS (
+          SELECT FROM ops.job_run_details AS d
+          WHERE d.jobid = r.jobid AND d.scheduled_for = r.taken_at
+      );
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION ops.requeue_job_run_requests() IS
+    'For a scheduler starting: put back as pending every run request a scheduler took but '
+    'never started (it stopped or died first: no ops.job_run_details row has the request''s '
+    'taken_at as scheduled_for); returns how many. One scheduler serves a database.';
+
 GRANT EXECUTE ON FUNCTION ops.request_job_run(text, text) TO fmw_console;
-GRANT EXECUTE ON FUNCTION ops.take_job_run_requests() TO fmw_loader;
+GRANT EXECUTE ON FUNCTION ops.take_job_run_requests(), ops.requeue_job_run_requests() TO fmw_loader;

@@ -233,6 +233,14 @@ def take_run_requests(conn: psycopg.Connection) -> list[tuple[int, int, datetime
     ]
 
 
+def requeue_run_requests(conn: psycopg.Connection) -> int:
+    """Put back as pending the run requests a stopped scheduler took but never started
+    (``ops.requeue_job_run_requests``); return how many."""
+    row = conn.execute("SELECT ops.requeue_job_run_requests()").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def pending_requests(conn: psycopg.Connection) -> dict[int, int]:
     """How many runs asked for now each job still waits for (jobid -> count)."""
     rows = conn.execute(

@@ -112,6 +112,7 @@ class SchedulerService:
         self.status_file = status_path(settings)
         self._signatures: dict[int, tuple[Any, ...]] = {}
         self._jobs: dict[int, Job] = {}
+        self._requeued = False  # the requests a stopped scheduler left taken
         self._status_lock = threading.Lock()
         self.apscheduler = BackgroundScheduler(timezone=zone)
 
@@ -195,9 +196,14 @@ class SchedulerService:
         self.take_run_requests()
 
     def take_run_requests(self) -> None:
-        """Run, once each, the jobs asked for now (the console's "run now")."""
+        """Run, once each, the jobs asked for now (the console's "run now"). The first time
+        the database answers, the requests a stopped scheduler took and never ran come back."""
         try:
             with connect(self.url, autocommit=True) as conn:
+                if not self._requeued:
+                    if count := jobs.requeue_run_requests(conn):
+                        log.info("%s run request(s) taken but never run are pending again", count)
+                    self._requeued = True
                 requests = jobs.take_run_requests(conn)
         except (FmwError, psycopg.Error) as exc:  # e.g. the database is away: next poll
             log.warning("cannot take run requests: %s", exc)

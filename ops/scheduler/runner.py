@@ -34,7 +34,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from fmw.database import connect, with_database
-from fmw.errors import FmwError, JobBusyError
+from fmw.errors import FmwError, JobBusyError, JobError
 from fmw.scheduler import jobs
 from fmw.scheduler.cron import CronSchedule, IntervalSchedule
 from fmw.scheduler.jobs import LOCK_CLASS, Job
@@ -292,7 +292,7 @@ class JobRunner:
             else:
                 task = run_sql
                 if job.username != work.info.user:
-                    work.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(job.username)))
+                    _take_role(work, job)
             message = task(TaskContext(self.settings, work, job, progress))
         except TaskInterruptedError:
             return "interrupted", _interrupted(self.stop_reason)
@@ -460,3 +460,17 @@ def _duration(delta: timedelta) -> str:
     if hours:
         return f"{hours} h {minutes:02d} min"
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _take_role(work: psycopg.Connection, job: Job) -> None:
+    """SET ROLE to the login that scheduled the SQL job; JobError saying how to fix it when
+    this scheduler's login may not (an admin's job, run by fmw_sync)."""
+    try:
+        work.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(job.username)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise JobError(
+            f"job {job.jobname} runs as {job.username}, a role the scheduler's login "
+            f"{work.info.user} may not take: run it with `fmw job run {job.jobname}` as "
+            f"{job.username}, or a DBA lets the scheduler take that role and its rights "
+            f"(GRANT {job.username} TO {work.info.user})"
+        ) from exc

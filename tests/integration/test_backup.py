@@ -244,7 +244,7 @@ def test_damaged_table_data_fails_verification(loaded: Loaded, tmp_path: Path, m
     # "could not uncompress data", on a chunk's length it reads past the end. Both must fail.
     with pytest.raises(
         BackupVerificationError,
-        match="pg_restore failed.*(could not uncompress data|could not read from input file)",
+        match=r"pg_restore failed.*(could not uncompress data|could not read from input file)",
     ):
         verify_backup(loaded.settings, broken, method=method)  # type: ignore[arg-type]  # "restore" or "read"
 

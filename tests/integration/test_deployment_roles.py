@@ -157,6 +157,24 @@ def test_the_loader_login_syncs_exports_and_runs_jobs_through_fmw(
     assert runs == [("succeeded",)]
 
 
+def test_a_sql_job_of_the_owner_login_fails_under_the_scheduler_saying_why(
+    deployment: Deployment, tmp_path: Path
+):
+    migrated(deployment)
+    scheduled = fmw(
+        tmp_path, deployment.owner_url, "job", "schedule", "tally", "@daily", "SELECT 1"
+    )
+    assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
+    run = fmw(tmp_path, deployment.loader_url, "job", "run", "tally")
+    assert run.returncode != 0
+    assert (
+        f"job tally runs as {deployment.owner}, a role the scheduler's login "
+        f"{deployment.loader} may not take: run it with `fmw job run tally` as {deployment.owner}"
+    ) in run.stdout + run.stderr
+    by_owner = fmw(tmp_path, deployment.owner_url, "job", "run", "tally")
+    assert by_owner.returncode == 0, by_owner.stdout + by_owner.stderr
+
+
 def test_the_loader_login_cannot_migrate_or_write_core_tables(
     deployment: Deployment, tmp_path: Path
 ):

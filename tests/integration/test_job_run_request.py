@@ -95,3 +95,78 @@ def test_the_scheduler_runs_a_requested_job_on_its_next_poll_and_records_it(
 def test_asking_for_a_job_that_does_not_exist_names_it(conn: psycopg.Connection) -> None:
     with pytest.raises(JobNotFoundError, match="no job is named 'nightly'"):
         jobs.request_run(conn, "nightly", actor="kim")
+
+
+@pytest.mark.pg15
+def test_a_request_taken_but_never_run_is_pending_again_and_a_run_one_is_not(
+    sql_conn: psycopg.Connection,
+) -> None:
+    with acting_as(sql_conn, "fmw_console"):
+        for _ in range(2):
+            sql_conn.execute("SELECT ops.request_job_run('daily-report', 'kim')")
+    with acting_as(sql_conn, "fmw_loader"):
+        (ran, fire), (lost, _) = sql_conn.execute(
+            "SELECT request_id, fire FROM ops.take_job_run_requests() ORDER BY request_id"
+        ).fetchall()
+        sql_conn.execute(
+            "SELECT ops.start_job_run(jobid, %s, 1, 1) FROM ops.job WHERE jobname = 'daily-report'",
+            [fire],
+        )
+        requeued = sql_conn.execute("SELECT ops.requeue_job_run_requests()").fetchone()
+        taken = sql_conn.execute("SELECT request_id FROM ops.take_job_run_requests()").fetchall()
+    assert requeued == (1,)
+    assert taken == [(lost,)]  # the one whose run started stays served
+    assert ran != lost
+
+
+def test_a_scheduler_starting_runs_the_request_one_that_stopped_had_taken(
+    conn: psycopg.Connection, db_url: str, tmp_path: Path
+) -> None:
+    job = add_job(conn, "tally", "0 3 1 1 *", "SELECT 42")
+    request_id = jobs.request_run(conn, "tally", actor="kim")
+    jobs.take_run_requests(conn)  # a scheduler took it, then its process died
+    service = SchedulerService(db_url, make_settings(tmp_path), ZoneInfo("UTC"))
+    service.sync_jobs()  # the new scheduler's first poll
+    wait_idle(service.runner)
+    history = [(r[1], r[2]) for r in runs(conn, job)]
+    assert history == [("succeeded", "SELECT 1")]
+    served = conn.execute(
+        "SELECT count(*) FROM ops.job_run_request WHERE request_id = %s AND taken_at IS NOT NULL",
+        [request_id],
+    ).fetchone()
+    assert served == (1,)
+    service.sync_jobs()  # later polls do not requeue: the run is recorded
+    wait_idle(service.runner)
+    assert len(runs(conn, job)) == 1
+
+
+@pytest.mark.pg15
+def test_pruning_the_run_history_takes_old_served_requests_with_it(
+    sql_conn: psycopg.Connection,
+) -> None:
+    with acting_as(sql_conn, "fmw_console"):
+        sql_conn.execute("SELECT ops.request_job_run('daily-report', 'kim')")
+        sql_conn.execute("SELECT ops.request_job_run('daily-report', 'kim')")
+    sql_conn.execute(
+        "UPDATE ops.job_run_request SET taken_at = now() - interval '40 days' "
+        "WHERE request_id = (SELECT min(request_id) FROM ops.job_run_request)"
+    )
+    with acting_as(sql_conn, "fmw_loader"):
+        sql_conn.execute("SELECT ops.prune_job_run_details(interval '30 days')")
+    left = sql_conn.execute("SELECT count(*), count(taken_at) FROM ops.job_run_request")
+    assert left.fetchone() == (1, 0)  # the pending one stays
+
+
+@pytest.mark.pg15
+def test_the_console_schedules_fmw_tasks_only(sql_conn: psycopg.Connection) -> None:
+    with acting_as(sql_conn, "fmw_console"), pytest.raises(errors.InvalidParameterValue) as caught:
+        sql_conn.execute("SELECT ops.admin_schedule('purge', '0 3 * * *', 'DELETE FROM x', 'kim')")
+    assert "the console schedules FMW tasks only" in str(caught.value)
+    assert caught.value.diag.message_hint == (
+        "An administrator schedules a SQL job with `fmw job schedule`."
+    )
+    written = sql_conn.execute(
+        "SELECT (SELECT count(*) FROM ops.job WHERE jobname = 'purge'), "
+        "(SELECT count(*) FROM ops.admin_action)"
+    ).fetchone()
+    assert written == (0, 0)
