@@ -261,7 +261,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.policy_code": ("정책 코드", "Policy code"),
     "field.policy_name": ("정책명", "Policy name"),
     "field.status": ("상태", "Status"),
-    "field.status_raw": ("인식 못 한 상태값", "Unrecognized status word"),
+    "field.status_raw": ("원래 상태값", "Status as the source wrote it"),
     "field.region": ("지역", "Region"),
     "field.platform": ("플랫폼", "Platform"),
     "field.owner": ("담당자", "Owner"),

@@ -148,13 +148,14 @@ LANGUAGE sql STABLE PARALLEL SAFE
 RETURN jsonb_build_object(
     'source', source, 'feature_code', feature_code, 'feature_name', feature_name,
     'policy_code', policy_code, 'policy_name', policy_name, 'status', status,
-    'status_raw', status_raw, 'region', region, 'platform', platform, 'owner', owner,
+    'status_raw', CASE WHEN status = 'unknown' THEN status_raw END, 'region', region, 'platform', platform, 'owner', owner,
     'team', team, 'effective_from', effective_from, 'effective_to', effective_to,
     'note', note, 'is_active', is_active);
 COMMENT ON FUNCTION core.history_doc(text, text, text, text, text, text, text, text, text,
                                      text, text, date, date, text, boolean) IS
     'The user-visible fields of a core.record or core.source_record row, as stored in '
-    'core.record_history.before/after. Call it with named arguments (field => row.field).';
+    'core.record_history.before/after; status_raw only where the word means no status (a '
+    'recognized word is shown, not history). Call it with named arguments (field => row.field).';
 
 -- Processing a batch, one transaction, all or nothing. core.process_batch is the table of
 -- contents: claim the batch, stage it (31_stage.sql), count and guard, apply it (32_apply.sql:

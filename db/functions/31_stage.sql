@@ -123,7 +123,7 @@ BEGIN
         r.raw_print,
         CASE WHEN sr.identity_hash IS NULL THEN r.cells END AS cells,  -- only rows to normalize
         -- Of a known row, only what the steps below read: its values stay in source_record.
-        sr.identity_hash, sr.status_raw, sr.effective_from_raw, sr.effective_to_raw,
+        sr.identity_hash, sr.status, sr.status_raw, sr.effective_from_raw, sr.effective_to_raw,
         sr.content_hash, sr.is_active, sr.source_row AS old_source_row
     FROM (
         SELECT rr.source_row, rr.cells, core.raw_print(p_context, rr.cells) AS raw_print
@@ -229,20 +229,22 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- Every kept row: the known ones with their key, hash and issue texts only (their values
-    -- are already in core.source_record), the others with their values; each with whether
-    -- this source reported its identity as active before (old_active: NULL when never) and
-    -- what the batch does with it (change: new, changed, moved, same).
+    -- Every kept row: the known ones with their key, hash, status and issue texts only (their
+    -- values are already in core.source_record), the others with their values; each with
+    -- whether this source reported its identity as active before (old_active: NULL when
+    -- never), what the batch does with it (change: new, changed, moved, same) and whether
+    -- the source's status word is another than before (word_changed: shown, not a change).
     CREATE TEMP TABLE fmw_stage ON COMMIT DROP AS
     SELECT
         source_row, raw_print, identity_hash, NULL AS feature_code, NULL AS feature_name,
-        NULL AS policy_code, NULL AS policy_name, NULL AS status, status_raw, NULL AS region,
+        NULL AS policy_code, NULL AS policy_name, status, status_raw, NULL AS region,
         NULL AS platform, NULL AS owner, NULL AS team, NULL::date AS effective_from,
         NULL::date AS effective_to, effective_from_raw, effective_to_raw, NULL AS note,
         content_hash, true AS is_known, is_active AS old_active,
         CASE WHEN NOT is_active THEN 'changed'  -- returns as it was: reactivated in place
              WHEN source_row <> old_source_row THEN 'moved'
-             ELSE 'same' END AS change
+             ELSE 'same' END AS change,
+        false AS word_changed  -- the same print: the same cells, so the same word
     FROM fmw_raw
     WHERE identity_hash IS NOT NULL
     UNION ALL
@@ -250,7 +252,8 @@ BEGIN
         m.*, false, o.is_active,
         CASE WHEN o.content_hash IS NULL THEN 'new'
              WHEN NOT o.is_active OR o.content_hash <> m.content_hash THEN 'changed'
-             ELSE 'moved' END  -- same values, written differently: keep the new print
+             ELSE 'moved' END,  -- same values, written differently: keep the new print
+        o.status_raw IS DISTINCT FROM m.status_raw
     FROM (
         SELECT
             n.source_row, n.raw_print,
@@ -258,7 +261,7 @@ BEGIN
                 AS identity_hash,
             n.feature_code, n.feature_name, n.policy_code, n.policy_name,
             coalesce(st.status, 'unknown') AS status,
-            CASE WHEN st.status IS NULL THEN n.status_text END AS status_raw,
+            n.status_text AS status_raw,  -- the source's own word, whatever it means
             n.region, n.platform, n.owner, n.team, fd.day AS effective_from,
             td.day AS effective_to,
             CASE WHEN fd.day IS NULL THEN n.from_text END AS effective_from_raw,
@@ -282,8 +285,8 @@ END
 $$;
 COMMENT ON FUNCTION core.stage_rows(text) IS
     'Step 5 of core.stage_batch: one row per kept raw row, with its identity_hash '
-    '(core.normalized_identity_hash), content_hash, parsed dates and status, and what the '
-    'batch does with it. Reads pg_temp.fmw_raw, fmw_norm, fmw_date, fmw_status and '
+    '(core.normalized_identity_hash), content_hash, parsed dates and status, the source''s '
+    'status word, and what the batch does with it. Reads pg_temp.fmw_raw, fmw_norm, fmw_date, fmw_status and '
     'core.source_record; writes pg_temp.fmw_stage; drops the four tables it read.';
 
 CREATE OR REPLACE FUNCTION core.stage_row_issues(
@@ -301,7 +304,10 @@ BEGIN
     CROSS JOIN LATERAL (
         VALUES
             (p_headers[p_columns.status],
-             CASE WHEN s.status_raw IS NOT NULL THEN 'unknown status; shown as unknown' END,
+             CASE WHEN s.status = 'unknown' AND s.status_raw IS NOT NULL
+                       AND NOT EXISTS (SELECT FROM core.status_synonym AS syn
+                                       WHERE syn.synonym_key = core.status_key(s.status_raw))
+                  THEN 'unknown status; shown as unknown' END,
              s.status_raw),
             (p_headers[p_columns.effective_from],
              CASE WHEN s.effective_from_raw IS NOT NULL
@@ -313,7 +319,8 @@ BEGIN
              s.effective_to_raw)
     ) AS i (column_name, issue, raw_value)
     WHERE i.issue IS NOT NULL
-      AND (s.status_raw IS NOT NULL OR s.effective_from_raw IS NOT NULL
+      AND (s.status = 'unknown' AND s.status_raw IS NOT NULL
+           OR s.effective_from_raw IS NOT NULL
            OR s.effective_to_raw IS NOT NULL);  -- skips the LATERAL for clean rows
 END
 $$;

@@ -96,12 +96,13 @@ BEGIN
     -- written differently (another Unicode form, spacing, an unparseable date's text):
     -- those were not known by their print.
     UPDATE core.source_record AS sr
-    SET source_row = x.source_row, raw_print = x.raw_print,
+    SET source_row = x.source_row, raw_print = x.raw_print, status_raw = x.status_raw,
         effective_from_raw = x.effective_from_raw, effective_to_raw = x.effective_to_raw
     FROM pg_temp.fmw_stage AS x
     WHERE sr.source = p_source AND sr.identity_hash = x.identity_hash
       AND x.change = 'moved'
       AND (sr.source_row <> x.source_row OR sr.raw_print IS DISTINCT FROM x.raw_print
+           OR x.word_changed
            OR sr.effective_from_raw IS DISTINCT FROM x.effective_from_raw
            OR sr.effective_to_raw IS DISTINCT FROM x.effective_to_raw);
 END
@@ -119,11 +120,14 @@ AS $$
 BEGIN
     -- No key: an index maintained row by row costs more than the whole insert.
     CREATE TEMP TABLE fmw_touched (identity_hash text NOT NULL) ON COMMIT DROP;
-    -- Changed or returning identities, and identities new to this source but reported by
-    -- another. Before core.insert_new_records, which adds the identities no one reported.
+    -- Changed or returning identities, identities whose source now writes their status with
+    -- another word of the same meaning (the record shows the source's word), and identities
+    -- new to this source but reported by another. Before core.insert_new_records, which adds
+    -- the identities no one reported.
     INSERT INTO fmw_touched
     SELECT x.identity_hash FROM pg_temp.fmw_stage AS x
     WHERE x.change = 'changed'
+       OR x.change = 'moved' AND x.word_changed
        OR x.change = 'new'
           AND EXISTS (SELECT FROM core.record AS r WHERE r.identity_hash = x.identity_hash);
 END

@@ -48,6 +48,7 @@ BEGIN
         r.identity_hash IS NOT NULL AND r.is_active = (w.shown).is_active
             AND r.content_hash = (w.shown).content_hash
             AND r.source = (w.shown).source AS same_record,
+        r.status_raw IS NOT DISTINCT FROM (w.shown).status_raw AS same_word,
         r.source_count AS old_source_count,
         r.has_conflict AS old_has_conflict,
         r.is_active AS was_active,
@@ -74,9 +75,10 @@ BEGIN
     ) AS w
     LEFT JOIN core.record AS r USING (identity_hash);
 
-    -- Nothing to write where the shown source, its values and the agreement are the same.
+    -- Nothing to write where the shown source, its values, word and agreement are the same.
     DELETE FROM pg_temp.fmw_resolved
-    WHERE same_record AND old_source_count = source_count AND old_has_conflict = has_conflict;
+    WHERE same_record AND same_word AND old_source_count = source_count
+      AND old_has_conflict = has_conflict;
 END
 $$;
 COMMENT ON FUNCTION core.resolve_touched() IS
@@ -104,7 +106,7 @@ BEGIN
     FROM pg_temp.fmw_resolved
     WHERE is_new;
 
-    -- What users see changed, or only whether other sources agree.
+    -- What users see changed, or only whether other sources agree or the source's word.
     UPDATE core.record AS r SET
         feature_code = x.feature_code, feature_name = x.feature_name,
         policy_code = x.policy_code, policy_name = x.policy_name,

@@ -336,7 +336,7 @@ BEGIN ATOMIC
     ), showing AS (  -- active records that show unknown because of the word
         SELECT core.status_key(sr.status_raw) AS word_key, count(*) AS records
         FROM core.source_record AS sr
-        WHERE sr.is_active AND sr.status_raw IS NOT NULL
+        WHERE sr.is_active AND sr.status = 'unknown' AND sr.status_raw IS NOT NULL
         GROUP BY 1
     )
     SELECT (array_agg(i.raw_value ORDER BY i.batch_id DESC))[1],

@@ -118,7 +118,9 @@ COMMENT ON TABLE core.source_record IS
     'Per-source facts: what each source''s newest batch says about an identity. A record '
     'missing from a newer full extract is deactivated (is_active = false), never deleted.';
 COMMENT ON COLUMN core.source_record.status_raw IS
-    'The source''s own text when it matched no synonym (status = unknown), else null.';
+    'The source''s own status word as written (normalized), whatever status it means: EOL for '
+    'retired. Shown on the record; not part of content_hash unless it matches no synonym '
+    '(status = unknown), so a new word with the same meaning changes no value and no history.';
 COMMENT ON COLUMN core.source_record.content_hash IS
     'md5 of the normalized field values: equal hashes mean nothing visible changed.';
 COMMENT ON COLUMN core.source_record.raw_print IS
@@ -169,6 +171,8 @@ COMMENT ON TABLE core.record IS
 COMMENT ON COLUMN core.record.identity_hash IS
     'Lowercase hex SHA-256 of core.key_part(feature_code, policy_code, region, platform) '
     'joined by U+001F; recompute with core.identity_hash(...).';
+COMMENT ON COLUMN core.record.status_raw IS
+    'The shown source''s own status word (core.source_record.status_raw).';
 COMMENT ON COLUMN core.record.source_count IS
     'source_count / has_conflict: how many active sources report the identity (1 when one or '
     'none does) and whether their versions disagree. Kept by core.process_batch for every '

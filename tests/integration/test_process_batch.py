@@ -244,7 +244,7 @@ def test_first_load_stores_normalized_values(conn: psycopg.Connection, tmp_path:
     assert first["policy_code"] == "POL-001", "full-width letters become ASCII (NFKC)"
     assert first["owner"] == "김민준", "values are trimmed"
     assert first["status"] == "enabled", "status words map to a canonical status"
-    assert first["status_raw"] is None, "status_raw stays empty when a synonym matched"
+    assert first["status_raw"] == "YES", "the source's own word is kept beside its meaning"
     assert first["effective_from"] == dt.date(2024, 1, 5), "Korean dates are parsed"
     assert first["effective_to"] == dt.date(2024, 12, 31), "YYYYMMDD dates are parsed"
     assert first["is_active"] is True
@@ -364,6 +364,80 @@ def test_unknown_status_is_kept_raw_with_an_issue(conn: psycopg.Connection, tmp_
         "the issue names the row, the header as written and the raw value"
     )
     assert "unknown status" in issue
+
+
+def test_a_known_status_keeps_the_word_its_source_wrote_without_an_issue(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    result = load(conn, tmp_path, [rec("PAY-001", status="EOL")])
+
+    shown = record(conn, "PAY-001")
+    assert (shown["status"], shown["status_raw"]) == ("deprecated", "EOL")
+    assert result.issues == 0
+    (after,) = [h[3] for h in history(conn, "PAY-001")]
+    assert after["status"] == "deprecated" and after["status_raw"] is None, (
+        "history holds what a status means; a recognized word is shown, not history"
+    )
+
+
+def test_another_word_with_the_same_meaning_is_shown_without_a_change(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, [rec("PAY-001", status="EOL"), rec("PAY-002")])
+    before = record(conn, "PAY-001")
+
+    reworded = load(conn, tmp_path, [rec("PAY-001", status="폐기"), rec("PAY-002")])
+
+    assert counts(reworded) == no_changes(2)
+    after = record(conn, "PAY-001")
+    assert (after["status"], after["status_raw"]) == ("deprecated", "폐기")
+    assert after["last_changed_at"] == before["last_changed_at"]
+    assert [h[0] for h in history(conn, "PAY-001")] == ["inserted"]
+    source = conn.execute(
+        "SELECT status_raw FROM core.source_record WHERE feature_code = 'PAY-001'"
+    )
+    assert source.fetchone() == ("폐기",)
+
+
+def test_records_loaded_before_words_were_kept_get_theirs_on_the_next_sync(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    first = load(conn, tmp_path, [rec("PAY-001", status="EOL"), rec("PAY-002", status="보류")])
+    # As staged before migration 000016: only a word that means nothing was kept. The new
+    # staging code changed every print, which forgets them (raw_print NULL stands for that).
+    conn.execute(
+        "UPDATE core.source_record SET raw_print = NULL, "
+        "status_raw = CASE WHEN status = 'unknown' THEN status_raw END"
+    )
+    conn.execute(
+        "UPDATE core.record SET status_raw = CASE WHEN status = 'unknown' THEN status_raw END"
+    )
+    histories = history_count(conn)
+
+    again = load(conn, tmp_path, [], path=first.path, force=True)
+
+    assert counts(again) == {**no_changes(2), "issues": 1}  # 보류 is still unknown
+    assert record(conn, "PAY-001")["status_raw"] == "EOL"
+    assert record(conn, "PAY-002")["status_raw"] == "보류"
+    assert history_count(conn) == histories
+
+
+def test_a_word_an_admin_maps_to_unknown_is_no_issue(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    conn.execute(
+        "INSERT INTO core.status_synonym (synonym_key, status, synonym) "
+        "VALUES (core.status_key('TBD'), 'unknown', 'TBD')"
+    )
+    result = load(conn, tmp_path, [rec("PAY-001", status="TBD"), rec("PAY-002", status="보류")])
+
+    issues = conn.execute(
+        "SELECT raw_value FROM core.row_issue WHERE batch_id = %s", [result.batch_id]
+    ).fetchall()
+    assert issues == [("보류",)]
+    assert record(conn, "PAY-001")["status_raw"] == "TBD"
+    again = load(conn, tmp_path, [], path=result.path, force=True)  # rows known by their print
+    assert again.issues == 1
 
 
 def test_unparseable_date_is_left_empty_with_an_issue(

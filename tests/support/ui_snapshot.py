@@ -181,7 +181,7 @@ _RECORDS = [
         "POL-003",
         "지역 제한",
         "deprecated",
-        None,
+        "EOL",
         "GLOBAL",
         "Android",
         None,

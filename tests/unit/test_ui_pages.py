@@ -405,7 +405,15 @@ def test_record_names_the_status_word_it_did_not_recognize(published: Path):
     at = open_page("record", id=identity("a6"))
     values = {row["필드"]: row["값"] for row in grid_rows(at, "fmw-fields")}
     assert values["상태"] == "알 수 없음"
-    assert values["인식 못 한 상태값"] == "보류"
+    assert values["원래 상태값"] == "보류"
+
+
+def test_record_shows_the_word_its_source_wrote_for_a_known_status(published: Path):
+    at = open_page("record", id=identity("a4"))
+    values = {row["필드"]: row["값"] for row in grid_rows(at, "fmw-fields")}
+    assert (values["상태"], values["원래 상태값"]) == ("폐기", "EOL")
+    at = open_page("record", id=identity("a5"))  # the source wrote no word: no empty line
+    assert "원래 상태값" not in {row["필드"] for row in grid_rows(at, "fmw-fields")}
 
 
 def test_record_without_an_id_or_with_an_unknown_one(published: Path):
