@@ -317,20 +317,14 @@ def render() -> None:
     _show_sort(query)
     params = view.as_lists(query.to_params())
 
-    import os
-
-    exp = os.environ.get("FMW_EXP", "")
     _search_row(reader)
-    if "nofilters" not in exp:
-        _filters(result, reader)
+    _filters(result, reader)
     st.button(view.tr("explore.clear"), on_click=_clear, key=f"{K}clear", type="tertiary")
-    if "noview" not in exp:
-        _view_row(result, query, reader)
+    _view_row(result, query, reader)
     _notes(query, result)
-    if result.total and "notable" not in exp:
+    if result.total:
         _table(result, query, reader, timed, back=view.page_href("explore", params))
-    if "nodl" not in exp:
-        _downloads(timed, query, reader, result.total)
+    _downloads(timed, query, reader, result.total)
 
     view.write_url(params, url)
     st.session_state[WRITTEN] = params
