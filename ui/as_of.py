@@ -54,6 +54,9 @@ DOC_FIELDS = (
     "is_active",
 )
 """The record fields each history document holds (``core.history_doc``)."""
+WORD, UNKNOWN = "status_raw", "unknown"
+"""History keeps the source's status word only where it means no status (``unknown``): two
+days differ in the word only there (elsewhere a past view does not know the word)."""
 UNRECORDED = ("source_row", "source_count", "has_conflict")
 """Record fields history does not keep: blank in a past view for the records rebuilt."""
 
@@ -163,8 +166,20 @@ def differing(a: Snapshot, b: Snapshot) -> np.ndarray:
     for name in DOC_FIELDS:
         if name not in a.records.column_names or a.records[name] is b.records[name]:
             continue
-        differs |= both & _column_differs(a, b, name)
+        column = _column_differs(a, b, name)
+        if name == WORD:
+            column &= _unknown(a) | _unknown(b)
+        differs |= both & column
     return differs
+
+
+def _unknown(view: Snapshot) -> np.ndarray:
+    """Rows whose status is unknown in ``view`` (where history keeps the status word)."""
+    if "status" in view.coded:
+        coded = view.coded["status"]
+        return pc.equal(coded.values, UNKNOWN).to_numpy(zero_copy_only=False)[coded.codes]
+    same = pc.equal(view.records["status"], UNKNOWN)
+    return pc.fill_null(same, False).to_numpy(zero_copy_only=False)
 
 
 def _column_differs(a: Snapshot, b: Snapshot, name: str) -> np.ndarray:
@@ -190,4 +205,7 @@ def changed_columns(a: Snapshot, b: Snapshot, rows: np.ndarray) -> list[set[str]
     names = [n for n in DOC_FIELDS if n in a.records.column_names]
     left = a.records.select(names).take(taken).to_pylist()
     right = b.records.select(names).take(taken).to_pylist()
-    return [{n for n in names if x[n] != y[n]} for x, y in zip(left, right, strict=True)]
+    return [
+        {n for n in names if x[n] != y[n] and (n != WORD or UNKNOWN in (x["status"], y["status"]))}
+        for x, y in zip(left, right, strict=True)
+    ]

@@ -402,8 +402,12 @@ DOC_FIELDS = (
 
 
 def history_doc(record: dict[str, Any]) -> dict[str, Any]:
-    """``core.history_doc`` of a fixture record: every user-visible field."""
-    return {k: record[k] for k in DOC_FIELDS}
+    """``core.history_doc`` of a fixture record: every user-visible field, the status word
+    only where it means no status (``unknown``)."""
+    doc = {k: record[k] for k in DOC_FIELDS}
+    if doc["status"] != "unknown":
+        doc["status_raw"] = None
+    return doc
 
 
 def _history(
