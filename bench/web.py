@@ -38,6 +38,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -92,7 +93,7 @@ def in_process(root: Path, figures: Figures, lookups: int) -> list[str]:
         DJANGO_SETTINGS_MODULE="fmw.web.django_settings",
         FMW_SNAPSHOT_DIR=str(root),
         FMW_DATABASE_URL=NOWHERE,
-        FMW_VAR_DIR=tempfile.mkdtemp(prefix="fmw-bench-web-var-"),
+        FMW_VAR_DIR=str(root.parent / "var"),
     )
     from django.core.wsgi import get_wsgi_application
     from django.test import Client
@@ -222,7 +223,14 @@ def main() -> int:
     parser.add_argument("--no-explore", action="store_true")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="fmw-bench-web-")) / "snapshots"
+    work = Path(tempfile.mkdtemp(prefix="fmw-bench-web-"))  # about 1 GiB at a million records
+    try:
+        return run(args, work / "snapshots")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
     print(f"writing a {args.rows:,}-record snapshot ...", flush=True)
     publish_generation(
         root,

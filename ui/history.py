@@ -250,15 +250,17 @@ class History:
             gathered["position"].append(positions.astype(np.int64))
         return {k: np.concatenate(v) if v else np.zeros(0, _AFTER[k]) for k, v in gathered.items()}
 
-    def before(self, segments: np.ndarray, positions: np.ndarray) -> list[str | None]:
-        """The ``before`` document (JSON text) of each (segment, position)."""
-        out: list[str | None] = [None] * len(positions)
+    def before_texts(self, segments: np.ndarray, positions: np.ndarray) -> pa.Array:
+        """The ``before`` document (JSON text) of each (segment, position), in that order."""
+        parts, places = [], []
         for number in np.unique(segments).tolist():
             picked = np.flatnonzero(segments == number)
-            texts = self.segments[number].docs.take(positions[picked])["before"].to_pylist()
-            for place, text in zip(picked.tolist(), texts, strict=True):
-                out[place] = text
-        return out
+            parts.extend(self.segments[number].docs.take(positions[picked])["before"].chunks)
+            places.append(picked)
+        if not parts:
+            return pa.array([], pa.string())
+        texts = pa.chunked_array(parts, pa.string()).combine_chunks()
+        return texts.take(pa.array(np.argsort(np.concatenate(places), kind="stable")))
 
     def documents(self, history_ids: list[int]) -> list[tuple[str | None, str | None]]:
         """(before, after) JSON text of each history row (None, None when unknown)."""

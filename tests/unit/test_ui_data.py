@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from fmw.errors import NoSnapshotError, SnapshotError
 from fmw.snapshot.generations import publish_generation
 from fmw.ui import as_of, cells, matrix, normalize, search
-from fmw.ui.snapshot_data import Snapshot, field_changes, load_snapshot
+from fmw.ui.snapshot_data import Snapshot, SnapshotFileError, field_changes, load_snapshot
 from tests.support import identity_reference as ref
 from tests.support.ui_snapshot import DOC_FIELDS, default_fixture, identity, publish_fixture
 
@@ -354,6 +354,23 @@ def test_before_the_first_load_nothing_exists_and_after_the_last_nothing_changed
     empty = as_of.snapshot_at(snapshot, dt.date(2026, 11, 19), SEOUL)
     assert search.run_search(empty, search.Query(listed="all")).total == 0
     assert as_of.snapshot_at(snapshot, dt.date(2026, 11, 27), SEOUL) is snapshot
+
+
+def test_past_documents_are_read_at_once_and_a_missing_key_is_not_a_null():
+    texts = pa.array(
+        ['{"owner": null, "status": "enabled", "is_active": true}', '{"status": "disabled"}']
+    )
+    table = as_of._documents(texts)
+    assert table.column("status").to_pylist() == ["enabled", "disabled"]
+    assert table.column("is_active").to_pylist() == [True, None]
+    owner = table.column("owner").combine_chunks()
+    assert as_of._holds(texts, owner, "owner").tolist() == [True, False], "null, then no key"
+
+
+@pytest.mark.parametrize("text", ['{"status": ', "[1, 2]", '{"is_active": "yes"}'])
+def test_a_broken_past_document_names_the_history_file(text: str):
+    with pytest.raises(SnapshotFileError, match="record_history: a before cell"):
+        as_of._documents(pa.array([text]))
 
 
 def test_what_differs_between_two_days(snapshot: Snapshot):
