@@ -131,13 +131,12 @@ def _documents(texts: pa.Array) -> pa.Table:
     instead of a json.loads and a dict per document (a year back rebuilds most records)."""
     if not len(texts):
         return DOC_SCHEMA.empty_table()
-    lines = pc.binary_join_element_wise(texts, "", "\n")  # each text and a line end
-    size = pc.sum(pc.binary_length(lines)).as_py() or 0
+    lines = pc.binary_join_element_wise(texts.cast(pa.string()), "", "\n")  # text + line end
+    offsets, data = lines.buffers()[1:3]  # a fresh array: no offset; int32 offsets (string)
+    size = int(np.frombuffer(offsets, dtype=np.int32)[len(lines)])
     options = pa_json.ParseOptions(explicit_schema=DOC_SCHEMA, unexpected_field_behavior="ignore")
     try:  # the lines' bytes, end to end in one buffer: read in place
-        table = pa_json.read_json(
-            pa.BufferReader(lines.buffers()[2].slice(0, size)), parse_options=options
-        )
+        table = pa_json.read_json(pa.BufferReader(data.slice(0, size)), parse_options=options)
     except pa.ArrowInvalid as exc:
         raise SnapshotFileError(f"record_history: a before cell is not a document ({exc})") from exc
     if table.num_rows != len(texts):
