@@ -21,10 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fmw.ui.normalize import search_key_array, search_terms
-from fmw.ui.snapshot_data import FieldChange, Snapshot, field_changes
+from fmw.ui.snapshot_data import FieldChange, Snapshot, field_changes, ordered_statuses
 
-STATUS_ORDER = ("enabled", "pilot", "planned", "disabled", "deprecated", "unknown")
-"""How statuses are listed; any other status follows, alphabetically."""
 CHANGE_KINDS = ("inserted", "updated", "deactivated", "reactivated")
 
 
@@ -40,12 +38,6 @@ class Totals:
     @property
     def inactive(self) -> int:
         return self.records - self.active
-
-
-def ordered_statuses(statuses: list[str]) -> list[str]:
-    """Statuses in STATUS_ORDER, others after them alphabetically."""
-    known = [s for s in STATUS_ORDER if s in statuses]
-    return known + sorted(s for s in set(statuses) if s not in STATUS_ORDER)
 
 
 def totals(snapshot: Snapshot) -> Totals:

@@ -463,6 +463,15 @@ def combine(masks: list[np.ndarray | None]) -> np.ndarray | None:
     return combined
 
 
+def filter_choices(snapshot: Snapshot, query: Query, name: str) -> list[str]:
+    """What filter ``name`` lists: every value of the snapshot in a fixed order
+    (``Facet.choices``), then a chosen value the snapshot lacks (from a link). Never the
+    result's values only: a search that changed a filter's choices made the browser redraw
+    the list (~60 ms a search for Explore's five) and moved values under the reader."""
+    choices = list(snapshot.facets[name].choices) if name in snapshot.facets else []
+    return choices + sorted(set(query.filters.get(name, ())) - set(choices))
+
+
 def _to_numpy_bool(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     filled = pc.fill_null(values, False)
     if isinstance(filled, pa.ChunkedArray):

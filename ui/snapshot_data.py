@@ -36,6 +36,7 @@ write anything: the dashboard reads snapshot files only.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -92,6 +93,9 @@ CODE_FIELDS = ("feature_code", "policy_code")
 FACETS = ("status", "region", "platform", "team", "owner", "has_conflict", "is_active")
 """Columns counted per value (filters, Home's links); ``is_active`` values are "true"/"false"."""
 
+STATUS_ORDER = ("enabled", "pilot", "planned", "disabled", "deprecated", "unknown")
+"""How statuses are listed; any other status follows, alphabetically."""
+
 IDENTITY = ("feature_code", "policy_code", "region", "platform")
 """The key fields: the tie-breaker of every sort."""
 
@@ -146,6 +150,12 @@ class Coded:
         return None if found < 0 else found
 
 
+def ordered_statuses(statuses: list[str]) -> list[str]:
+    """Statuses in STATUS_ORDER, others after them alphabetically."""
+    known = [s for s in STATUS_ORDER if s in statuses]
+    return known + sorted(s for s in set(statuses) if s not in STATUS_ORDER)
+
+
 @dataclass(frozen=True)
 class Facet:
     """One filterable column: its distinct values and, per row, the index of its value."""
@@ -153,6 +163,15 @@ class Facet:
     name: str
     values: tuple[str, ...]
     codes: np.ndarray
+
+    @functools.cached_property
+    def choices(self) -> tuple[str, ...]:
+        """Every value in the order a filter lists it: statuses in STATUS_ORDER, other
+        columns sorted, the blank value last. The same list whatever is searched, so a
+        search that changes the counts never changes a filter's choices."""
+        listed = list(self.values)
+        ordered = ordered_statuses(listed) if self.name == "status" else sorted(listed)
+        return tuple(v for v in ordered if v) + (("",) if "" in listed else ())
 
     def code_of(self, value: str) -> int | None:
         try:

@@ -342,15 +342,24 @@ def test_explore_facet_counts_follow_the_other_filters(published: Path):
     at = open_page("explore")
     at.multiselect(key="explore_f_team").select("결제개발팀").run()
     assert not at.exception
-    status = at.multiselect(key="explore_f_status")
-    assert status.options == ["적용"], "only enabled records are in 결제개발팀"
     counts = dict(re.findall(r'<div data-filter="(\w+)">([^<]*)</div>', html_bodies(at)))
-    assert counts["status"] == "적용 2", "the counts are shown under the filter, never as a label"
-    team = at.multiselect(key="explore_f_team")
-    assert "운영팀" in team.options, "a facet's own filter does not shrink its counts"
+    assert counts["status"] == "적용 2", "only enabled records are in 결제개발팀"
     assert "운영팀 1" in counts["team"], "REC-003 (운영팀) is hidden: one is left"
     assert grid_column(at, "기능 코드") == ["NOTI-007", "PAY-001"]
     assert at.query_params["team"] == "결제개발팀"
+
+
+def test_explore_filters_list_every_value_in_a_fixed_order(published: Path):
+    """A filter's choices are the snapshot's values whatever is searched (the counts under
+    it follow the result): statuses in their order, other values sorted, blank last."""
+    at = open_page("explore")
+    choices = {n: at.multiselect(key=f"explore_f_{n}").options for n in ("status", "team")}
+    at.text_input(key="explore_q").input("기본결제").run()
+    assert at.multiselect(key="explore_f_status").options == choices["status"]
+    assert choices["status"][:2] == ["적용", "시범"], "statuses in STATUS_ORDER"
+    assert choices["team"] == sorted(choices["team"]), choices["team"]
+    counts = dict(re.findall(r'<div data-filter="(\w+)">([^<]*)</div>', html_bodies(at)))
+    assert "시범" not in counts["status"], "a value no row of the result holds has no count"
 
 
 def test_explore_view_comes_back_from_a_copied_link(published: Path):

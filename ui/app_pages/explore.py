@@ -27,6 +27,7 @@ import pyarrow as pa
 import streamlit as st
 
 from fmw.ui import as_of, display, messages, search, view
+from fmw.ui.snapshot_data import Snapshot
 
 K = "explore_"
 WRITTEN = f"{K}url_written"
@@ -115,14 +116,19 @@ def _search_row(reader: display.Reader) -> None:
     view.search_inputs(text, listed, reader, K)
 
 
-def _filters(result: search.SearchResult, reader: display.Reader) -> None:
-    """A multiselect per filter (values; labels never carry counts) and, under them, one
-    line of counts per filter (one HTML element: lighter than a caption each)."""
+def _filters(
+    result: search.SearchResult, query: search.Query, snapshot: Snapshot, reader: display.Reader
+) -> None:
+    """A multiselect per filter and, under them, one line of counts per filter (one HTML
+    element: lighter than a caption each). A filter lists every value of the snapshot, in
+    a fixed order, whatever is searched: labels never carry counts and the choices never
+    move under the reader (the browser redraws a list whose options changed, ~60 ms a
+    search for five); the counts say how many of the result hold each value."""
     names = [n for n in search.CHOICE_FILTERS if n in result.facets]
     for column, name in zip(st.columns(len(names)), names, strict=True):
         column.multiselect(
             reader.header(name),
-            options=[fc.value for fc in result.facets[name]],
+            options=search.filter_choices(snapshot, query, name),
             format_func=lambda value, name=name: _value_label(reader, name, value),
             key=f"{K}f_{name}",
             placeholder=view.tr("choose"),
@@ -318,7 +324,7 @@ def render() -> None:
     params = view.as_lists(query.to_params())
 
     _search_row(reader)
-    _filters(result, reader)
+    _filters(result, query, timed.snapshot, reader)
     st.button(view.tr("explore.clear"), on_click=_clear, key=f"{K}clear", type="tertiary")
     _view_row(result, query, reader)
     _notes(query, result)

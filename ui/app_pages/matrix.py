@@ -18,6 +18,7 @@ import pyarrow as pa
 import streamlit as st
 
 from fmw.ui import display, matrix, messages, search, view
+from fmw.ui.snapshot_data import Snapshot
 
 K = "matrix_"
 WRITTEN = f"{K}url_written"
@@ -83,9 +84,7 @@ def _params(by: str, query: search.Query) -> dict[str, list[str]]:
     return params
 
 
-def _controls(
-    result: search.SearchResult, reader: display.Reader, pages: int, query: search.Query
-) -> None:
+def _controls(snapshot: Snapshot, reader: display.Reader, pages: int, query: search.Query) -> None:
     by, text, listed = st.columns([1.2, 3, 1.6], vertical_alignment="bottom")
     by.segmented_control(
         view.tr("matrix.by"),
@@ -100,7 +99,7 @@ def _controls(
     for column, name in zip(columns, search.CHOICE_FILTERS, strict=False):
         column.multiselect(
             reader.header(name),
-            options=[fc.value for fc in result.facets.get(name, [])],
+            options=search.filter_choices(snapshot, query, name),
             format_func=lambda value, name=name: (
                 reader.cell(name, value) or messages.t("value.blank", reader.lang)
             ),
@@ -211,15 +210,18 @@ def render() -> None:
     by, query = _wanted()
     timed = view.timed(shown.snapshot, query.as_of, query.compare)
     result = search.run_search(
-        timed.snapshot, query.with_changes(page=1, page_size=25), only=timed.differs
+        timed.snapshot,
+        query.with_changes(page=1, page_size=25),
+        only=timed.differs,
+        with_facets=False,  # the filters list every value (search.filter_choices), no counts
     )
-    mask = result.mask  # the filter counts and the matrix: the same rows
+    mask = result.mask  # the matrix and its downloads: the same rows
     grid = matrix.build(timed.snapshot, mask, by, page=query.page)
     query = query.with_changes(page=grid.page)
     st.session_state[f"{K}page"] = grid.page
     params = _params(by, query)
 
-    _controls(result, reader, grid.pages, query)
+    _controls(timed.snapshot, reader, grid.pages, query)
     if query.compare is not None:
         st.info(
             view.tr(
