@@ -159,6 +159,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Codes match with or without separators, in any case or width (pay013 = PAY-013). To "
         "search one field, write owner:kim, team:pay, code:PAY. Every word must be found.",
     ),
+    "download.menu": ("내려받기 ({rows}건)", "Download ({rows} rows)"),
     "download.csv": ("CSV ({rows}건)", "CSV ({rows} rows)"),
     "download.xlsx": ("XLSX ({rows}건)", "XLSX ({rows} rows)"),
     "download.help": (

@@ -44,7 +44,9 @@ from fmw.ui.normalize import REMOVED, code_key, key_part, search_key
 from fmw.ui.snapshot_data import CODE_FIELDS, SEARCH_FIELDS, Snapshot
 
 PAGE_SIZES = (25, 50, 100, 200)
-DEFAULT_PAGE_SIZE = 50
+DEFAULT_PAGE_SIZE = 25
+"""Rows per page unless chosen: a screen's height, and half the browser's work of 50
+(an Explore search at 200,000 records: ~75 ms less, measured with Chromium)."""
 MAX_QUERY_LENGTH = 200
 RELEVANCE = "relevance"
 """The sort that orders by how well rows match the text (the default while searching)."""

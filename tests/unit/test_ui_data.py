@@ -220,7 +220,7 @@ def test_query_survives_the_url_and_ignores_rubbish():
         {"sort": "DROP", "page": "-1", "size": "7", "desc": "x", "colour": "red", "q": "x" * 999,
          "listed": "maybe", "cols": "nope,,note", "asof": "2026-13-01"}
     )  # fmt: skip
-    assert (odd.sort, odd.page, odd.page_size, odd.descending) == ("", 1, 50, False)
+    assert (odd.sort, odd.page, odd.page_size, odd.descending) == ("", 1, search.DEFAULT_PAGE_SIZE, False)
     assert (odd.listed, odd.columns, odd.as_of) == ("yes", ("note",), None)
     assert len(odd.text) == search.MAX_QUERY_LENGTH
     assert odd.effective_sort == search.RELEVANCE, "a text without a chosen sort: ranked"

@@ -376,7 +376,7 @@ def test_explore_view_comes_back_from_a_copied_link(published: Path):
 
 
 def test_explore_sorts_and_pages(published: Path):
-    at = open_page("explore", sort="feature_code", size="25")
+    at = open_page("explore", sort="feature_code", size="50")
     assert grid_column(at, "기능 코드")[:3] == ["CART-006", "CHAT-005", "LOGIN-002"]
     at.toggle(key="explore_desc").set_value(True).run()
     assert grid_column(at, "기능 코드")[0] == "SRCH-004"
@@ -512,7 +512,7 @@ def test_problem_1_filters_keep_values_when_counts_change_and_the_url_holds_valu
 
 
 def test_problem_2_a_records_way_back_is_the_exact_view(published: Path):
-    view_params = {"q": "pay", "status": "disabled", "sort": "region", "size": "25"}
+    view_params = {"q": "pay", "status": "disabled", "sort": "region", "size": "50"}
     at = open_page("explore", **view_params)
     [link] = {href for href in grid(at).links[0] if href.startswith("record?")}
     back = parse_qs(urlsplit(link).query)["back"][0]
@@ -530,11 +530,11 @@ def test_problem_2_a_records_way_back_is_the_exact_view(published: Path):
 def test_problem_3_the_table_sorts_the_whole_result_by_a_header_and_shows_chosen_columns(
     published: Path,
 ):
-    at = open_page("explore", size="25", listed="all")
+    at = open_page("explore", size="50", listed="all")
     assert not at.dataframe, "no grid component: no page-only sort or download"
     parsed = grid(at)
     owner = next(h for h in parsed.header_links if "sort=owner" in h)
-    assert parse_qs(urlsplit(owner).query) == {"size": ["25"], "listed": ["all"], "sort": ["owner"]}
+    assert parse_qs(urlsplit(owner).query) == {"size": ["50"], "listed": ["all"], "sort": ["owner"]}
     sorted_view = open_page(
         "explore", **{k: v[0] for k, v in parse_qs(urlsplit(owner).query).items()}
     )
