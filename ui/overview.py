@@ -105,11 +105,13 @@ class ChangeFilter:
 
 
 def change_sources(snapshot: Snapshot) -> list[str]:
-    return snapshot.log.sources()
+    """The sources of the listed changes: read from the segments once per generation."""
+    return snapshot.cached("change-sources", snapshot.log.sources, pin=True)
 
 
 def change_fields(snapshot: Snapshot) -> list[str]:
-    return snapshot.log.fields()
+    """Every field a change changed: read from the segments once per generation."""
+    return snapshot.cached("change-fields", snapshot.log.fields, pin=True)
 
 
 def filter_changes(snapshot: Snapshot, wanted: ChangeFilter, zone: tzinfo = UTC) -> pa.Table:

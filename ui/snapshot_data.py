@@ -809,13 +809,19 @@ def field_changes(before_json: str | None, after_json: str | None) -> list[Field
 
     An inserted row (no ``before``) lists every field it set, with ``before`` None.
     """
-    before = _json_object(before_json)
-    after = _json_object(after_json)
-    names = sorted(set(before) | set(after))
+    before = None if before_json is None else _json_object(before_json)
+    return document_changes(before, _json_object(after_json))
+
+
+def document_changes(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> list[FieldChange]:
+    """``field_changes`` of two parsed documents (``before`` None: an insert)."""
+    known = before or {}
     return [
-        FieldChange(name, before.get(name), after.get(name))
-        for name in names
-        if before_json is None or before.get(name) != after.get(name)
+        FieldChange(name, known.get(name), after.get(name))
+        for name in sorted(set(known) | set(after))
+        if before is None or known.get(name) != after.get(name)
     ]
 
 

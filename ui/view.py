@@ -34,7 +34,10 @@ downloads, freshness); this module must never import psycopg or SQLAlchemy.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
+import os
+import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ import pyarrow as pa
 import streamlit as st
 
 from fmw.errors import FmwError, NoSnapshotError, SnapshotError
-from fmw.settings import Settings, load_settings
+from fmw.settings import Settings, load_settings, settings_file
 from fmw.snapshot.generations import read_generation
 from fmw.ui import as_of, display, downloads, freshness, messages, search
 from fmw.ui.snapshot_data import Snapshot, SnapshotDamagedError, parse, pointer, resolve
@@ -169,8 +172,27 @@ def _parsed(root: str, generation_id: str) -> Snapshot:
 
 
 def settings() -> Settings:
-    """The settings in force (FMW_SNAPSHOT_DIR, set by ``fmw ui``, names the snapshot root)."""
-    return load_settings()
+    """The settings in force (FMW_SNAPSHOT_DIR, set by ``fmw ui``, names the snapshot root):
+    read again only when the settings file or an ``FMW_`` variable changed (a stat, not a
+    parse, on each run: parsing took ~5 ms of every rerun)."""
+    file = settings_file()
+    stamp = file.stat() if file else None
+    key = (
+        file,
+        (stamp.st_mtime_ns, stamp.st_size) if stamp else None,
+        tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("FMW_"))),
+    )
+    with _SETTINGS_LOCK:
+        if _SETTINGS and _SETTINGS[0][0] == key:
+            return _SETTINGS[0][1]
+    loaded = load_settings()
+    with _SETTINGS_LOCK:
+        _SETTINGS[:] = [(key, loaded)]
+    return loaded
+
+
+_SETTINGS: list[tuple[object, Settings]] = []
+_SETTINGS_LOCK = threading.Lock()
 
 
 def current() -> Shown:
@@ -440,11 +462,19 @@ def page_href(name: str, params: Mapping[str, list[str]]) -> str:
 
 
 def record_href(identity: str, back: str | None) -> str:
-    """The Record page of ``identity``; ``back`` (a relative link) is where its way back leads."""
-    params = {"id": [identity]}
-    if back:
-        params["back"] = [back]
-    return page_href("record", params)
+    """The Record page of ``identity``; ``back`` (a relative link) is where its way back leads.
+    A table links every row back to the same view: that part is encoded once."""
+    return f"record?{query_string({'id': [identity]})}{_record_tail(back, lang())}"
+
+
+@functools.lru_cache(maxsize=64)
+def _record_tail(back: str | None, language: str) -> str:
+    """``&back=…&lang=…`` of a record link, as ``page_href`` would encode them."""
+    params = {"back": [back]} if back else {}
+    if language != messages.DEFAULT_LANGUAGE:
+        params[LANG_KEY] = [language]
+    query = query_string(params)
+    return f"&{query}" if query else ""
 
 
 def table_html(

@@ -6,6 +6,7 @@ The snapshot comes from tests/support/ui_snapshot.py, published into a temporary
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import unicodedata
@@ -22,7 +23,13 @@ from hypothesis import strategies as st
 from fmw.errors import NoSnapshotError, SnapshotError
 from fmw.snapshot.generations import publish_generation
 from fmw.ui import as_of, cells, matrix, normalize, search
-from fmw.ui.snapshot_data import Snapshot, SnapshotFileError, field_changes, load_snapshot
+from fmw.ui.snapshot_data import (
+    Snapshot,
+    SnapshotFileError,
+    document_changes,
+    field_changes,
+    load_snapshot,
+)
 from tests.support import identity_reference as ref
 from tests.support.ui_snapshot import DOC_FIELDS, default_fixture, identity, publish_fixture
 
@@ -220,7 +227,12 @@ def test_query_survives_the_url_and_ignores_rubbish():
         {"sort": "DROP", "page": "-1", "size": "7", "desc": "x", "colour": "red", "q": "x" * 999,
          "listed": "maybe", "cols": "nope,,note", "asof": "2026-13-01"}
     )  # fmt: skip
-    assert (odd.sort, odd.page, odd.page_size, odd.descending) == ("", 1, search.DEFAULT_PAGE_SIZE, False)
+    assert (odd.sort, odd.page, odd.page_size, odd.descending) == (
+        "",
+        1,
+        search.DEFAULT_PAGE_SIZE,
+        False,
+    )
     assert (odd.listed, odd.columns, odd.as_of) == ("yes", ("note",), None)
     assert len(odd.text) == search.MAX_QUERY_LENGTH
     assert odd.effective_sort == search.RELEVANCE, "a text without a chosen sort: ranked"
@@ -445,3 +457,15 @@ def test_the_matrix_groups_codes_written_differently(tmp_path: Path):
     grid = matrix.build(snapshot, None)
     cart = [line for line in grid.lines if line.code.lower().startswith("cart")]
     assert len(cart) == 1 and set(cart[0].cells) == {("US", "Android"), ("KR", "Android")}
+
+
+def test_document_changes_read_parsed_documents_as_field_changes_reads_json():
+    before = {"status": "enabled", "owner": "김", "note": None}
+    after = {"status": "disabled", "owner": "김", "note": "x"}
+    parsed = document_changes(before, after)
+    assert [(c.field, c.before, c.after) for c in parsed] == [
+        ("note", None, "x"),
+        ("status", "enabled", "disabled"),
+    ]
+    assert parsed == field_changes(json.dumps(before), json.dumps(after))
+    assert [c.field for c in document_changes(None, after)] == ["note", "owner", "status"]

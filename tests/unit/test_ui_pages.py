@@ -22,7 +22,7 @@ from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1 import AppTest
 
 from fmw.snapshot.generations import GENERATIONS_DIR
-from fmw.ui import search
+from fmw.ui import search, view
 from tests.support.ui_pages import APP, TIMEOUT, grid, grid_column, grid_rows
 from tests.support.ui_snapshot import default_fixture, identity, metric_cards, publish_fixture
 
@@ -688,3 +688,35 @@ def test_a_search_typed_on_the_default_view_is_ranked(published: Path):
     assert at.query_params["sort"] == "owner"
     at.text_input(key="explore_q").input("김").run()
     assert at.query_params["sort"] == "owner", "a chosen sort stays chosen"
+
+
+# --------------------------------------------------------------------------- view helpers
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+@pytest.mark.parametrize("back", [None, "", "explore?q=결제 kr&status=enabled&cols=a,b"])
+def test_a_record_link_is_encoded_as_any_page_link(language: str, back: str | None):
+    """record_href encodes the part every row shares once; the link must not change."""
+    streamlit.session_state[view.LANG_KEY] = language
+    identity_hash = "0f" * 32
+    expected = view.page_href(
+        "record", {"id": [identity_hash], **({"back": [back]} if back else {})}
+    )
+    assert view.record_href(identity_hash, back) == expected
+    assert ("lang=en" in expected) == (language == "en")
+
+
+def test_settings_are_read_again_when_the_file_or_an_fmw_variable_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    toml = tmp_path / "fmw.toml"
+    toml.write_text("keep_generations = 3\n", encoding="utf-8")
+    monkeypatch.setenv("FMW_SETTINGS", str(toml))
+    monkeypatch.delenv("FMW_KEEP_GENERATIONS", raising=False)
+    first = view.settings()
+    assert first.keep_generations == 3
+    assert view.settings() is first, "unchanged: not parsed again"
+    toml.write_text("keep_generations = 12\n", encoding="utf-8")
+    assert view.settings().keep_generations == 12
+    monkeypatch.setenv("FMW_KEEP_GENERATIONS", "7")
+    assert view.settings().keep_generations == 7

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import math
 from typing import Any
 
 import streamlit as st
 
 from fmw.ui import as_of, display, messages, overview, view
-from fmw.ui.snapshot_data import Snapshot, field_changes
+from fmw.ui.snapshot_data import Snapshot, document_changes
 
 K = "changes_"
 WRITTEN = f"{K}url_written"
@@ -115,7 +114,7 @@ def _what(
         return ""
     parts = []
     known = {k: v for k, v in after.items() if k in before}  # an older document: its keys only
-    for change in field_changes(json.dumps(before), json.dumps(known)):
+    for change in document_changes(before, known):
         parts.append(
             f"<b>{html.escape(reader.header(change.field))}</b>: "
             f'<span class="was">{html.escape(reader.cell(change.field, change.before))}</span>'
