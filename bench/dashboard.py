@@ -714,6 +714,9 @@ def page_server_ms(
             assert widget.max is not None, "the page input has a max_value (the page count)"
             widget.set_value(min(step[1], int(widget.max)))
         elif kind in ("asof", "compare"):
+            if not at.session_state[f"{key}time_menu"]:  # its inputs are drawn while open
+                at.session_state[f"{key}time_menu"] = True
+                at.run()
             day = dt.date.fromisoformat(step[1]) if step[1] else None
             at.date_input(key=f"{key}{kind}").set_value(day)
         started = time.perf_counter()

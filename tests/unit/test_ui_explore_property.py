@@ -150,6 +150,8 @@ def apply(at: AppTest, step: tuple[object, ...]) -> AppTest:
         widget = at.number_input(key="explore_page")
         widget.set_value(min(int(step[1]), int(widget.max)))  # type: ignore[call-overload]
     elif kind == "size":
+        at.session_state["explore_view_menu"] = True  # drawn only while its popover is open
+        at.run()
         at.selectbox(key="explore_size").set_value(step[1])
     elif kind == "listed":
         at.button_group(key="explore_listed").set_value(step[1])
