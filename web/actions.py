@@ -135,7 +135,7 @@ def schedule(name: str, when: str, command: str, *, actor: str) -> dict[str, Any
     """Create or change a job, validated as `fmw job schedule` does (InvalidScheduleError,
     JobError with the reason); ``ops.admin_schedule`` records it in the audit log."""
     with fmw_connection() as conn:
-        jobid = scheduler_jobs.schedule_job(conn, name, when, command, actor=actor)
+        jobid = scheduler_jobs.schedule_job(conn, name, when, command, actor=actor, console=True)
     return {"jobid": jobid, "jobname": name, "schedule": when, "command": command}
 
 

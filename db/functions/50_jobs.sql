@@ -206,7 +206,7 @@ GRANT EXECUTE ON FUNCTION
     ops.prune_job_run_details(interval)
 TO fmw_loader;
 
-CREATE OR REPLACE FUNCTION ops.admin_schedule(
+CREATE OR REPLACE FUNCTION ops.audited_schedule(
     p_jobname text, p_schedule text, p_command text, p_actor text
 )
 RETURNS bigint
@@ -218,14 +218,6 @@ DECLARE
     v_before jsonb;
     v_jobid bigint;
 BEGIN
-    -- A SQL job runs as the login that scheduled it, and the scheduler's login cannot become
-    -- the web app's; nor should a web form carry SQL. The console schedules FMW tasks.
-    IF p_command IS NOT NULL AND p_command !~ '^fmw:' THEN
-        RAISE EXCEPTION 'job %: the console schedules FMW tasks only (fmw:sync, fmw:export, '
-                        'fmw:backup, fmw:prune, fmw:report), not SQL', p_jobname
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'An administrator schedules a SQL job with `fmw job schedule`.';
-    END IF;
     SELECT jsonb_build_object('schedule', j.schedule, 'command', j.command)
     INTO v_before
     FROM ops.job AS j
@@ -238,10 +230,56 @@ BEGIN
     RETURN v_jobid;
 END
 $$;
+COMMENT ON FUNCTION ops.audited_schedule(text, text, text, text) IS
+    'ops.schedule (any command: an FMW task or SQL, run as the calling login) with the change '
+    '(before -> after) written to ops.admin_action under p_actor in the same transaction: '
+    '`fmw job schedule` calls it with the OS user. Administrators only.';
+
+CREATE OR REPLACE FUNCTION ops.audited_unschedule(p_jobname text, p_actor text)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+BEGIN
+    SELECT jsonb_build_object('schedule', j.schedule, 'command', j.command)
+    INTO v_before
+    FROM ops.job AS j
+    WHERE j.jobname = p_jobname;
+    PERFORM ops.unschedule(p_jobname);
+    PERFORM ops.record_admin_action('job.unschedule', p_jobname, v_before, NULL, p_actor);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION ops.audited_unschedule(text, text) IS
+    'ops.unschedule with the deleted job (before) written to ops.admin_action under p_actor in '
+    'the same transaction: `fmw job unschedule` calls it with the OS user. Administrators only.';
+
+CREATE OR REPLACE FUNCTION ops.admin_schedule(
+    p_jobname text, p_schedule text, p_command text, p_actor text
+)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A SQL job runs as the login that scheduled it, and the scheduler's login cannot become
+    -- the web app's; nor should a web form carry SQL. The console schedules FMW tasks.
+    IF p_command IS NOT NULL AND p_command !~ '^fmw:' THEN
+        RAISE EXCEPTION 'job %: the console schedules FMW tasks only (fmw:sync, fmw:export, '
+                        'fmw:backup, fmw:prune, fmw:report), not SQL', p_jobname
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'An administrator schedules a SQL job with `fmw job schedule`.';
+    END IF;
+    RETURN ops.audited_schedule(p_jobname, p_schedule, p_command, p_actor);
+END
+$$;
 COMMENT ON FUNCTION ops.admin_schedule(text, text, text, text) IS
-    'ops.schedule by an admin (the console): the same checks, FMW tasks only (a SQL command '
-    'is refused: it is scheduled with `fmw job schedule`), and the change (before -> after) '
-    'written to ops.admin_action under p_actor in the same transaction.';
+    'ops.audited_schedule for the console: FMW tasks only (a SQL command is refused: it is '
+    'scheduled with `fmw job schedule`); the change is audited under p_actor.';
 
 -- The console (fmw_console) schedules through the audited function only.
 GRANT EXECUTE ON FUNCTION ops.admin_schedule(text, text, text, text) TO fmw_console;

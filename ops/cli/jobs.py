@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fmw import database
+from fmw.admin import os_user
 from fmw.cli.support import clean_errors, console, err, note, open_database
 from fmw.errors import FmwError
 from fmw.scheduler import jobs
@@ -52,7 +53,7 @@ def job_schedule(
     zone = jobs.scheduler_zone(settings)
     parsed = parse_schedule(schedule)
     with open_database(settings) as conn:
-        jobid = jobs.schedule_job(conn, name, schedule, command)
+        jobid = jobs.schedule_job(conn, name, schedule, command, actor=os_user())
     nexts = ", ".join(t.isoformat() for t in fire_times(parsed, datetime.now(UTC), zone, 3))
     console.print(f"job {escape(name)} (id {jobid}): {escape(schedule)} → {escape(command)}")
     console.print(f"  next runs: {nexts}")
@@ -67,7 +68,7 @@ def job_unschedule(name: Annotated[str, typer.Argument(help="Job name.")]) -> No
     """
     settings = load_settings()
     with open_database(settings) as conn:
-        jobs.unschedule_job(conn, name)
+        jobs.unschedule_job(conn, name, actor=os_user())
     console.print(f"job {escape(name)} unscheduled")
 
 

@@ -134,23 +134,29 @@ def check_command(command: str) -> None:
 
 
 def schedule_job(
-    conn: psycopg.Connection, name: str, schedule: str, command: str, *, actor: str | None = None
+    conn: psycopg.Connection,
+    name: str,
+    schedule: str,
+    command: str,
+    *,
+    actor: str | None = None,
+    console: bool = False,
 ) -> int:
-    """Create or change the job ``name`` (``ops.schedule``); return its jobid.
+    """Create or change the job ``name``; return its jobid. The change is written to the
+    audit log under ``actor`` (None: the database login): the command line's through
+    ``ops.audited_schedule``, the console's (``console``) through ``ops.admin_schedule``,
+    which takes FMW tasks only.
 
     The schedule is checked here first (InvalidScheduleError with the reason),
-    then again by the database. With ``actor`` (the console's admin) the change goes
-    through ``ops.admin_schedule``, which also writes it to the audit log.
+    then again by the database.
     """
     parse_schedule(schedule)
     check_command(command)
-    call = "SELECT ops.schedule(%s, %s, %s)"
-    arguments = [name, schedule, command]
-    if actor is not None:
-        call = "SELECT ops.admin_schedule(%s, %s, %s, %s)"
-        arguments.append(actor)
+    function = "ops.admin_schedule" if console else "ops.audited_schedule"
     try:
-        row = conn.execute(call, arguments).fetchone()
+        row = conn.execute(
+            f"SELECT {function}(%s, %s, %s, %s)", [name, schedule, command, actor]
+        ).fetchone()
     except errors.InvalidParameterValue as exc:
         raise JobError(exc.diag.message_primary or str(exc)) from exc
     except errors.InsufficientPrivilege as exc:
@@ -159,10 +165,11 @@ def schedule_job(
     return int(row[0])
 
 
-def unschedule_job(conn: psycopg.Connection, name: str) -> None:
-    """Delete the job ``name`` (its history stays); JobNotFoundError when there is none."""
+def unschedule_job(conn: psycopg.Connection, name: str, *, actor: str | None = None) -> None:
+    """Delete the job ``name`` (its history stays), audited under ``actor`` (None: the
+    database login); JobNotFoundError when there is none."""
     try:
-        conn.execute("SELECT ops.unschedule(%s)", [name])
+        conn.execute("SELECT ops.audited_unschedule(%s, %s)", [name, actor])
     except errors.NoDataFound as exc:
         raise JobNotFoundError(f"no job is named {name!r} (see `fmw job list`)") from exc
     except errors.InsufficientPrivilege as exc:

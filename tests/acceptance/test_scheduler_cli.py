@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -103,6 +104,16 @@ def test_schedule_list_run_history_unschedule(folder: Path):
     assert run(folder, "job", "unschedule", "hello").returncode == 0
     missing = run(folder, "job", "run", "hello")
     assert missing.returncode == 1 and "no job is named 'hello'" in missing.stderr
+    audit = run(
+        folder, "psql", "-Atc",
+        "SELECT action, actor, before ->> 'command', after ->> 'command' FROM ops.admin_action "
+        "WHERE target = 'hello' ORDER BY action_id",
+    )  # fmt: skip
+    user = getpass.getuser()  # the OS user: who ran the command, in the admin audit log
+    assert audit.stdout.splitlines() == [
+        f"job.schedule|{user}||SELECT 41 + 1",
+        f"job.unschedule|{user}|SELECT 41 + 1|",
+    ], audit.stderr
 
 
 def test_scheduling_a_bad_schedule_changes_nothing(folder: Path):

@@ -195,6 +195,24 @@ def test_unschedule_of_an_unknown_job_says_so(sql_conn: psycopg.Connection):
         sql_conn.execute("SELECT ops.unschedule('nope')")
 
 
+@pytest.mark.pg15
+def test_audited_schedule_and_unschedule_record_before_and_after(sql_conn: psycopg.Connection):
+    """`fmw job schedule` / `unschedule` go through these: the change and who made it."""
+    sql_conn.execute("SELECT ops.audited_schedule('daily-sync', '0 7 * * *', 'fmw:sync', 'kim')")
+    sql_conn.execute("SELECT ops.audited_unschedule('daily-sync', 'lee')")
+    rows = sql_conn.execute(
+        "SELECT action, actor, before ->> 'schedule', after ->> 'schedule' "
+        "FROM ops.admin_action WHERE target = 'daily-sync' ORDER BY action_id"
+    ).fetchall()
+    default = next(j for j in DEFAULT_JOBS if j[0] == "daily-sync")[1]
+    assert rows == [
+        ("job.schedule", "kim", default, "0 7 * * *"),
+        ("job.unschedule", "lee", "0 7 * * *", None),
+    ]
+    with pytest.raises(errors.NoDataFound, match="could not find a job named 'daily-sync'"):
+        sql_conn.execute("SELECT ops.audited_unschedule('daily-sync', 'lee')")
+
+
 # --- privileges ------------------------------------------------------------------------------
 
 
