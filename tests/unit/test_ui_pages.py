@@ -563,6 +563,11 @@ def test_problem_5_a_korean_page_shows_no_known_leak_nor_a_raw_code(
     ]
     for page, query in pages:
         at = open_page(page, **query)
+        if page == "explore":  # the popovers draw their widgets only while open
+            at.session_state["explore_view_menu"] = True
+            at.session_state["explore_time_menu"] = True
+            at.run()
+            assert at.selectbox(key="explore_size").label == "쪽당 행 수"
         assert not at.exception, (page, at.exception)
         words = visible_text(at)
         found = sorted(
