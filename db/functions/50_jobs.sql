@@ -206,6 +206,20 @@ GRANT EXECUTE ON FUNCTION
     ops.prune_job_run_details(interval)
 TO fmw_loader;
 
+CREATE OR REPLACE FUNCTION ops.job_setting(p_jobname text)
+RETURNS jsonb
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT jsonb_build_object('schedule', j.schedule, 'command', j.command)
+    FROM ops.job AS j
+    WHERE j.jobname = p_jobname;
+END;
+COMMENT ON FUNCTION ops.job_setting(text) IS
+    'A job''s schedule and command as the audit log records them (before -> after); NULL '
+    'when there is no such job.';
+
 CREATE OR REPLACE FUNCTION ops.audited_schedule(
     p_jobname text, p_schedule text, p_command text, p_actor text
 )
@@ -215,13 +229,9 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_before jsonb;
+    v_before jsonb := ops.job_setting(p_jobname);
     v_jobid bigint;
 BEGIN
-    SELECT jsonb_build_object('schedule', j.schedule, 'command', j.command)
-    INTO v_before
-    FROM ops.job AS j
-    WHERE j.jobname = p_jobname;
     v_jobid := ops.schedule(p_jobname, p_schedule, p_command);
     PERFORM ops.record_admin_action(
         'job.schedule', p_jobname, v_before,
@@ -242,12 +252,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_before jsonb;
+    v_before jsonb := ops.job_setting(p_jobname);
 BEGIN
-    SELECT jsonb_build_object('schedule', j.schedule, 'command', j.command)
-    INTO v_before
-    FROM ops.job AS j
-    WHERE j.jobname = p_jobname;
     PERFORM ops.unschedule(p_jobname);
     PERFORM ops.record_admin_action('job.unschedule', p_jobname, v_before, NULL, p_actor);
     RETURN true;
