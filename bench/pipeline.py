@@ -17,12 +17,15 @@ FLOOR
     UNLOGGED table of text columns: the least any loader can cost on this
     machine and server. Every other figure is also shown as a multiple of it.
 first sync
-    ``load_file`` of day 1 into an empty database (land = hash the file, read
-    it and COPY its rows into ``raw.row``; process = ``core.process_batch``),
+    ``load_file`` of day 1 into an empty database (land = hash the file, COPY
+    its rows and store each new one in ``raw.cells``, the batch's list in
+    ``raw.batch_rows`` and the file compressed in ``raw.file_part``; process =
+    ``core.process_batch``),
     then ``refresh_views`` and ``export_generation``, as ``fmw sync`` does.
 write floor
-    right after the first sync, for each table it filled (``raw.row``,
-    ``core.source_record``, ``core.record``, ``core.record_history``):
+    right after the first sync, for each table it filled (``raw.cells``,
+    ``raw.batch_rows``, ``raw.file_part``, ``core.source_record``,
+    ``core.record``, ``core.record_history``):
     ``INSERT INTO`` a logged ``LIKE ... INCLUDING ALL`` copy ``SELECT * FROM``
     the table, commit included; the copy is dropped before the re-syncs. The
     sum is what PostgreSQL needs just to write the rows a first sync keeps,
@@ -115,7 +118,14 @@ CHANGED = "1%-changed re-sync"
 YEAR_CHANGED = "1%-changed, a year of history"
 YEAR_EXPORT = "full export, a year of history"
 YEAR_SQL = Path(__file__).with_name("year_of_history.sql")
-WRITE_FLOOR_TABLES = ("raw.row", "core.source_record", "core.record", "core.record_history")
+WRITE_FLOOR_TABLES = (
+    "raw.cells",
+    "raw.batch_rows",
+    "raw.file_part",
+    "core.source_record",
+    "core.record",
+    "core.record_history",
+)
 FLOOR_RUNS = 3  # the floor is the median of this many COPYs (the machine may be shared)
 IDLE_RUNS = 3
 READER_QUERIES: tuple[LiteralString, ...] = (

@@ -1,8 +1,8 @@
 """Land a UTF-8 CSV file's data rows through PostgreSQL's own CSV parser.
 
 Its job: stream the bytes after the header record (``CsvBody``) to
-``COPY ... (FORMAT csv)`` into a temporary staging table, then move them into
-``raw.row`` with one INSERT, numbered and shaped exactly as ``source_file``'s
+``COPY ... (FORMAT csv)`` into a temporary staging table, then land them
+(``raw.land_rows``, through a view), numbered and shaped exactly as ``source_file``'s
 reader lands them: row numbers count blank records, blank records are
 skipped, empty cells (quoted or not) are NULL, trailing empty cells past the
 header are dropped.
@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from fmw.loader.limits import MAX_CELL_CHARS, MAX_ROW
+from fmw.loader.raw_rows import land_rows
 from fmw.loader.source_file import MAX_LINE_BYTES, CsvBody
 
 CHUNK_BYTES = 1 << 20
@@ -143,47 +144,52 @@ def _copy(conn: psycopg.Connection, body: CsvBody, columns: list[sql.Identifier]
             guard.finish()
 
 
-def _insert(
+def _land(
     conn: psycopg.Connection,
     batch_id: int,
     body: CsvBody,
     columns: list[sql.Identifier],
     width: int,
 ) -> int:
-    """Move the staged rows into raw.row; a row the reader would refuse aborts it.
+    """Land the staged rows (``raw.land_rows``); a row the reader would refuse aborts it.
 
-    Such a row (a filled cell past the header, a cell longer than a cell
-    may be, a row past the last one a source may have: ``fmw.loader.limits``)
-    gets NULL cells, which raw.row refuses (not-null violation): the caller
-    then lets the reader name the problem.
+    ``pg_temp.fmw_rows`` is a view of the staged rows, numbered and shaped as
+    the reader lands them. A row the reader would refuse (a filled cell past
+    the header, a cell longer than a cell may be, a row past the last one a
+    source may have: ``fmw.loader.limits``) gets NULL cells, which
+    ``raw.land_rows`` refuses (not-null violation): the caller then lets the
+    reader name the problem.
     """
     extra = sql.SQL(" AND ROW({}) IS NULL").format(sql.SQL(", ").join(columns[width:]))
-    statement = sql.SQL(
-        "INSERT INTO raw.row (batch_id, source_row, cells) "
-        "SELECT {batch}, ({before} + n)::integer, "
-        "CASE WHEN greatest({lengths}) <= {limit} AND {before} + n <= {last}{extra} "
-        "THEN ARRAY[{cells}]::text[] END "
-        "FROM {stage} WHERE NOT ROW({all}) IS NULL"
-    ).format(
-        batch=sql.Literal(batch_id),
-        before=sql.Literal(body.header_row - 1),  # n = 1 is _pinning_line
-        lengths=sql.SQL(", ").join(sql.SQL("char_length({})").format(c) for c in columns),
-        limit=sql.Literal(MAX_CELL_CHARS),
-        last=sql.Literal(MAX_ROW),
-        extra=extra if len(columns) > width else sql.SQL(""),
-        cells=sql.SQL(", ").join(columns[:width]),
-        stage=_STAGE,
-        all=sql.SQL(", ").join(columns),
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP VIEW fmw_rows AS "
+            "SELECT ({before} + n)::integer AS source_row, "
+            "CASE WHEN (greatest({octets}) <= {limit} OR greatest({lengths}) <= {limit}) "
+            "AND {before} + n <= {last}{extra} "
+            "THEN ARRAY[{cells}]::text[] END AS cells "
+            "FROM {stage} WHERE NOT ROW({all}) IS NULL"
+        ).format(
+            before=sql.Literal(body.header_row - 1),  # n = 1 is _pinning_line
+            # Bytes first: a cell has at most as many characters as bytes, and octet_length
+            # reads the length word, where char_length counts characters.
+            octets=sql.SQL(", ").join(sql.SQL("octet_length({})").format(c) for c in columns),
+            lengths=sql.SQL(", ").join(sql.SQL("char_length({})").format(c) for c in columns),
+            limit=sql.Literal(MAX_CELL_CHARS),
+            last=sql.Literal(MAX_ROW),
+            extra=extra if len(columns) > width else sql.SQL(""),
+            cells=sql.SQL(", ").join(columns[:width]),
+            stage=_STAGE,
+            all=sql.SQL(", ").join(columns),
+        )
     )
-    with conn.cursor() as cur:
-        cur.execute(statement)
-        count = cur.rowcount
+    count = land_rows(conn, batch_id, view=True)
     conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
     return count
 
 
 def land_csv_body(conn: psycopg.Connection, batch_id: int, width: int, body: CsvBody) -> int | None:
-    """COPY ``body``'s rows into ``raw.row`` as batch ``batch_id``; how many, or None.
+    """Land ``body``'s rows as batch ``batch_id``'s (``raw.row``); how many, or None.
 
     ``width`` is the header's width. None means nothing was landed (the
     savepoint was rolled back): land the file with the reader instead.
@@ -194,11 +200,11 @@ def land_csv_body(conn: psycopg.Connection, batch_id: int, width: int, body: Csv
     try:
         with conn.transaction():
             _copy(conn, body, columns)
-            return _insert(conn, batch_id, body, columns, width)
+            return _land(conn, batch_id, body, columns, width)
     except (
         _ReadDifferentlyError,  # bytes PostgreSQL may read differently
         psycopg.DataError,  # COPY refused them: ragged or blank line, bad UTF-8, NUL, ...
-        psycopg.errors.NotNullViolation,  # a row the reader refuses (see _insert)
+        psycopg.errors.NotNullViolation,  # a row the reader refuses (see _land)
         psycopg.errors.InsufficientPrivilege,  # no TEMPORARY right on the database
         OSError,  # the reader will name the row it could not read
     ):

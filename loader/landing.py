@@ -1,4 +1,5 @@
-"""Land one source file: register a batch, COPY its rows into ``raw.row``, process it in SQL.
+"""Land one source file: register a batch, land its rows (``raw.row``) and keep the file
+verbatim, then process it in SQL.
 
 The loader is thin on purpose: it moves text cells and calls database
 functions (``ops.register_batch``, ``core.process_batch``). It must never
@@ -19,8 +20,10 @@ import psycopg
 from psycopg import sql
 
 from fmw.errors import BatchError, SourceFileError
+from fmw.loader import original_file
 from fmw.loader.cell_notes import land_cell_notes
 from fmw.loader.csv_copy import land_csv_body
+from fmw.loader.raw_rows import land_rows
 from fmw.loader.source_file import (
     SourceFormat,
     SourceTable,
@@ -120,21 +123,21 @@ def _copy_rows(
     table: SourceTable,
     progress: Callable[[int], None] | None,
 ) -> int:
+    """Send the reader's rows into ``pg_temp.fmw_rows``, then land them (``raw.land_rows``)."""
     written = array("i")  # the source row of each COPY line, to name a row PostgreSQL refuses
-    statement = sql.SQL("COPY raw.row (batch_id, source_row, cells) FROM STDIN (FORMAT BINARY)")
+    conn.execute("CREATE TEMP TABLE fmw_rows (source_row integer NOT NULL, cells text[])")
+    statement = sql.SQL("COPY pg_temp.fmw_rows (source_row, cells) FROM STDIN (FORMAT BINARY)")
     try:
         with conn.cursor() as cur, cur.copy(statement) as copy:
-            copy.set_types(["int8", "int4", "text[]"])
+            copy.set_types(["int4", "text[]"])
             for row_number, cells in table.rows:
-                copy.write_row((batch_id, row_number, cells))
+                copy.write_row((row_number, cells))
                 written.append(row_number)
                 if progress and len(written) % PROGRESS_EVERY == 0:
                     progress(len(written))
     except psycopg.Error as exc:
         raise landing_error(table.path, exc, written) from exc
-    if progress:
-        progress(len(written))
-    return len(written)
+    return land_rows(conn, batch_id, view=False)
 
 
 def landing_error(path: Path, exc: psycopg.Error, written: Sequence[int] = ()) -> SourceFileError:
@@ -159,12 +162,27 @@ def _land_rows(
     if table.body is not None:
         count = land_csv_body(conn, batch_id, len(table.header), table.body)
         if count is not None:
-            if progress:
-                progress(count)
             return count
     count = _copy_rows(conn, batch_id, table, progress)
     land_cell_notes(conn, batch_id, table.notes)
     return count
+
+
+def _land_file(
+    conn: psycopg.Connection,
+    batch_id: int,
+    table: SourceTable,
+    sha: str,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Land the rows and keep the file verbatim (compressed meanwhile in a thread), once per
+    content; ``progress`` hears the row count when both are in."""
+    with original_file.compressing(conn, table.path, sha) as pending:
+        count = _land_rows(conn, batch_id, table, progress)
+        if pending is not None:
+            original_file.store(conn, table.path, pending.result(), sha)
+    if progress:
+        progress(count)
 
 
 @dataclass
@@ -221,7 +239,7 @@ def _land(
                 conn, spec, table, sha, force=force, accept_shape=accept_shape
             )
             if batch_id is not None and refusal is None:
-                _land_rows(conn, batch_id, table, progress)
+                _land_file(conn, batch_id, table, sha, progress)
     except psycopg.Error as exc:
         if exc.sqlstate == FILE_IN_FLIGHT:
             raise BatchError(exc.diag.message_primary or str(exc)) from None
@@ -376,8 +394,9 @@ def reprocess_batch(
     """
     found = conn.execute(
         "SELECT source, file_name, status, file_encoding, "
-        "EXISTS (SELECT FROM raw.row AS r "
-        "        WHERE r.batch_id = coalesce(b.raw_batch_id, b.batch_id)) "
+        "EXISTS (SELECT FROM raw.batch_rows AS r "
+        "        WHERE r.batch_id = coalesce(b.raw_batch_id, b.batch_id) "
+        "          AND cardinality(r.prints) > 0) "
         "FROM ops.batch AS b WHERE batch_id = %s",
         [batch_id],
     ).fetchone()

@@ -67,6 +67,10 @@ class BatchError(FmwError):
     """A batch could not be processed; no record was changed."""
 
 
+class KeptFileError(FmwError):
+    """A source file kept in the database is missing, or does not match its SHA-256."""
+
+
 class SyncBusyError(FmwError):
     """Another sync or export is publishing a snapshot right now; try again when it has finished."""
 

@@ -124,7 +124,7 @@ END
 $$;
 COMMENT ON FUNCTION ops.register_batch(text, integer, text, text, text, text[], boolean,
                                        boolean, boolean) IS
-    'Start a batch for a file about to be COPYed into raw.row. Returns (NULL, earlier batch, '
+    'Start a batch for a file about to be landed (raw.land_rows). Returns (NULL, earlier batch, '
     'NULL) when the same file is the newest one processed for this source, unless p_force. '
     'A file whose headers cannot be loaded (core.check_headers) or that breaks its source''s '
     'shape (ops.shape_problem; unless p_accept_shape or `fmw source accept-shape`) becomes a '
@@ -190,8 +190,7 @@ DECLARE
 BEGIN
     b := core.claim_batch(p_batch_id);
     BEGIN  -- any error below rolls back to here: no record changes, the batch is marked failed
-        SELECT count(*) INTO v_rows FROM raw.row AS r
-        WHERE r.batch_id = coalesce(b.raw_batch_id, p_batch_id);
+        v_rows := coalesce(raw.batch_row_count(coalesce(b.raw_batch_id, p_batch_id)), 0);
         PERFORM core.stage_batch(p_batch_id);
         SELECT s.rejected_rows, s.active_records, s.missing_records, s.new_rows,
                s.changed_rows, s.unchanged_rows
@@ -453,7 +452,7 @@ BEGIN ATOMIC
                   || ob.batch_id || '` drops them'
     WHERE ob.status = 'landed' AND ops.landing_lock_free(ob.batch_id)
     RETURNING ob.batch_id, ob.source, ob.file_name,
-              (SELECT count(*) FROM raw.row AS r WHERE r.batch_id = ob.batch_id);
+              coalesce(raw.batch_row_count(ob.batch_id), 0);
 END;
 COMMENT ON FUNCTION ops.mark_interrupted_batches() IS
     'Mark interrupted every landed batch no session is landing or processing (its landing '
@@ -479,8 +478,11 @@ BEGIN
         RAISE EXCEPTION 'batch % is %; `fmw batch discard` takes interrupted, failed or held '
                         'batches', p_batch_id, b.status USING ERRCODE = 'FM003';
     END IF;
-    DELETE FROM raw.row AS r WHERE r.batch_id = p_batch_id;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    -- The batch's list of rows goes; the rows themselves stay in raw.cells, where other
+    -- batches may share them.
+    DELETE FROM raw.batch_rows AS r WHERE r.batch_id = p_batch_id
+    RETURNING cardinality(r.prints) INTO v_rows;
+    v_rows := coalesce(v_rows, 0);
     DELETE FROM core.row_issue AS i WHERE i.batch_id = p_batch_id;
     DELETE FROM core.rejected_row AS j WHERE j.batch_id = p_batch_id;
     UPDATE ops.batch AS ob SET status = 'discarded', processed_at = now(),
@@ -525,8 +527,20 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT p.problem, p.rows FROM (
-        SELECT 'raw.row without its ops.batch', count(*) FROM raw.row AS r
+        SELECT 'raw.batch_rows without its ops.batch', count(*) FROM raw.batch_rows AS r
         WHERE NOT EXISTS (SELECT FROM ops.batch AS b WHERE b.batch_id = r.batch_id)
+        UNION ALL
+        SELECT 'raw.batch_rows print without its raw.cells', count(*)
+        FROM raw.batch_rows AS r CROSS JOIN LATERAL unnest(r.prints) AS p (print)
+        WHERE NOT EXISTS (SELECT FROM raw.cells AS c WHERE c.print = p.print)
+        UNION ALL
+        SELECT 'ops.batch that landed rows without its kept raw.file', count(*)
+        FROM ops.batch AS b
+        WHERE b.kind = 'file'  -- files are kept since migration 000017
+          AND b.created_at >= (SELECT m.applied_at FROM ops.schema_migration AS m
+                               WHERE m.version = 17)
+          AND EXISTS (SELECT FROM raw.batch_rows AS r WHERE r.batch_id = b.batch_id)
+          AND NOT EXISTS (SELECT FROM raw.file AS f WHERE f.file_sha256 = b.file_sha256)
         UNION ALL
         SELECT 'core.source_record with an unknown source, status or batch', count(*)
         FROM core.source_record AS sr

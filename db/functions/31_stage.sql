@@ -3,8 +3,9 @@
 -- which temporary tables it reads and writes. Every temporary table is ON COMMIT DROP and is
 -- created inside process_batch's transaction, so a failed batch leaves none behind.
 --
---   pg_temp.fmw_raw     the batch's raw rows, each with its print and, when the source
---                       already holds a record with that print, that record's key and hash
+--   pg_temp.fmw_raw     the batch's raw rows as prints (raw.batch_rows), each with, when the
+--                       source already holds a record with that print, that record's key and
+--                       hash
 --   pg_temp.fmw_norm    the other raw rows, normalized cell by cell
 --   pg_temp.fmw_date    each distinct date text once, parsed
 --   pg_temp.fmw_status  each distinct status text once, looked up in core.status_synonym
@@ -59,17 +60,23 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN core.field_columns_of(headers)::text || core.row_print_context();
 COMMENT ON FUNCTION core.print_context(text[]) IS
-    'What a raw row of a file with these headers is printed with (core.raw_print): its column '
-    'mapping (core.field_columns_of) and core.row_print_context. It changes when an alias '
-    'changes which column feeds a field, when a status word changes, or when the code does.';
+    'What a raw row of a file with these headers is read with: its column mapping '
+    '(core.field_columns_of) and core.row_print_context. It changes when an alias changes '
+    'which column feeds a field, when a status word changes, or when the code does.';
 
-CREATE OR REPLACE FUNCTION core.raw_print(context text, cells text[])
+CREATE OR REPLACE FUNCTION core.batch_print_context(p_batch_id bigint)
 RETURNS uuid
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN md5(context || cells::text)::uuid;
-COMMENT ON FUNCTION core.raw_print(text, text[]) IS
-    'A raw row''s print: md5 of core.print_context and its cells. Equal prints mean the row '
-    'stages to the same record (core.stage_raw_rows), so it is not normalized again.';
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT md5(core.print_context(b.headers))::uuid FROM ops.batch AS b
+    WHERE b.batch_id = p_batch_id;
+END;
+COMMENT ON FUNCTION core.batch_print_context(bigint) IS
+    'md5 of core.print_context of the batch''s headers: kept with each source record '
+    '(core.source_record.print_context) beside the print of the raw row it was read from. '
+    'A later row with the same print and the same context reads to the same record. Slow '
+    '(it digests function code): call it once per batch, never per row.';
 
 CREATE OR REPLACE FUNCTION core.stage_batch(p_batch_id bigint)
 RETURNS void
@@ -87,7 +94,7 @@ BEGIN
 
     -- A re-resolve reads the raw rows of the batch it stages again (ops.batch.raw_batch_id).
     PERFORM core.stage_raw_rows(coalesce(b.raw_batch_id, p_batch_id), b.source,
-                                core.print_context(b.headers));
+                                core.batch_print_context(p_batch_id));
     PERFORM core.stage_normalize(c);
     PERFORM core.stage_rejects(p_batch_id, b.headers[c.feature_code]);
     PERFORM core.stage_lookups();
@@ -107,40 +114,39 @@ COMMENT ON FUNCTION core.stage_batch(bigint) IS
     'batch processed earlier in the transaction); the steps it calls use pg_temp.fmw_raw, '
     'fmw_norm, fmw_date and fmw_status, and drop them.';
 
-CREATE OR REPLACE FUNCTION core.stage_raw_rows(p_batch_id bigint, p_source text, p_context text)
+CREATE OR REPLACE FUNCTION core.stage_raw_rows(p_batch_id bigint, p_source text, p_context uuid)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- The raw row's print: equal prints mean equal cells read with the same column mapping,
+    -- Equal prints with an equal context mean equal cells read with the same column mapping,
     -- vocabulary and normalization code (p_context), so the row stages to exactly what the
     -- source's record with that print already holds. Such rows (every unchanged row of a
-    -- daily re-load) are not normalized again; only new or edited rows are.
+    -- daily re-load) are not read or normalized again: the landing printed them, and only
+    -- new or edited rows are normalized (core.stage_normalize reads their cells).
     CREATE TEMP TABLE fmw_raw ON COMMIT DROP AS
     SELECT
         r.source_row,
         r.raw_print,
-        CASE WHEN sr.identity_hash IS NULL THEN r.cells END AS cells,  -- only rows to normalize
         -- Of a known row, only what the steps below read: its values stay in source_record.
         sr.identity_hash, sr.status, sr.status_raw, sr.effective_from_raw, sr.effective_to_raw,
         sr.content_hash, sr.is_active, sr.source_row AS old_source_row
-    FROM (
-        SELECT rr.source_row, rr.cells, core.raw_print(p_context, rr.cells) AS raw_print
-        FROM raw.row AS rr
-        WHERE rr.batch_id = p_batch_id
-        OFFSET 0  -- a fence: the print is computed once per row
-    ) AS r
+    FROM raw.batch_rows AS b
+    CROSS JOIN LATERAL unnest(b.source_rows, b.prints) AS r (source_row, raw_print)
     LEFT JOIN core.source_record AS sr
-        ON sr.source = p_source AND sr.raw_print = r.raw_print;
+        ON sr.source = p_source AND sr.raw_print = r.raw_print AND sr.print_context = p_context
+    WHERE b.batch_id = p_batch_id;
+    -- How few rows are new: core.stage_normalize then fetches their cells by index.
+    ANALYZE fmw_raw (identity_hash);
 END
 $$;
-COMMENT ON FUNCTION core.stage_raw_rows(bigint, text, text) IS
-    'Step 1 of core.stage_batch: prints each raw row of batch p_batch_id (the batch''s own, or '
-    'the one a re-resolve stages again; core.raw_print of p_context, core.print_context, and '
-    'its cells) and looks the print up among the source''s records. Reads raw.row and '
-    'core.source_record; writes pg_temp.fmw_raw (cells only for rows to normalize; key, hash '
-    'and issue texts for rows known by their print).';
+COMMENT ON FUNCTION core.stage_raw_rows(bigint, text, uuid) IS
+    'Step 1 of core.stage_batch: looks the print of each raw row of batch p_batch_id (the '
+    'batch''s own, or the one a re-resolve stages again; raw.batch_rows) up among the '
+    'source''s records read with context p_context (core.batch_print_context). Reads '
+    'raw.batch_rows and core.source_record; writes pg_temp.fmw_raw (key, hash and issue texts '
+    'for rows known by their print).';
 
 CREATE OR REPLACE FUNCTION core.stage_normalize(p_columns core.field_columns)
 RETURNS void
@@ -166,9 +172,10 @@ BEGIN
         core.norm_cell(r.cells[p_columns.effective_to], r.clean) AS to_text,
         core.norm_cell(r.cells[p_columns.note], r.clean) AS note
     FROM (
-        SELECT fr.source_row, fr.raw_print, fr.cells, core.is_clean_row(fr.cells) AS clean
+        SELECT fr.source_row, fr.raw_print, c.cells, core.is_clean_row(c.cells) AS clean
         FROM fmw_raw AS fr
-        WHERE fr.cells IS NOT NULL
+        JOIN raw.cells AS c ON c.print = fr.raw_print
+        WHERE fr.identity_hash IS NULL
         OFFSET 0  -- a fence: is_clean_row runs once per row, not once per column
     ) AS r;
     -- Statistics only for what later plans join on: sampling the cells arrays and every
@@ -179,7 +186,8 @@ $$;
 COMMENT ON FUNCTION core.stage_normalize(core.field_columns) IS
     'Step 2 of core.stage_batch: normalizes each cell of the rows not known by their print '
     '(core.norm_cell; a clean row, core.is_clean_row, is taken as it is). Reads '
-    'pg_temp.fmw_raw; writes pg_temp.fmw_norm (text still, dates and statuses unparsed).';
+    'pg_temp.fmw_raw and their cells in raw.cells; writes pg_temp.fmw_norm (text still, '
+    'dates and statuses unparsed).';
 
 CREATE OR REPLACE FUNCTION core.stage_rejects(p_batch_id bigint, p_code_header text)
 RETURNS void
@@ -361,8 +369,8 @@ COMMENT ON FUNCTION core.stage_duplicates(bigint, text) IS
 
 REVOKE EXECUTE ON FUNCTION
     core.field_columns_of(text[]), core.row_print_context(), core.stage_batch(bigint),
-    core.print_context(text[]), core.raw_print(text, text[]),
-    core.stage_raw_rows(bigint, text, text), core.stage_normalize(core.field_columns),
+    core.print_context(text[]), core.batch_print_context(bigint),
+    core.stage_raw_rows(bigint, text, uuid), core.stage_normalize(core.field_columns),
     core.stage_rejects(bigint, text), core.stage_lookups(), core.stage_rows(text),
     core.stage_row_issues(bigint, text[], core.field_columns),
     core.stage_duplicates(bigint, text)

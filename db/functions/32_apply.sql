@@ -12,8 +12,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM core.insert_source_records(p_batch_id, p_source, p_now);
+    -- Updates before inserts: the statistics of core.source_record may not know this source
+    -- yet (its first file), and then the updates' joins are planned for a source with no
+    -- rows. Planned so after the inserts had added its rows, each join compared every new
+    -- row with every staged one: 230 s for a second source's 20,000-row first file.
     PERFORM core.update_source_records(p_batch_id, p_source, p_now);
+    PERFORM core.insert_source_records(p_batch_id, p_source, p_now);
     PERFORM core.touch_changed_identities();  -- before insert_new_records adds to core.record
     PERFORM core.insert_new_records(p_batch_id, p_source, p_now);
     deactivated := 0;
@@ -37,6 +41,8 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_context uuid := core.batch_print_context(p_batch_id);
 BEGIN
     -- A plain INSERT (cheaper than ON CONFLICT at a million rows), in key order. Keys are
     -- hashes: inserted as they come, every row lands on another index page; sorted, each
@@ -46,13 +52,13 @@ BEGIN
         source, identity_hash, feature_code, feature_name, policy_code, policy_name,
         status, status_raw, region, platform, owner, team, effective_from,
         effective_to, note, source_row, content_hash, is_active, first_seen_at,
-        last_changed_at, first_batch_id, last_changed_batch_id, raw_print,
+        last_changed_at, first_batch_id, last_changed_batch_id, raw_print, print_context,
         effective_from_raw, effective_to_raw)
     SELECT
         p_source, x.identity_hash, x.feature_code, x.feature_name, x.policy_code,
         x.policy_name, x.status, x.status_raw, x.region, x.platform, x.owner, x.team,
         x.effective_from, x.effective_to, x.note, x.source_row, x.content_hash, true,
-        p_now, p_now, p_batch_id, p_batch_id, x.raw_print, x.effective_from_raw,
+        p_now, p_now, p_batch_id, p_batch_id, x.raw_print, v_context, x.effective_from_raw,
         x.effective_to_raw
     FROM pg_temp.fmw_stage AS x
     WHERE x.change = 'new'
@@ -70,6 +76,8 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_context uuid := core.batch_print_context(p_batch_id);
 BEGIN
     -- Changed or returning identities, as normalized now.
     UPDATE core.source_record AS sr SET
@@ -80,8 +88,8 @@ BEGIN
         effective_from = x.effective_from, effective_to = x.effective_to, note = x.note,
         source_row = x.source_row, content_hash = x.content_hash, is_active = true,
         last_changed_at = p_now, last_changed_batch_id = p_batch_id,
-        raw_print = x.raw_print, effective_from_raw = x.effective_from_raw,
-        effective_to_raw = x.effective_to_raw
+        raw_print = x.raw_print, print_context = v_context,
+        effective_from_raw = x.effective_from_raw, effective_to_raw = x.effective_to_raw
     FROM pg_temp.fmw_stage AS x
     WHERE sr.source = p_source AND sr.identity_hash = x.identity_hash
       AND x.change = 'changed' AND NOT x.is_known;
@@ -96,12 +104,14 @@ BEGIN
     -- written differently (another Unicode form, spacing, an unparseable date's text):
     -- those were not known by their print.
     UPDATE core.source_record AS sr
-    SET source_row = x.source_row, raw_print = x.raw_print, status_raw = x.status_raw,
-        effective_from_raw = x.effective_from_raw, effective_to_raw = x.effective_to_raw
+    SET source_row = x.source_row, raw_print = x.raw_print, print_context = v_context,
+        status_raw = x.status_raw, effective_from_raw = x.effective_from_raw,
+        effective_to_raw = x.effective_to_raw
     FROM pg_temp.fmw_stage AS x
     WHERE sr.source = p_source AND sr.identity_hash = x.identity_hash
       AND x.change = 'moved'
       AND (sr.source_row <> x.source_row OR sr.raw_print IS DISTINCT FROM x.raw_print
+           OR sr.print_context IS DISTINCT FROM v_context
            OR x.word_changed
            OR sr.effective_from_raw IS DISTINCT FROM x.effective_from_raw
            OR sr.effective_to_raw IS DISTINCT FROM x.effective_to_raw);

@@ -28,19 +28,18 @@ BEGIN ATOMIC
     SELECT EXISTS (
         SELECT FROM core.newest_file_batch(p_source) AS b
         CROSS JOIN LATERAL (
-            SELECT r.cells FROM raw.row AS r
-            WHERE r.batch_id = coalesce(b.raw_batch_id, b.batch_id)
-            ORDER BY r.source_row LIMIT 20
+            SELECT unnest(br.prints[1:20]) AS print FROM raw.batch_rows AS br
+            WHERE br.batch_id = coalesce(b.raw_batch_id, b.batch_id)
         ) AS r
         JOIN core.source_record AS sr
-            ON sr.source = p_source
-           AND sr.raw_print = core.raw_print(core.print_context(b.headers), r.cells)
+            ON sr.source = p_source AND sr.raw_print = r.print
+           AND sr.print_context = core.batch_print_context(b.batch_id)
     );
 END;
 COMMENT ON FUNCTION core.reads_as_now(text) IS
-    'Internal to the re-resolve: true when the raw rows of the source''s newest file print '
-    'as its records (core.raw_print with today''s core.print_context), so re-reading them '
-    'would change nothing.';
+    'Internal to the re-resolve: true when raw rows of the source''s newest file are known '
+    'to its records by their print read with today''s context (core.batch_print_context), so '
+    're-reading them would change nothing.';
 
 CREATE OR REPLACE FUNCTION core.file_has_status_word(b ops.batch, p_word text)
 RETURNS boolean

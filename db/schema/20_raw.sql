@@ -1,54 +1,114 @@
--- raw: every landed row exactly as read, kept so nothing is ever lost.
+-- raw: everything a source sent, kept so nothing is ever lost: each file verbatim
+-- (compressed, by its SHA-256), and its rows as text cells, each distinct row stored once.
 
 CREATE SCHEMA raw;
-COMMENT ON SCHEMA raw IS 'Landing zone: source rows as text cells, exactly as the loader read them.';
+COMMENT ON SCHEMA raw IS
+    'Landing zone: each source file kept verbatim, and its rows as text cells exactly as the '
+    'loader read them (raw.row), each distinct row stored once (raw.cells).';
 
-CREATE TABLE raw.row (
-    batch_id    bigint  NOT NULL,  -- ops.batch; no FK: a COPY would check it row by row
-    source_row  integer NOT NULL,
-    cells       text[]  NOT NULL,
-    PRIMARY KEY (batch_id, source_row)
+-- A row's print: md5 of its cells' text form. Distinct cell arrays have distinct text forms
+-- (array_out quotes what needs it and writes NULL unquoted), so equal prints mean equal rows.
+-- STABLE, not IMMUTABLE, as text[] -> text is: so PostgreSQL inlines it into the landing's
+-- query instead of calling it per row.
+CREATE FUNCTION raw.cells_print(cells text[])
+RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN md5(cells::text)::uuid;
+COMMENT ON FUNCTION raw.cells_print(text[]) IS
+    'A raw row''s print: md5 of its cells'' text form (cells::text), as a uuid. The key of '
+    'raw.cells; recompute it in psql with md5(cells::text)::uuid.';
+REVOKE EXECUTE ON FUNCTION raw.cells_print(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION raw.cells_print(text[]) TO fmw_loader;  -- raw.cells' CHECK calls it
+
+CREATE TABLE raw.cells (
+    print   uuid    PRIMARY KEY,
+    cells   text[]  NOT NULL,
+    -- Checked for the rows a day adds (the new and edited ones), never for the rows it shares
+    -- with earlier files: no one can store cells under another row's print.
+    CONSTRAINT cells_print_matches CHECK (print = raw.cells_print(cells))
 );
-COMMENT ON TABLE raw.row IS
-    'One source row per line, cells in header order (ops.batch.headers). source_row is the '
-    'spreadsheet row number a person sees: the header is row 1.';
+COMMENT ON TABLE raw.cells IS
+    'Every distinct source row ever landed, once, keyed by its print (raw.cells_print): a '
+    'daily file that repeats yesterday''s rows adds only its new or edited rows here. Which '
+    'batch sent which rows is raw.batch_rows; raw.row shows them joined.';
+
+CREATE TABLE raw.batch_rows (
+    batch_id    bigint      PRIMARY KEY,  -- ops.batch; no FK, like the core tables (30_core.sql)
+    source_rows integer[]   NOT NULL,
+    prints      uuid[]      NOT NULL,
+    CONSTRAINT batch_rows_pair_up CHECK (cardinality(source_rows) = cardinality(prints))
+);
+-- Stored as they are: trying to compress a million random prints cost more than writing them.
+ALTER TABLE raw.batch_rows
+    ALTER COLUMN source_rows SET STORAGE EXTERNAL,
+    ALTER COLUMN prints SET STORAGE EXTERNAL;
+COMMENT ON TABLE raw.batch_rows IS
+    'The rows of one landed batch: its n-th row is file row source_rows[n] with the cells of '
+    'print prints[n] (raw.cells). One row per batch, however many rows its file has. '
+    'source_row is the spreadsheet row number a person sees: the header is row 1.';
+
+CREATE VIEW raw.row AS
+SELECT b.batch_id, r.source_row, c.cells
+FROM raw.batch_rows AS b
+CROSS JOIN LATERAL unnest(b.source_rows, b.prints) AS r (source_row, print)
+JOIN raw.cells AS c ON c.print = r.print;
+COMMENT ON VIEW raw.row IS
+    'One source row per line, cells in header order (ops.batch.headers), of every landed '
+    'batch: raw.batch_rows with raw.cells. Filter on batch_id: a batch''s rows are read '
+    'without reading the others.';
+
+-- Each source file exactly as it arrived, once per distinct content, compressed in parts.
+CREATE TABLE raw.file (
+    file_sha256 text        PRIMARY KEY
+        CHECK (octet_length(file_sha256) = 64 AND file_sha256 ~ '^[0-9a-f]+$'),
+    byte_size   bigint      NOT NULL CHECK (byte_size >= 0),
+    parts       integer     NOT NULL CHECK (parts >= 0),
+    kept_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE raw.file IS
+    'Each landed source file verbatim, once per content (ops.batch.file_sha256 finds it): '
+    'byte_size bytes, zlib-compressed and cut into raw.file_part rows. `fmw batch original` '
+    'writes it back byte for byte and checks its SHA-256.';
+
+CREATE TABLE raw.file_part (
+    file_sha256 text    NOT NULL REFERENCES raw.file (file_sha256),
+    part        integer NOT NULL CHECK (part >= 1),
+    data        bytea   NOT NULL,
+    PRIMARY KEY (file_sha256, part)
+);
+ALTER TABLE raw.file_part ALTER COLUMN data SET STORAGE EXTERNAL;  -- compressed already
+COMMENT ON TABLE raw.file_part IS
+    'A kept file''s zlib stream (raw.file), in order of part: their concatenation '
+    'decompresses to the file.';
 
 -- Least privilege (issue 15): the loader may land raw rows only into a batch its own session
 -- is landing (status landed, landing lock held: ops.landing_here), never into a processed
--- batch's kept rows. Checked once per statement over the rows it inserted, so COPY keeps its
--- speed; fmw_owner's functions (a re-resolve re-stages kept rows) are not checked.
+-- batch's kept rows. A batch's rows are one row of raw.batch_rows, so a row trigger checks
+-- each batch once, before its insert; fmw_owner's functions are not checked.
 CREATE FUNCTION raw.check_landing()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_batch bigint;
 BEGIN
-    IF pg_has_role(current_user, 'fmw_owner', 'MEMBER') THEN
-        RETURN NULL;
-    END IF;
-    SELECT n.batch_id INTO v_batch
-    FROM (SELECT DISTINCT batch_id FROM new_rows) AS n
-    LEFT JOIN ops.batch AS b ON b.batch_id = n.batch_id
-    WHERE b.status IS DISTINCT FROM 'landed' OR NOT ops.landing_here(n.batch_id)
-    LIMIT 1;
-    IF FOUND THEN
+    IF NOT pg_has_role(current_user, 'fmw_owner', 'MEMBER')
+       AND NOT EXISTS (SELECT FROM ops.batch AS b
+                       WHERE b.batch_id = NEW.batch_id AND b.status = 'landed'
+                         AND ops.landing_here(NEW.batch_id)) THEN
         RAISE EXCEPTION 'raw rows go only into a batch this session is landing; batch % is not',
-                        v_batch USING ERRCODE = '42501';
+                        NEW.batch_id USING ERRCODE = '42501';
     END IF;
-    RETURN NULL;
+    RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION raw.check_landing() IS
-    'Trigger of raw.row (after each INSERT or COPY statement): refuses, as insufficient '
-    'privilege, rows of a batch that is not landed or that this session is not landing '
+    'Trigger of raw.batch_rows (before each row is inserted): refuses, as insufficient '
+    'privilege, the rows of a batch that is not landed or that this session is not landing '
     '(ops.landing_here). fmw_owner and its functions are not checked.';
 REVOKE EXECUTE ON FUNCTION raw.check_landing() FROM PUBLIC;  -- fired, never called
-CREATE TRIGGER row_landing_check
-    AFTER INSERT ON raw.row
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION raw.check_landing();
-COMMENT ON TRIGGER row_landing_check ON raw.row IS
+CREATE TRIGGER batch_rows_landing_check
+    BEFORE INSERT ON raw.batch_rows
+    FOR EACH ROW EXECUTE FUNCTION raw.check_landing();
+COMMENT ON TRIGGER batch_rows_landing_check ON raw.batch_rows IS
     'Least privilege: the loader lands raw rows only into the batch it is landing '
     '(raw.check_landing).';

@@ -112,6 +112,7 @@ CREATE TABLE core.source_record (
     raw_print           uuid,
     effective_from_raw  text,
     effective_to_raw    text,
+    print_context       uuid,
     PRIMARY KEY (source, identity_hash)
 );
 COMMENT ON TABLE core.source_record IS
@@ -124,9 +125,13 @@ COMMENT ON COLUMN core.source_record.status_raw IS
 COMMENT ON COLUMN core.source_record.content_hash IS
     'md5 of the normalized field values: equal hashes mean nothing visible changed.';
 COMMENT ON COLUMN core.source_record.raw_print IS
-    'md5 of the raw cells this row was staged from, with the column mapping, vocabulary and '
-    'normalization code (core.row_print_context): a later raw row with the same print is '
-    'taken from here instead of being normalized again. NULL: never printed.';
+    'The print of the raw row this record was read from (raw.cells.print: its cells are '
+    'there), read with print_context. A later raw row with the same print and context is taken '
+    'from here instead of being normalized again. NULL: never printed.';
+COMMENT ON COLUMN core.source_record.print_context IS
+    'What raw_print''s row was read with (core.batch_print_context: the column mapping, the '
+    'status vocabulary and the normalization code): when any of them changes, the rows are '
+    'read again.';
 COMMENT ON COLUMN core.source_record.effective_from_raw IS
     'effective_from_raw / effective_to_raw: the normalized cell text when it is not a date '
     '(the date is then NULL and the batch has a row issue), else NULL.';

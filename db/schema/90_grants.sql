@@ -4,7 +4,9 @@
 REVOKE ALL ON SCHEMA ops, raw, core, snapshot FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA ops, raw, core TO fmw_loader;
-GRANT INSERT ON raw.row TO fmw_loader;           -- COPY ... FROM STDIN needs INSERT
+-- Landing (raw.land_rows runs as the loader): rows and kept files are added, never changed.
+-- SELECT: a row or file stored already is not stored again.
+GRANT SELECT, INSERT ON raw.cells, raw.batch_rows, raw.file, raw.file_part TO fmw_loader;
 GRANT SELECT ON ops.batch, ops.source TO fmw_loader;
 GRANT SELECT ON ops.schema_migration TO fmw_loader;  -- every fmw command checks it
 GRANT SELECT ON ops.vocabulary_version TO fmw_loader;  -- and this
@@ -26,7 +28,7 @@ GRANT SELECT ON ops.job_run_request TO fmw_console;  -- pending "run now" reques
 GRANT SELECT ON core.field, core.header_alias, core.status, core.status_synonym,
     core.rejected_row, core.row_issue
 TO fmw_console;
-GRANT SELECT ON raw.row TO fmw_console;  -- approve/retry first check that rows landed
+GRANT SELECT ON raw.batch_rows TO fmw_console;  -- approve/retry first check that rows landed
 GRANT EXECUTE ON FUNCTION ops.schedule_problem(text), ops.sync_success_rate_over(integer)
 TO fmw_console;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA django TO fmw_console;

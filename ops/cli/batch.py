@@ -1,4 +1,5 @@
-"""``fmw batch …``: what each load did, its rejected rows and issues; approve and retry.
+"""``fmw batch …``: what each load did, its rejected rows and issues; approve and retry; the
+file a batch landed, as it arrived.
 
 Parses options and prints; processing a batch again is ``fmw.loader.landing``'s
 ``reprocess_batch`` (which calls SQL). It must never decide about records.
@@ -7,6 +8,7 @@ Parses options and prints; processing a batch again is ``fmw.loader.landing``'s
 from __future__ import annotations
 
 from dataclasses import astuple
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +18,8 @@ from rich.table import Table
 from fmw.admin import os_user
 from fmw.batches import batch_detail, list_batches
 from fmw.cli.support import clean_errors, console, open_database
+from fmw.errors import KeptFileError
+from fmw.loader import original_file
 from fmw.loader.landing import BatchResult, discard_batch, reprocess_batch
 from fmw.settings import load_settings
 
@@ -158,6 +162,29 @@ def batch_discard(
     with open_database(settings) as conn:
         rows = discard_batch(conn, batch_id, actor=os_user())
     console.print(f"discarded batch {batch_id}: {rows:,} landed rows dropped, no record changed")
+
+
+@batch_app.command("original")
+@clean_errors
+def batch_original(
+    batch_id: Annotated[int, typer.Argument(help="The batch whose file to write out.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write it; default: its own name in this folder."),
+    ] = None,
+) -> None:
+    """Write out the file a batch landed, byte for byte as it arrived (checked by its SHA-256).
+
+    Example: fmw batch original 12 --out C:\\fmw\\team-2026-12-01.csv
+    """
+    settings = load_settings()
+    with open_database(settings) as conn:
+        name, sha256 = original_file.batch_file(conn, batch_id)
+        target = out if out is not None else Path(Path(name).name)
+        if target.exists():
+            raise KeptFileError(f"{target} exists already: --out names another path")
+        size = original_file.restore(conn, sha256, target)
+    console.print(f"wrote {escape(str(target))}: {size:,} bytes, SHA-256 {sha256} as landed")
 
 
 def _reprocess(batch_id: int, *, approve: bool) -> None:

@@ -20,6 +20,7 @@ from fmw.loader.landing import SourceSpec, load_file
 from fmw.scheduler.jobs import schedule_job, unschedule_job
 from fmw.settings import Settings, SourceSettings, check_source_name_grammar, load_settings
 from tests.support.checksums import data_checksums
+from tests.support.raw_rows import land_raw_rows
 
 HEADER = "feature_code,policy_code,status,owner\n"
 LOGIN = f"fmw_sync_test_{os.getpid()}"
@@ -57,10 +58,7 @@ def test_the_loader_lands_its_own_batch_and_nothing_else(
     before = data_checksums(conn)
 
     with pytest.raises(errors.InsufficientPrivilege, match=f"batch {processed} is not"):
-        loader.execute(
-            "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 99, '{X,P,on,me}')",
-            [processed],
-        )
+        land_raw_rows(loader, processed, [(99, ["X", "P", "on", "me"])])
     with pytest.raises(errors.InsufficientPrivilege, match="landed by this session"):
         loader.execute("SELECT ops.note_cells(%s, '{2}', '{1}', '{forged}', '{x}')", [processed])
     # A batch another session is landing right now (its landing lock held there).
@@ -70,14 +68,16 @@ def test_the_loader_lands_its_own_batch_and_nothing_else(
     ).fetchone()
     assert other is not None
     with pytest.raises(errors.InsufficientPrivilege, match=f"batch {other[0]} is not"):
-        loader.execute(
-            "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 2, '{X,P,on,me}')",
-            [other[0]],
-        )
+        land_raw_rows(loader, other[0], [(2, ["X", "P", "on", "me"])])
     with pytest.raises(errors.InsufficientPrivilege, match="landed by this session"):
         loader.execute("SELECT ops.note_cells(%s, '{2}', '{1}', '{forged}', '{x}')", [other[0]])
     with pytest.raises(errors.InsufficientPrivilege):
-        loader.execute("DELETE FROM raw.row")
+        loader.execute("DELETE FROM raw.batch_rows")
+    # Rows are stored by their print: none can be stored under another row's print.
+    kept = loader.execute("SELECT print FROM raw.cells WHERE cells = '{A-1,P1,on,kim}'").fetchone()
+    assert kept is not None
+    with pytest.raises(errors.CheckViolation, match="cells_print_matches"):
+        loader.execute("INSERT INTO raw.cells (print, cells) VALUES (%s, '{A-1,P1,off,kim}')", kept)
     assert data_checksums(conn) == before
 
 

@@ -1,7 +1,7 @@
 """Integration tests of batch processing on a real PostgreSQL: from landed rows to core.record.
 
 Each test lands small CSV files through ``load_file`` (or ``ops.register_batch`` plus
-``COPY raw.row`` directly) and checks one behaviour of ``core.process_batch``: counts,
+``tests.support.raw_rows`` directly) and checks one behaviour of ``core.process_batch``: counts,
 normalization, rejects and row issues, upserts and history, the mass-deactivation guard,
 all-or-nothing failure, source priorities and snapshot refresh bookkeeping.
 """
@@ -22,6 +22,7 @@ import pytest
 
 from fmw.errors import BatchError
 from fmw.loader.landing import BatchResult, SourceSpec, load_file, reprocess_batch
+from tests.support.raw_rows import land_raw_rows
 
 SOURCE = "platform_team"
 HEADER = (
@@ -96,19 +97,14 @@ def load(
 
 
 def land(conn: psycopg.Connection, rows: Sequence[Sequence[str]], *, source: str = SOURCE) -> int:
-    """Register a batch and COPY its rows into raw.row, without processing it."""
+    """Register a batch and land its rows (raw.row), without processing it."""
     sha = hashlib.sha256(repr(rows).encode()).hexdigest()
     batch_id, duplicate_of, refusal = conn.execute(
         "SELECT * FROM ops.register_batch(%s, 10, 'direct.csv', %s, 'utf-8', %s)",
         [source, sha, list(HEADER)],
     ).fetchone()
     assert duplicate_of is None and refusal is None
-    with (
-        conn.cursor() as cur,
-        cur.copy("COPY raw.row (batch_id, source_row, cells) FROM STDIN") as cp,
-    ):
-        for number, cells in enumerate(rows, start=2):
-            cp.write_row((batch_id, number, list(cells)))
+    land_raw_rows(conn, batch_id, enumerate(rows, start=2))
     return batch_id
 
 

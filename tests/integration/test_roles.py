@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
+from tests.support.raw_rows import land_raw_rows
 from tests.support.roles import acting_as, processed_batch, register
 
 FMW_SCHEMAS = ("core", "raw", "snapshot", "ops")
@@ -57,7 +58,9 @@ def test_reader_can_select_every_snapshot_view(sql_conn: psycopg.Connection) -> 
 
 
 @pytest.mark.pg15
-@pytest.mark.parametrize("table", ["core.record", "raw.row", "ops.batch", "core.source_record"])
+@pytest.mark.parametrize(
+    "table", ["core.record", "raw.row", "raw.cells", "raw.file", "ops.batch", "core.source_record"]
+)
 def test_reader_cannot_select_private_tables(sql_conn: psycopg.Connection, table: str) -> None:
     assert_denied(sql_conn, "fmw_reader", f"SELECT * FROM {table}")
 
@@ -90,15 +93,8 @@ def test_reader_cannot_refresh_the_snapshot(sql_conn: psycopg.Connection) -> Non
 def test_loader_lands_processes_and_refreshes(sql_conn: psycopg.Connection) -> None:
     with acting_as(sql_conn, "fmw_loader"):
         batch_id = register(sql_conn)
-        with (
-            sql_conn.cursor() as cur,
-            cur.copy("COPY raw.row (batch_id, source_row, cells) FROM STDIN") as copy,
-        ):
-            copy.write_row((batch_id, 2, ["PAY-001", "on", "김민준"]))
-        sql_conn.execute(
-            "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 3, %s)",
-            [batch_id, ["PAY-002", "off", "이서연"]],
-        )
+        rows = [(2, ["PAY-001", "on", "김민준"]), (3, ["PAY-002", "off", "이서연"])]
+        land_raw_rows(sql_conn, batch_id, rows)
         status, inserted = sql_conn.execute(
             "SELECT status, inserted FROM core.process_batch(%s)", [batch_id]
         ).fetchone()
@@ -148,9 +144,12 @@ def test_loader_cannot_write_core_tables_directly(sql_conn: psycopg.Connection) 
 def test_loader_cannot_delete_or_change_landed_rows(sql_conn: psycopg.Connection) -> None:
     processed_batch(sql_conn)
 
-    assert_denied(sql_conn, "fmw_loader", "DELETE FROM raw.row")
-    assert_denied(sql_conn, "fmw_loader", "UPDATE raw.row SET cells = '{}'")
-    assert_denied(sql_conn, "fmw_loader", "TRUNCATE raw.row")
+    for table in ("raw.cells", "raw.batch_rows", "raw.file", "raw.file_part"):
+        assert_denied(sql_conn, "fmw_loader", f"DELETE FROM {table}")
+        assert_denied(sql_conn, "fmw_loader", f"TRUNCATE {table}")
+    assert_denied(sql_conn, "fmw_loader", "UPDATE raw.cells SET cells = '{}'")
+    assert_denied(sql_conn, "fmw_loader", "UPDATE raw.batch_rows SET prints = '{}'")
+    assert_denied(sql_conn, "fmw_loader", "UPDATE raw.file_part SET data = ''")
     assert sql_conn.execute("SELECT count(*) FROM raw.row").fetchone() == (1,)
 
 
@@ -164,7 +163,8 @@ def test_loader_cannot_create_tables(sql_conn: psycopg.Connection, schema: str) 
 def test_loader_cannot_drop_anything(sql_conn: psycopg.Connection) -> None:
     statements = [
         "DROP TABLE core.record",
-        "DROP TABLE raw.row",
+        "DROP TABLE raw.cells",
+        "DROP VIEW raw.row",
         "DROP TABLE ops.batch",
         "DROP MATERIALIZED VIEW snapshot.home_summary",
         "DROP VIEW snapshot.current_records",
@@ -261,10 +261,7 @@ def test_the_owner_changes_the_vocabulary_and_the_loader_applies_it(
             "SELECT batch_id, refusal FROM ops.register_batch('team', 10, 'team.csv', "
             "repeat('d', 64), 'utf-8', '{기능 ID,상태}')"
         ).fetchone()
-        sql_conn.execute(
-            "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 2, '{PAY-1,보류}')",
-            [batch_id],
-        )
+        land_raw_rows(sql_conn, batch_id, [(2, ["PAY-1", "보류"])])
         status = sql_conn.execute(
             "SELECT status FROM core.process_batch(%s)", [batch_id]
         ).fetchone()

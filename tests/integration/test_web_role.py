@@ -18,6 +18,7 @@ from fmw import database
 from fmw.database import embedded_login
 from fmw.settings import Settings, WebSettings
 from fmw.web.conf import WEB_GROUP, WEB_LOGIN, database_url
+from tests.support.raw_rows import land_raw_rows
 from tests.support.roles import acting_as, processed_batch, register
 
 ROLE = "fmw_console"
@@ -77,10 +78,7 @@ def test_the_console_maps_vocabulary_and_reresolves_audited(sql_conn: psycopg.Co
 @pytest.mark.pg15
 def test_the_console_approves_a_batch_and_schedules_audited(sql_conn: psycopg.Connection) -> None:
     batch_id = register(sql_conn, "c")
-    sql_conn.execute(
-        "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 2, %s)",
-        [batch_id, ["PAY-009", "on", "lee"]],
-    )
+    land_raw_rows(sql_conn, batch_id, [(2, ["PAY-009", "on", "lee"])])
     with acting_as(sql_conn, ROLE):
         processed = sql_conn.execute(
             "SELECT status FROM core.process_batch(%s, true, 'kim')", [batch_id]
@@ -110,8 +108,9 @@ def test_the_console_approves_a_batch_and_schedules_audited(sql_conn: psycopg.Co
         ("INSERT INTO core.record (identity_hash) VALUES ('x')", "table record"),
         ("UPDATE core.record SET is_active = false", "table record"),
         ("DELETE FROM core.record", "table record"),
-        ("INSERT INTO raw.row (batch_id, source_row, cells) VALUES (1, 2, '{}')", "table row"),
-        ("DELETE FROM raw.row", "table row"),
+        ("INSERT INTO raw.cells (print, cells) VALUES (md5('{}')::uuid, '{}')", "table cells"),
+        ("DELETE FROM raw.batch_rows", "table batch_rows"),
+        ("SELECT * FROM raw.file_part", "table file_part"),
         ("UPDATE ops.batch SET status = 'processed'", "table batch"),
         (
             "INSERT INTO ops.job (jobname, schedule, command) VALUES ('x', '@daily', 'SELECT 1')",

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import psycopg
 from psycopg import sql
 
+from tests.support.raw_rows import land_raw_rows
+
 HEADERS = ["feature_code", "status", "owner"]
 
 
@@ -37,9 +39,6 @@ def register(conn: psycopg.Connection, sha_digit: str = "a") -> int:
 def processed_batch(conn: psycopg.Connection) -> int:
     """A processed batch with one record, landed as the connecting (admin) user."""
     batch_id = register(conn, "b")
-    conn.execute(
-        "INSERT INTO raw.row (batch_id, source_row, cells) VALUES (%s, 2, %s)",
-        [batch_id, ["PAY-001", "on", "김민준"]],
-    )
+    land_raw_rows(conn, batch_id, [(2, ["PAY-001", "on", "김민준"])])
     conn.execute("SELECT core.process_batch(%s)", [batch_id])
     return batch_id

@@ -39,11 +39,11 @@ def load(
 
 
 def counts(conn: psycopg.Connection) -> dict[str, int]:
-    """Rows of every FMW table: what must not change when something is refused."""
+    """Rows of every FMW table and view: what must not change when something is refused."""
     tables = conn.execute(
         "SELECT n.nspname || '.' || c.relname FROM pg_class AS c "
         "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-        "WHERE n.nspname IN ('ops', 'raw', 'core') AND c.relkind = 'r' ORDER BY 1"
+        "WHERE n.nspname IN ('ops', 'raw', 'core') AND c.relkind IN ('r', 'v') ORDER BY 1"
     ).fetchall()
     return {
         name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # type: ignore[index]
