@@ -53,6 +53,7 @@ class BatchDetail:
     unmapped: list[str]
     words: list[tuple[str, int]]
     lines: list[BatchLine]
+    file_kept: bool  # the file is kept verbatim (`fmw batch original` writes it out)
 
 
 def list_batches(conn: psycopg.Connection, limit: int) -> list[dict[str, Any]]:
@@ -86,8 +87,9 @@ def rejected_trend(conn: psycopg.Connection, batches: int = 10) -> dict[str, lis
 def batch_detail(conn: psycopg.Connection, batch_id: int) -> BatchDetail:
     """One batch's details; BatchError naming `fmw batch list` when it does not exist."""
     head = conn.execute(
-        "SELECT file_name, status, message, kind, raw_batch_id, unmapped_columns "
-        "FROM ops.batch WHERE batch_id = %s",
+        "SELECT file_name, status, message, kind, raw_batch_id, unmapped_columns, "
+        "EXISTS (SELECT FROM raw.file AS f WHERE f.file_sha256 = b.file_sha256) "
+        "FROM ops.batch AS b WHERE batch_id = %s",
         [batch_id],
     ).fetchone()
     if head is None:
@@ -100,7 +102,7 @@ def batch_detail(conn: psycopg.Connection, batch_id: int) -> BatchDetail:
         "WHERE batch_id = %s ORDER BY 1, 2",
         [batch_id, batch_id],
     ).fetchall()
-    file_name, status, message, kind, raw_batch_id, unmapped = head
+    file_name, status, message, kind, raw_batch_id, unmapped, kept = head
     return BatchDetail(
         batch_id,
         file_name,
@@ -111,4 +113,5 @@ def batch_detail(conn: psycopg.Connection, batch_id: int) -> BatchDetail:
         list(unmapped or []),
         [(word, rows) for word, rows in words.fetchall()],
         [BatchLine(*line) for line in lines],
+        bool(kept),
     )

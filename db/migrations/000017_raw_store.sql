@@ -139,6 +139,7 @@ COMMENT ON TRIGGER batch_rows_landing_check ON raw.batch_rows IS
 
 GRANT SELECT, INSERT ON raw.cells, raw.batch_rows, raw.file, raw.file_part TO fmw_loader;
 GRANT SELECT ON raw.batch_rows TO fmw_console;
+GRANT SELECT ON raw.file TO fmw_console;
 
 ALTER TABLE core.source_record ADD COLUMN print_context uuid;
 UPDATE core.source_record SET raw_print = NULL WHERE raw_print IS NOT NULL;

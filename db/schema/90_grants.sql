@@ -29,6 +29,7 @@ GRANT SELECT ON core.field, core.header_alias, core.status, core.status_synonym,
     core.rejected_row, core.row_issue
 TO fmw_console;
 GRANT SELECT ON raw.batch_rows TO fmw_console;  -- approve/retry first check that rows landed
+GRANT SELECT ON raw.file TO fmw_console;  -- a batch says whether its file is kept (not its bytes)
 GRANT EXECUTE ON FUNCTION ops.schedule_problem(text), ops.sync_success_rate_over(integer)
 TO fmw_console;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA django TO fmw_console;

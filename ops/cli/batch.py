@@ -110,6 +110,8 @@ def batch_show(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> No
         f"batch {batch_id}: {file_name} ({status}{what.get(kind, '')})"
         + (f": {escape(message)}" if message else "")
     )
+    if detail.file_kept and kind == "file":
+        console.print(f"the file as it arrived: `fmw batch original {batch_id}` writes it out")
     if unmapped:
         console.print(
             f"columns not loaded (no field): {escape(', '.join(unmapped))}; "

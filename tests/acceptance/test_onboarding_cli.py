@@ -412,3 +412,28 @@ def test_the_walk_through_in_docs_sources_md_works_as_written(demo: Path):
     ]
     assert Counts.of(demo).records == before.records + 3
     assert "billing_team" in outputs[-1] and "processed" in outputs[-1]
+
+
+# --- 7. the file a batch landed, back as it arrived (issue 14) ----------------------------
+
+
+def test_batch_original_writes_the_landed_file_back_byte_for_byte(demo: Path):
+    # Excel's UTF-8: a byte-order mark and CRLF line ends, which the rows do not keep.
+    sent = "\ufeffFeature Code,Status,Owner\r\nBILL-1,적용,김민준\r\nBILL-2,미적용,이서연\r\n"
+    add_team(demo, "")
+    (demo / "exports" / "billing.csv").write_bytes(sent.encode("utf-8"))
+    loaded = run(demo, "load", "exports/billing.csv", "--source", "billing_team")
+    assert loaded.returncode == 0, loaded.stderr
+    [(batch,)] = query(demo, "SELECT max(batch_id) FROM ops.batch WHERE source = 'billing_team'")
+
+    shown = run(demo, "batch", "show", str(batch))
+    assert f"the file as it arrived: `fmw batch original {batch}` writes it out" in shown.stdout
+    written = run(demo, "batch", "original", str(batch), "--out", "back.csv")
+    assert written.returncode == 0, written.stderr
+    assert (demo / "back.csv").read_bytes() == sent.encode("utf-8")
+    assert f"wrote back.csv: {len(sent.encode('utf-8')):,} bytes" in written.stdout
+
+    again = one_line(run(demo, "batch", "original", str(batch), "--out", "back.csv"))
+    assert again == "error: back.csv exists already: --out names another path"
+    missing = one_line(run(demo, "batch", "original", "9999"))
+    assert missing == "error: batch 9999 does not exist (see `fmw batch list`)"
