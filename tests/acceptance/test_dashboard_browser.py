@@ -236,9 +236,12 @@ def pick(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
 def test_search_filter_sort_open_a_record_and_back_shows_the_same_rows(
     demo: Path, dashboard: str, page
 ):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
     page.goto(dashboard + "/explore")
     settled(page)
-    assert page.title() == "FMW · 검색"
+    # A busy machine may not have started the page's script within settled's first wait.
+    expect(page).to_have_title("FMW · 검색", timeout=WAIT_MS)
     box = page.get_by_role("textbox", name="검색어")
     box.fill("결제")
     box.press("Enter")
