@@ -160,9 +160,10 @@ COMMENT ON FUNCTION core.history_doc(text, text, text, text, text, text, text, t
 -- Processing a batch, one transaction, all or nothing. core.process_batch is the table of
 -- contents: claim the batch, stage it (31_stage.sql), count and guard, apply it (32_apply.sql:
 -- what the source says, then 33_resolve.sql: what users see), finish. The steps hand rows to
--- each other in temporary tables, each named in the step's COMMENT: pg_temp.fmw_stage (the
--- staged rows), pg_temp.fmw_touched (identities to resolve) and pg_temp.fmw_resolved (their
--- records). Its SET work_mem and random_page_cost hold for every step it calls.
+-- each other in temporary tables, each named in the step's COMMENT: pg_temp.fmw_raw (the
+-- batch's rows as prints), pg_temp.fmw_stage (the staged rows), pg_temp.fmw_touched
+-- (identities to resolve) and pg_temp.fmw_resolved (their records). Its SET work_mem and
+-- random_page_cost hold for every step it calls.
 CREATE OR REPLACE FUNCTION core.process_batch(
     p_batch_id bigint, p_allow_mass_deactivation boolean DEFAULT false, p_actor text DEFAULT NULL
 )
@@ -235,8 +236,8 @@ COMMENT ON FUNCTION core.process_batch(bigint, boolean, text) IS
     'shape. An error marks the batch failed with the message and changes no record; failed '
     'and held batches can be re-run (`fmw batch retry|approve`, recorded in ops.admin_action '
     'as p_actor). A changed source priority re-resolves every record the source reports. Its '
-    'steps hand rows on in pg_temp.fmw_stage, pg_temp.fmw_touched and pg_temp.fmw_resolved, '
-    'all dropped at commit.';
+    'steps hand rows on in pg_temp.fmw_raw, pg_temp.fmw_stage, pg_temp.fmw_touched and '
+    'pg_temp.fmw_resolved, all dropped at commit.';
 
 CREATE OR REPLACE FUNCTION core.record_rerun(
     b ops.batch, p_status text, p_message text, p_actor text
@@ -313,6 +314,8 @@ CREATE OR REPLACE FUNCTION core.count_stage(
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_same integer;  -- rows not staged: their records exactly as they stand, all active
 BEGIN
     SELECT count(*) INTO rejected_rows
     FROM core.rejected_row AS j
@@ -320,12 +323,14 @@ BEGIN
     SELECT count(*) INTO active_records
     FROM core.source_record AS sr
     WHERE sr.source = p_source AND sr.is_active;
+    SELECT count(*) INTO v_same FROM pg_temp.fmw_raw AS r WHERE r.is_same;
     SELECT
-        CASE WHEN p_full_extract THEN active_records - count(*) FILTER (WHERE s.old_active)
+        CASE WHEN p_full_extract
+             THEN active_records - v_same - count(*) FILTER (WHERE s.old_active)
              ELSE 0 END,
         count(*) FILTER (WHERE s.change = 'new'),
         count(*) FILTER (WHERE s.change = 'changed'),
-        count(*) FILTER (WHERE s.change IN ('moved', 'same'))
+        v_same + count(*) FILTER (WHERE s.change IN ('moved', 'same'))
     INTO missing_records, new_rows, changed_rows, unchanged_rows
     FROM pg_temp.fmw_stage AS s;
 END
@@ -333,8 +338,9 @@ $$;
 COMMENT ON FUNCTION core.count_stage(bigint, text, boolean) IS
     'Internal to core.process_batch, after staging: the batch''s rejected rows, the source''s '
     'active records before the batch, how many of them a full extract leaves out (0 for a '
-    'delta), and the staged rows that are new, changed, or unchanged (moved or same). Reads '
-    'pg_temp.fmw_stage, core.rejected_row and core.source_record.';
+    'delta), and the rows that are new, changed, or unchanged (moved, same, or not staged: '
+    'fmw_raw.is_same). Reads pg_temp.fmw_stage, pg_temp.fmw_raw, core.rejected_row and '
+    'core.source_record.';
 
 CREATE OR REPLACE FUNCTION core.guard_full_extract(
     p_batch_id bigint, p_source text, p_active integer, p_missing integer, p_allowed boolean

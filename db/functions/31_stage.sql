@@ -5,11 +5,14 @@
 --
 --   pg_temp.fmw_raw     the batch's raw rows as prints (raw.batch_rows), each with, when the
 --                       source already holds a record with that print, that record's key and
---                       hash
+--                       hash, and whether the row is that record exactly as it stands (is_same:
+--                       the same print, row and context, active, nothing to report)
 --   pg_temp.fmw_norm    the other raw rows, normalized cell by cell
 --   pg_temp.fmw_date    each distinct date text once, parsed
 --   pg_temp.fmw_status  each distinct status text once, looked up in core.status_synonym
---   pg_temp.fmw_stage   every kept row: key, values, hashes and what the batch does with it
+--   pg_temp.fmw_stage   every kept row but the is_same ones (a day's unchanged rows, which the
+--                       batch changes nothing for): key, values, hashes and what the batch
+--                       does with it
 
 CREATE OR REPLACE FUNCTION core.field_columns_of(headers text[])
 RETURNS core.field_columns
@@ -90,7 +93,7 @@ BEGIN
     SELECT * INTO STRICT b FROM ops.batch WHERE batch_id = p_batch_id;
     c := core.field_columns_of(b.headers);
     -- Left by a batch processed earlier in the same transaction (ON COMMIT DROP otherwise).
-    DROP TABLE IF EXISTS pg_temp.fmw_stage, pg_temp.fmw_touched;
+    DROP TABLE IF EXISTS pg_temp.fmw_raw, pg_temp.fmw_stage, pg_temp.fmw_touched;
 
     -- A re-resolve reads the raw rows of the batch it stages again (ops.batch.raw_batch_id).
     PERFORM core.stage_raw_rows(coalesce(b.raw_batch_id, p_batch_id), b.source,
@@ -110,9 +113,9 @@ COMMENT ON FUNCTION core.stage_batch(bigint) IS
     'Internal to core.process_batch: stages a batch''s raw rows into pg_temp.fmw_stage (rows '
     'known by their print taken from core.source_record, the others normalized), each with '
     'what the source said of its identity before; records rejects, row issues and in-batch '
-    'duplicates. Writes pg_temp.fmw_stage (first dropping the fmw_stage and fmw_touched of a '
-    'batch processed earlier in the transaction); the steps it calls use pg_temp.fmw_raw, '
-    'fmw_norm, fmw_date and fmw_status, and drop them.';
+    'duplicates. Writes pg_temp.fmw_raw and pg_temp.fmw_stage (first dropping the fmw_raw, '
+    'fmw_stage and fmw_touched of a batch processed earlier in the transaction); the steps it '
+    'calls use pg_temp.fmw_norm, fmw_date and fmw_status, and drop them.';
 
 CREATE OR REPLACE FUNCTION core.stage_raw_rows(p_batch_id bigint, p_source text, p_context uuid)
 RETURNS void
@@ -131,14 +134,19 @@ BEGIN
         r.raw_print,
         -- Of a known row, only what the steps below read: its values stay in source_record.
         sr.identity_hash, sr.status, sr.status_raw, sr.effective_from_raw, sr.effective_to_raw,
-        sr.content_hash, sr.is_active, sr.source_row AS old_source_row
+        sr.content_hash, sr.is_active, sr.source_row AS old_source_row,
+        -- The record exactly as it stands, with no issue to report: the batch does nothing
+        -- with it but count it (most rows of a daily file), so it is not staged.
+        (sr.identity_hash IS NOT NULL AND sr.is_active AND sr.source_row = r.source_row
+         AND NOT (sr.status = 'unknown' AND sr.status_raw IS NOT NULL)
+         AND sr.effective_from_raw IS NULL AND sr.effective_to_raw IS NULL) AS is_same
     FROM raw.batch_rows AS b
     CROSS JOIN LATERAL unnest(b.source_rows, b.prints) AS r (source_row, raw_print)
     LEFT JOIN core.source_record AS sr
         ON sr.source = p_source AND sr.raw_print = r.raw_print AND sr.print_context = p_context
     WHERE b.batch_id = p_batch_id;
     -- How few rows are new: core.stage_normalize then fetches their cells by index.
-    ANALYZE fmw_raw (identity_hash);
+    ANALYZE fmw_raw (identity_hash, is_same);
 END
 $$;
 COMMENT ON FUNCTION core.stage_raw_rows(bigint, text, uuid) IS
@@ -146,7 +154,7 @@ COMMENT ON FUNCTION core.stage_raw_rows(bigint, text, uuid) IS
     'batch''s own, or the one a re-resolve stages again; raw.batch_rows) up among the '
     'source''s records read with context p_context (core.batch_print_context). Reads '
     'raw.batch_rows and core.source_record; writes pg_temp.fmw_raw (key, hash and issue texts '
-    'for rows known by their print).';
+    'for rows known by their print, and is_same for those the batch changes nothing for).';
 
 CREATE OR REPLACE FUNCTION core.stage_normalize(p_columns core.field_columns)
 RETURNS void
@@ -237,9 +245,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- Every kept row: the known ones with their key, hash, status and issue texts only (their
-    -- values are already in core.source_record), the others with their values; each with
-    -- whether this source reported its identity as active before (old_active: NULL when
+    -- Every kept row but the is_same ones: the known ones with key, hash, status and issue
+    -- texts only (their values are in core.source_record), the others with their values; each
+    -- with whether this source reported its identity as active before (old_active: NULL when
     -- never), what the batch does with it (change: new, changed, moved, same) and whether
     -- the source's status word is another than before (word_changed: shown, not a change).
     CREATE TEMP TABLE fmw_stage ON COMMIT DROP AS
@@ -254,7 +262,7 @@ BEGIN
              ELSE 'same' END AS change,
         false AS word_changed  -- the same print: the same cells, so the same word
     FROM fmw_raw
-    WHERE identity_hash IS NOT NULL
+    WHERE identity_hash IS NOT NULL AND NOT is_same
     UNION ALL
     SELECT
         m.*, false, o.is_active,
@@ -288,14 +296,15 @@ BEGIN
     ) AS m
     LEFT JOIN core.source_record AS o
         ON o.source = p_source AND o.identity_hash = m.identity_hash;
-    DROP TABLE fmw_raw, fmw_norm, fmw_date, fmw_status;
+    DROP TABLE fmw_norm, fmw_date, fmw_status;
 END
 $$;
 COMMENT ON FUNCTION core.stage_rows(text) IS
     'Step 5 of core.stage_batch: one row per kept raw row, with its identity_hash '
     '(core.normalized_identity_hash), content_hash, parsed dates and status, the source''s '
-    'status word, and what the batch does with it. Reads pg_temp.fmw_raw, fmw_norm, fmw_date, fmw_status and '
-    'core.source_record; writes pg_temp.fmw_stage; drops the four tables it read.';
+    'status word, and what the batch does with it; not the rows fmw_raw marks is_same. Reads '
+    'pg_temp.fmw_raw, fmw_norm, fmw_date, fmw_status and core.source_record; writes '
+    'pg_temp.fmw_stage; drops fmw_norm, fmw_date and fmw_status.';
 
 CREATE OR REPLACE FUNCTION core.stage_row_issues(
     p_batch_id bigint, p_headers text[], p_columns core.field_columns
@@ -343,21 +352,32 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- Several rows of one batch with one identity: the later row wins.
-    WITH repeated AS (
+    -- Several rows of one batch with one identity: the later row wins. An unstaged (is_same)
+    -- row can share its identity only with a staged one (two is_same rows are two records),
+    -- so only those are looked at; one that loses is no longer is_same.
+    WITH candidate AS (
+        SELECT s.identity_hash, s.source_row FROM fmw_stage AS s
+        UNION ALL
+        SELECT r.identity_hash, r.source_row FROM fmw_raw AS r
+        WHERE r.is_same AND r.identity_hash IN (SELECT s.identity_hash FROM fmw_stage AS s)
+    ), repeated AS (
         SELECT identity_hash, max(source_row) AS winner
-        FROM fmw_stage
+        FROM candidate
         GROUP BY identity_hash
         HAVING count(*) > 1
     ), losers AS (
         INSERT INTO core.row_issue (batch_id, source_row, column_name, issue, raw_value)
-        SELECT p_batch_id, s.source_row, p_code_header,
+        SELECT p_batch_id, c.source_row, p_code_header,
                format('duplicate identity: row %s of this file wins', r.winner), NULL
-        FROM fmw_stage AS s
+        FROM candidate AS c
         JOIN repeated AS r USING (identity_hash)
-        WHERE s.source_row < r.winner
-        ORDER BY s.source_row DESC
+        WHERE c.source_row < r.winner
+        ORDER BY c.source_row DESC
         RETURNING source_row
+    ), unstaged AS (
+        UPDATE fmw_raw AS r SET is_same = false
+        FROM losers AS l
+        WHERE r.source_row = l.source_row AND r.is_same
     )
     DELETE FROM fmw_stage AS s USING losers AS l WHERE s.source_row = l.source_row;
 END
@@ -365,7 +385,8 @@ $$;
 COMMENT ON FUNCTION core.stage_duplicates(bigint, text) IS
     'Step 7 of core.stage_batch: of several rows with one identity, keeps the last and records '
     'an issue for each earlier one (in column p_code_header). Reads and deletes from '
-    'pg_temp.fmw_stage; writes core.row_issue.';
+    'pg_temp.fmw_stage, reads pg_temp.fmw_raw (an is_same row that loses is is_same no more); '
+    'writes core.row_issue.';
 
 REVOKE EXECUTE ON FUNCTION
     core.field_columns_of(text[]), core.row_print_context(), core.stage_batch(bigint),

@@ -212,6 +212,9 @@ BEGIN
         WHERE sr.source = p_source AND sr.is_active
           AND NOT EXISTS (
               SELECT FROM pg_temp.fmw_stage AS s WHERE s.identity_hash = sr.identity_hash)
+          AND NOT EXISTS (  -- the batch's rows that were not staged, as they stand
+              SELECT FROM pg_temp.fmw_raw AS r
+              WHERE r.is_same AND r.identity_hash = sr.identity_hash)
         RETURNING sr.identity_hash
     )
     INSERT INTO pg_temp.fmw_touched SELECT identity_hash FROM gone;
@@ -221,8 +224,8 @@ END
 $$;
 COMMENT ON FUNCTION core.deactivate_missing(bigint, text, timestamptz) IS
     'Internal to core.process_batch, for a full extract that lacks some of the source''s '
-    'active records: deactivates them and returns how many. Reads pg_temp.fmw_stage; writes '
-    'core.source_record and pg_temp.fmw_touched.';
+    'active records: deactivates them and returns how many. Reads pg_temp.fmw_stage and '
+    'pg_temp.fmw_raw; writes core.source_record and pg_temp.fmw_touched.';
 
 CREATE OR REPLACE FUNCTION core.touch_reprioritized(p_source text)
 RETURNS boolean

@@ -476,6 +476,39 @@ def test_later_row_of_one_identity_wins(conn: psycopg.Connection, tmp_path: Path
     assert "duplicate identity" in issue and "row 4" in issue, "the issue names the winning row"
 
 
+def issues_of(conn: psycopg.Connection, batch_id: int | None) -> list[tuple[int, str]]:
+    return conn.execute(
+        "SELECT source_row, issue FROM core.row_issue WHERE batch_id = %s ORDER BY 1", [batch_id]
+    ).fetchall()
+
+
+def test_a_later_edited_row_beats_an_unchanged_one_of_its_identity(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, [rec("PAY-001"), rec("PAY-002")])
+    # Row 2 exactly as yesterday (known by its print); row 3 now says PAY-001 again.
+    again = load(conn, tmp_path, [rec("PAY-001"), rec("pay-001 ", owner="이서연")])
+
+    assert (again.inserted, again.updated, again.unchanged, again.deactivated) == (0, 1, 0, 1)
+    assert (record(conn, "PAY-001")["owner"], record(conn, "PAY-001")["source_row"]) == (
+        "이서연",
+        3,
+    )
+    assert issues_of(conn, again.batch_id) == [(2, "duplicate identity: row 3 of this file wins")]
+
+
+def test_an_unchanged_later_row_beats_an_earlier_edited_one_of_its_identity(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    load(conn, tmp_path, [rec("PAY-002"), rec("PAY-001")])
+    # Row 3 exactly as yesterday; row 2 now says PAY-001 too, with another owner.
+    again = load(conn, tmp_path, [rec("pay-001 ", owner="이서연"), rec("PAY-001")])
+
+    assert (again.inserted, again.updated, again.unchanged, again.deactivated) == (0, 0, 1, 1)
+    assert record(conn, "PAY-001")["owner"] == "김민준", "the later row, as it was, stays"
+    assert issues_of(conn, again.batch_id) == [(2, "duplicate identity: row 3 of this file wins")]
+
+
 # --- reloading ----------------------------------------------------------------------------
 
 
