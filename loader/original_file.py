@@ -163,6 +163,8 @@ def restore(conn: psycopg.Connection, sha256: str, out: Path) -> int:
         replace_with_retry(temporary, out)
     except zlib.error as exc:
         raise KeptFileError(f"the kept file {sha256} does not decompress: {exc}") from exc
+    except OSError as exc:  # a folder that does not exist, a full disk, no right to write
+        raise KeptFileError(f"cannot write {out}: {exc.strerror or exc}") from exc
     finally:
         temporary.unlink(missing_ok=True)
     return written

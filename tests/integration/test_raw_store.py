@@ -152,6 +152,16 @@ def test_a_damaged_kept_file_is_refused_and_nothing_is_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["team.csv"], "no output, no temp file"
 
 
+def test_a_kept_file_written_where_no_folder_is_says_so(conn: psycopg.Connection, tmp_path: Path):
+    path = tmp_path / "team.csv"
+    path.write_text(HEADER + "".join(ROWS[:2]), encoding="utf-8")
+    _, sha = original_file.batch_file(conn, land(conn, path))
+    out = tmp_path / "no such folder" / "team.csv"
+
+    with pytest.raises(KeptFileError, match=f"cannot write {out}: No such file or directory"):
+        original_file.restore(conn, sha, out)
+
+
 def test_a_batch_without_a_kept_file_says_why(conn: psycopg.Connection, tmp_path: Path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
