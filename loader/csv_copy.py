@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+from collections.abc import Callable
 from contextlib import closing
 
 import psycopg
@@ -150,8 +151,10 @@ def _land(
     body: CsvBody,
     columns: list[sql.Identifier],
     width: int,
+    sent: Callable[[], None] | None,
 ) -> int:
-    """Land the staged rows (``raw.land_rows``); a row the reader would refuse aborts it.
+    """Land the staged rows (``raw.land_rows``, after calling ``sent``); a row the reader
+    would refuse aborts it.
 
     ``pg_temp.fmw_rows`` is a view of the staged rows, numbered and shaped as
     the reader lands them. A row the reader would refuse (a filled cell past
@@ -183,16 +186,24 @@ def _land(
             all=sql.SQL(", ").join(columns),
         )
     )
-    count = land_rows(conn, batch_id, view=True)
+    count = land_rows(conn, batch_id, view=True, sent=sent)
     conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
     return count
 
 
-def land_csv_body(conn: psycopg.Connection, batch_id: int, width: int, body: CsvBody) -> int | None:
+def land_csv_body(
+    conn: psycopg.Connection,
+    batch_id: int,
+    width: int,
+    body: CsvBody,
+    *,
+    sent: Callable[[], None] | None = None,
+) -> int | None:
     """Land ``body``'s rows as batch ``batch_id``'s (``raw.row``); how many, or None.
 
-    ``width`` is the header's width. None means nothing was landed (the
-    savepoint was rolled back): land the file with the reader instead.
+    ``width`` is the header's width; ``sent`` is called once the rows are all
+    sent, before SQL lands them. None means nothing was landed (the savepoint
+    was rolled back): land the file with the reader instead.
     """
     if body.header_cells > _MAX_COLUMNS:
         return None
@@ -200,7 +211,7 @@ def land_csv_body(conn: psycopg.Connection, batch_id: int, width: int, body: Csv
     try:
         with conn.transaction():
             _copy(conn, body, columns)
-            return _land(conn, batch_id, body, columns, width)
+            return _land(conn, batch_id, body, columns, width, sent)
     except (
         _ReadDifferentlyError,  # bytes PostgreSQL may read differently
         psycopg.DataError,  # COPY refused them: ragged or blank line, bad UTF-8, NUL, ...

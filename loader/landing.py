@@ -122,8 +122,10 @@ def _copy_rows(
     batch_id: int,
     table: SourceTable,
     progress: Callable[[int], None] | None,
+    sent: Callable[[], None] | None,
 ) -> int:
-    """Send the reader's rows into ``pg_temp.fmw_rows``, then land them (``raw.land_rows``)."""
+    """Send the reader's rows into ``pg_temp.fmw_rows``, then land them (``raw.land_rows``;
+    ``sent`` is called in between)."""
     written = array("i")  # the source row of each COPY line, to name a row PostgreSQL refuses
     conn.execute("CREATE TEMP TABLE fmw_rows (source_row integer NOT NULL, cells text[])")
     statement = sql.SQL("COPY pg_temp.fmw_rows (source_row, cells) FROM STDIN (FORMAT BINARY)")
@@ -137,7 +139,7 @@ def _copy_rows(
                     progress(len(written))
     except psycopg.Error as exc:
         raise landing_error(table.path, exc, written) from exc
-    return land_rows(conn, batch_id, view=False)
+    return land_rows(conn, batch_id, view=False, sent=sent)
 
 
 def landing_error(path: Path, exc: psycopg.Error, written: Sequence[int] = ()) -> SourceFileError:
@@ -155,15 +157,17 @@ def _land_rows(
     batch_id: int,
     table: SourceTable,
     progress: Callable[[int], None] | None,
+    sent: Callable[[], None] | None,
 ) -> int:
     """Land the data rows: UTF-8 CSV through PostgreSQL's CSV parser where it reads them
     exactly as the Python reader does, everything else row by row from the reader, with
-    the reader's notes about cells (``land_cell_notes``)."""
+    the reader's notes about cells (``land_cell_notes``); ``sent`` is called once the rows
+    are all sent, before SQL lands them."""
     if table.body is not None:
-        count = land_csv_body(conn, batch_id, len(table.header), table.body)
+        count = land_csv_body(conn, batch_id, len(table.header), table.body, sent=sent)
         if count is not None:
             return count
-    count = _copy_rows(conn, batch_id, table, progress)
+    count = _copy_rows(conn, batch_id, table, progress, sent)
     land_cell_notes(conn, batch_id, table.notes)
     return count
 
@@ -175,12 +179,13 @@ def _land_file(
     sha: str,
     progress: Callable[[int], None] | None,
 ) -> None:
-    """Land the rows and keep the file verbatim (compressed meanwhile in a thread), once per
-    content; ``progress`` hears the row count when both are in."""
-    with original_file.compressing(conn, table.path, sha) as pending:
-        count = _land_rows(conn, batch_id, table, progress)
-        if pending is not None:
-            original_file.store(conn, table.path, pending.result(), sha)
+    """Land the rows and keep the file verbatim (compressed in a thread while SQL lands the
+    rows), once per content; ``progress`` hears the row count when both are in."""
+    with original_file.compressing(conn, table.path, sha) as keeping:
+        sent = keeping.start if keeping is not None else None
+        count = _land_rows(conn, batch_id, table, progress, sent)
+        if keeping is not None:
+            original_file.store(conn, table.path, keeping.result(), sha)
     if progress:
         progress(count)
 

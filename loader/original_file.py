@@ -1,6 +1,6 @@
 """Keep each source file verbatim in the database, and give it back byte for byte.
 
-Its job: compress a file's bytes (zlib) while its rows are landed, store them
+Its job: compress a file's bytes (zlib) while SQL lands its rows, store them
 once per content (its SHA-256) in ``raw.file`` and ``raw.file_part``, in the
 landing's transaction; and write a kept file back out, checking its size and
 SHA-256 before the output appears (temporary file, then rename).
@@ -28,6 +28,27 @@ from fmw.loader.source_file import open_file
 READ_BYTES = 1 << 20
 PART_BYTES = 1 << 20  # compressed bytes per raw.file_part row
 LEVEL = 1  # zlib's fastest: a 1%-changed day's file is compressed while its rows land
+
+
+class Keeping:
+    """A file's compression in a thread, started when its rows are all sent: while
+    ``raw.land_rows`` works the client is idle, where during the COPY the client, the
+    server and the compression would share the cores."""
+
+    def __init__(self, pool: ThreadPoolExecutor, path: Path) -> None:
+        self._pool, self._path = pool, path
+        self._future: Future[Compressed] | None = None
+
+    def start(self) -> None:
+        """Start compressing (once; later calls do nothing)."""
+        if self._future is None:
+            self._future = self._pool.submit(compress, self._path)
+
+    def result(self) -> Compressed:
+        """The compressed file, started now if it was not yet."""
+        self.start()
+        assert self._future is not None
+        return self._future.result()
 
 
 @dataclass(frozen=True)
@@ -86,16 +107,14 @@ def store(conn: psycopg.Connection, path: Path, kept: Compressed, sha256: str) -
 
 
 @contextmanager
-def compressing(
-    conn: psycopg.Connection, path: Path, sha256: str
-) -> Iterator[Future[Compressed] | None]:
-    """Compress ``path`` in a thread while the caller lands its rows; None when a file with
-    this content is kept already."""
+def compressing(conn: psycopg.Connection, path: Path, sha256: str) -> Iterator[Keeping | None]:
+    """A thread to compress ``path`` in while the caller lands its rows (``Keeping.start``
+    once they are sent); None when a file with this content is kept already."""
     if is_kept(conn, sha256):
         yield None
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmw-keep") as pool:
-        yield pool.submit(compress, path)
+        yield Keeping(pool, path)
 
 
 def batch_file(conn: psycopg.Connection, batch_id: int) -> tuple[str, str]:

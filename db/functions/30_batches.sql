@@ -579,6 +579,23 @@ BEGIN ATOMIC
         WHERE r.source_count <> coalesce(a.sources, 1)
            OR r.has_conflict <> coalesce(a.versions_differ, false)
         UNION ALL
+        SELECT 'core.record_tally combinations whose count disagrees with core.record',
+               count(*)
+        FROM (
+            SELECT 1
+            FROM (
+                SELECT r.team, r.region, r.platform, r.status, r.is_active, count(*)
+                FROM core.record AS r
+                GROUP BY r.team, r.region, r.platform, r.status, r.is_active
+                UNION ALL
+                SELECT t.team, t.region, t.platform, t.status, t.is_active, -sum(t.records)
+                FROM core.record_tally AS t
+                GROUP BY t.team, t.region, t.platform, t.status, t.is_active
+            ) AS d (team, region, platform, status, is_active, records)
+            GROUP BY d.team, d.region, d.platform, d.status, d.is_active
+            HAVING sum(d.records) <> 0
+        ) AS off_count
+        UNION ALL
         SELECT 'core.record_history of an unknown record or batch', count(*)
         FROM core.record_history AS h
         WHERE NOT EXISTS (SELECT FROM core.record AS r WHERE r.identity_hash = h.identity_hash)

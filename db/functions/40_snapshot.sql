@@ -20,6 +20,28 @@ COMMENT ON FUNCTION snapshot.refresh_plan(boolean) IS
     'are never blocked (each has a unique index). Empty when no batch changed core since the '
     'last refresh, unless p_force.';
 
+-- Folded before each refresh: between two refreshes the tally only grows by the rows of the
+-- statements that changed records (a few hundred a day); folding keeps it at one row per
+-- combination. Rows a running batch added and has not committed are not visible here, so
+-- they are neither deleted nor counted: folding never changes a sum.
+CREATE OR REPLACE FUNCTION core.fold_record_tally()
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH folded AS (
+        DELETE FROM core.record_tally RETURNING team, region, platform, status, is_active, records
+    )
+    INSERT INTO core.record_tally (team, region, platform, status, is_active, records)
+    SELECT f.team, f.region, f.platform, f.status, f.is_active, sum(f.records)
+    FROM folded AS f
+    GROUP BY f.team, f.region, f.platform, f.status, f.is_active
+    HAVING sum(f.records) <> 0;
+END;
+COMMENT ON FUNCTION core.fold_record_tally() IS
+    'Folds core.record_tally into one row per combination (dropping those at zero); the sums '
+    'stay the same. Called by snapshot.refresh_view.';
+
 CREATE OR REPLACE FUNCTION snapshot.refresh_view(p_view text, p_concurrently boolean)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -34,6 +56,7 @@ BEGIN
     ) THEN
         RAISE EXCEPTION 'snapshot.% is not a snapshot view', p_view USING ERRCODE = 'FM004';
     END IF;
+    PERFORM core.fold_record_tally();  -- what snapshot.home_summary groups
     EXECUTE format('REFRESH MATERIALIZED VIEW %s snapshot.%I',
                    CASE WHEN p_concurrently THEN 'CONCURRENTLY' ELSE '' END, p_view);
     EXECUTE format('SELECT count(*) FROM snapshot.%I', p_view) INTO v_rows;
@@ -42,7 +65,8 @@ END
 $$;
 COMMENT ON FUNCTION snapshot.refresh_view(text, boolean) IS
     'Refresh one snapshot view (run each in its own transaction so a plain refresh locks '
-    'readers out only for its own duration); returns its row count.';
+    'readers out only for its own duration), after folding core.record_tally; returns its '
+    'row count.';
 
 CREATE OR REPLACE FUNCTION snapshot.mark_refreshed()
 RETURNS void

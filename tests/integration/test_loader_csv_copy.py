@@ -51,7 +51,7 @@ def land_with(
     """Land ``path`` in a savepoint; the error if it fails (text cannot hold NUL: a DataError)."""
     try:
         with open_source(path) as table, conn.transaction():
-            landing(conn, batch_id, table, None)
+            landing(conn, batch_id, table, None, None)
     except (SourceFileError, psycopg.DataError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -90,6 +90,42 @@ def test_a_landed_workbook_is_kept_byte_for_byte(conn: psycopg.Connection, tmp_p
     assert out.read_bytes() == path.read_bytes()
 
 
+@pytest.mark.parametrize("name", ["bom-multiline.csv", "cp949-crlf.csv", "team.xlsx"])
+def test_the_file_is_compressed_once_its_rows_are_sent_before_sql_lands_them(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+):
+    """During the COPY the client, the server and a compression would share two cores; while
+    raw.land_rows works the client is idle. UTF-8 goes through PostgreSQL's CSV parser, CP949
+    and workbooks through the reader: both start the compression at that moment, once."""
+    path = tmp_path / name
+    if name in FILES:
+        path.write_bytes(FILES[name])
+    else:
+        workbook(path)
+    seen: list[tuple[int, int]] = []  # (rows sent, batches landed) when it started
+    compressed: list[Path] = []
+    start, compress = original_file.Keeping.start, original_file.compress
+
+    def noting_start(keeping: original_file.Keeping) -> None:
+        if not seen:  # the first call starts it; result() calls it again
+            sent = conn.execute("SELECT count(*) FROM pg_temp.fmw_rows").fetchone()
+            assert sent is not None
+            seen.append((int(sent[0]), count(conn, "raw.batch_rows")))
+        start(keeping)
+
+    def counting_compress(file: Path) -> original_file.Compressed:
+        compressed.append(file)
+        return compress(file)
+
+    monkeypatch.setattr(original_file.Keeping, "start", noting_start)
+    monkeypatch.setattr(original_file, "compress", counting_compress)
+    batch_id = land(conn, path)
+
+    assert seen == [(2 if name == "team.xlsx" else 1, 0)]  # every row sent, none landed yet
+    assert compressed == [path]
+    assert original_file.batch_file(conn, batch_id)[0] == name
+
+
 def test_a_day_that_repeats_yesterday_stores_only_its_new_rows(
     conn: psycopg.Connection, tmp_path: Path
 ):
