@@ -24,9 +24,10 @@ This module must never import Streamlit, psycopg or SQLAlchemy, and never write.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,7 +49,9 @@ BATCH_FIELDS = ("batch_source", "batch_file")
 class Docs(Protocol):
     """The ``before`` and ``after`` documents of a segment's rows."""
 
-    def take(self, positions: np.ndarray) -> pa.Table: ...
+    def take(
+        self, positions: np.ndarray, columns: Sequence[str] = layout.DOC_COLUMNS
+    ) -> pa.Table: ...
 
 
 class MappedDocs:
@@ -72,20 +75,28 @@ class MappedDocs:
                 self._cache.popitem(last=False)
         return batch
 
-    def take(self, positions: np.ndarray) -> pa.Table:
+    def take(self, positions: np.ndarray, columns: Sequence[str] = layout.DOC_COLUMNS) -> pa.Table:
+        """``columns`` of the rows at ``positions``, in that order (ascending positions, as
+        a past view asks for them, are gathered without a reorder)."""
         numbers = positions // self._rows
         batches = np.unique(numbers)
         if not len(batches):
-            return pa.table({name: pa.array([], pa.string()) for name in layout.DOC_COLUMNS})
-        parts, gathered = [], []
-        for number in batches.tolist():
-            picked = np.flatnonzero(numbers == number)
+            return pa.table({name: pa.array([], pa.string()) for name in columns})
+        ascending = bool(np.all(positions[1:] >= positions[:-1]))
+        if ascending:  # each batch's rows are one slice of the request
+            bounds = [*np.searchsorted(numbers, batches).tolist(), len(numbers)]
+            picks = [np.arange(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+        else:
+            picks = [np.flatnonzero(numbers == number) for number in batches.tolist()]
+        parts = []
+        for number, picked in zip(batches.tolist(), picks, strict=True):
             inside = pa.array(positions[picked] - number * self._rows)
-            parts.append(pa.Table.from_batches([self._batch(number).take(inside)]))
-            gathered.append(picked)
+            parts.append(pa.Table.from_batches([self._batch(number).select(columns).take(inside)]))
+        table = pa.concat_tables(parts)
+        if ascending:
+            return table
         # the rows came batch by batch: put them back in the order asked for
-        order = np.argsort(np.concatenate(gathered), kind="stable")
-        return pa.concat_tables(parts).take(pa.array(order))
+        return table.take(pa.array(np.argsort(np.concatenate(picks), kind="stable")))
 
 
 class TableDocs:
@@ -94,8 +105,8 @@ class TableDocs:
     def __init__(self, table: pa.Table) -> None:
         self._table = table
 
-    def take(self, positions: np.ndarray) -> pa.Table:
-        return self._table.take(pa.array(positions, pa.int64()))
+    def take(self, positions: np.ndarray, columns: Sequence[str] = layout.DOC_COLUMNS) -> pa.Table:
+        return self._table.select(columns).take(pa.array(positions, pa.int64()))
 
 
 @dataclass
@@ -251,16 +262,24 @@ class History:
         return {k: np.concatenate(v) if v else np.zeros(0, _AFTER[k]) for k, v in gathered.items()}
 
     def before_texts(self, segments: np.ndarray, positions: np.ndarray) -> pa.Array:
-        """The ``before`` document (JSON text) of each (segment, position), in that order."""
-        parts, places = [], []
-        for number in np.unique(segments).tolist():
-            picked = np.flatnonzero(segments == number)
-            parts.extend(self.segments[number].docs.take(positions[picked])["before"].chunks)
-            places.append(picked)
+        """The ``before`` document (JSON text) of each (segment, position), in that order.
+
+        Read segment by segment in file order (a past view a year back asks for most of
+        a million documents), only the ``before`` column, then placed as asked.
+        """
+        request = np.lexsort((positions, segments))
+        in_order, where = segments[request], positions[request]
+        parts = []
+        for number in np.unique(in_order).tolist():
+            lo, hi = np.searchsorted(in_order, [number, number + 1]).tolist()
+            taken = self.segments[number].docs.take(where[lo:hi], ("before",))
+            parts.extend(taken["before"].chunks)
         if not parts:
             return pa.array([], pa.string())
         texts = pa.chunked_array(parts, pa.string()).combine_chunks()
-        return texts.take(pa.array(np.argsort(np.concatenate(places), kind="stable")))
+        placed = np.empty_like(request)
+        placed[request] = np.arange(len(request))
+        return texts.take(pa.array(placed))
 
     def documents(self, history_ids: list[int]) -> list[tuple[str | None, str | None]]:
         """(before, after) JSON text of each history row (None, None when unknown)."""

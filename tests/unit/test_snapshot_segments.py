@@ -310,6 +310,33 @@ def test_change_documents_are_the_stored_before_and_after(snapshot: Snapshot, wo
         assert before == json.loads(row["before"]) and after == json.loads(row["after"])
 
 
+def test_documents_asked_for_in_any_order_come_back_in_that_order(snapshot: Snapshot):
+    """A past view asks for documents across segments and batches, in record order; each
+    comes back where it was asked for, whether read ascending or not."""
+    log = snapshot.log
+    rng = random.Random(3)
+    asked = [
+        (number, rng.randrange(segment.index.num_rows))
+        for number, segment in enumerate(log.segments)
+        for _ in range(7)
+    ]
+    asked += asked[:5]  # asked twice
+    rng.shuffle(asked)
+    segments = np.array([n for n, _ in asked], dtype=np.int64)
+    positions = np.array([p for _, p in asked], dtype=np.int64)
+
+    def one(number: int, position: int, column: str) -> str | None:
+        return log.segments[number].docs.take(np.array([position]))[column][0].as_py()
+
+    texts = log.before_texts(segments, positions)
+    assert texts.to_pylist() == [one(n, p, "before") for n, p in asked]
+    newest = log.segments[-1]
+    backwards = np.arange(newest.index.num_rows)[::-1].copy()
+    taken = newest.docs.take(backwards, ("after",))
+    assert taken.column_names == ["after"]
+    assert taken["after"].to_pylist() == [one(len(log.segments) - 1, p, "after") for p in backwards]
+
+
 def _state_at(world: World, moment: int) -> dict[str, dict[str, Any] | None]:
     """Each record at ``moment``: the plain reference of a past day's view."""
     states: dict[str, dict[str, Any] | None] = {}
