@@ -63,7 +63,7 @@ COMMENT ON COLUMN snapshot.home_summary.value_key IS
     'md5 of value: what the unique index is on, since a value (up to 32,767 characters as '
     'loaded, more after NFKC) can be longer than a btree index row may be.';
 -- Unique so it can be refreshed CONCURRENTLY: a plain refresh would lock psql readers out
--- for as long as the grouping over every record takes. On value_key, not value: a long team
+-- for as long as the grouping takes. On value_key, not value: a long team
 -- name would otherwise fail every refresh, and with it every export.
 CREATE UNIQUE INDEX home_summary_key_idx
     ON snapshot.home_summary (dimension, value_key, status) NULLS NOT DISTINCT;
