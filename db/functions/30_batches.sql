@@ -317,13 +317,18 @@ AS $$
 DECLARE
     v_same integer;  -- rows not staged: their records exactly as they stand, all active
 BEGIN
+    -- Every row of the batch is in fmw_raw but those (core.stage_raw_rows).
+    SELECT coalesce(raw.batch_row_count(coalesce(b.raw_batch_id, b.batch_id)), 0)
+           - (SELECT count(*) FROM pg_temp.fmw_raw)
+    INTO v_same
+    FROM ops.batch AS b
+    WHERE b.batch_id = p_batch_id;
     SELECT count(*) INTO rejected_rows
     FROM core.rejected_row AS j
     WHERE j.batch_id = p_batch_id;
     SELECT count(*) INTO active_records
     FROM core.source_record AS sr
     WHERE sr.source = p_source AND sr.is_active;
-    SELECT count(*) INTO v_same FROM pg_temp.fmw_raw AS r WHERE r.is_same;
     SELECT
         CASE WHEN p_full_extract
              THEN active_records - v_same - count(*) FILTER (WHERE s.old_active)
@@ -339,8 +344,8 @@ COMMENT ON FUNCTION core.count_stage(bigint, text, boolean) IS
     'Internal to core.process_batch, after staging: the batch''s rejected rows, the source''s '
     'active records before the batch, how many of them a full extract leaves out (0 for a '
     'delta), and the rows that are new, changed, or unchanged (moved, same, or not staged: '
-    'fmw_raw.is_same). Reads pg_temp.fmw_stage, pg_temp.fmw_raw, core.rejected_row and '
-    'core.source_record.';
+    'left out of pg_temp.fmw_raw). Reads pg_temp.fmw_stage, pg_temp.fmw_raw, ops.batch, '
+    'raw.batch_rows, core.rejected_row and core.source_record.';
 
 CREATE OR REPLACE FUNCTION core.guard_full_extract(
     p_batch_id bigint, p_source text, p_active integer, p_missing integer, p_allowed boolean

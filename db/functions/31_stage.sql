@@ -3,15 +3,15 @@
 -- which temporary tables it reads and writes. Every temporary table is ON COMMIT DROP and is
 -- created inside process_batch's transaction, so a failed batch leaves none behind.
 --
---   pg_temp.fmw_raw     the batch's raw rows as prints (raw.batch_rows), each with, when the
---                       source already holds a record with that print, that record's key and
---                       hash, and whether the row is that record exactly as it stands (is_same:
---                       the same print, row and context, active, nothing to report)
+--   pg_temp.fmw_raw     the batch's raw rows as prints (raw.batch_rows), but not the rows that
+--                       are their source's record exactly as it stands (the same print, row
+--                       and context, active, nothing to report: most rows of a daily file,
+--                       which the batch changes nothing for); each with, when the source
+--                       already holds a record with that print, that record's key and hash
 --   pg_temp.fmw_norm    the other raw rows, normalized cell by cell
 --   pg_temp.fmw_date    each distinct date text once, parsed
 --   pg_temp.fmw_status  each distinct status text once, looked up in core.status_synonym
---   pg_temp.fmw_stage   every kept row but the is_same ones (a day's unchanged rows, which the
---                       batch changes nothing for): key, values, hashes and what the batch
+--   pg_temp.fmw_stage   every kept row of fmw_raw: key, values, hashes and what the batch
 --                       does with it
 
 CREATE OR REPLACE FUNCTION core.field_columns_of(headers text[])
@@ -134,27 +134,30 @@ BEGIN
         r.raw_print,
         -- Of a known row, only what the steps below read: its values stay in source_record.
         sr.identity_hash, sr.status, sr.status_raw, sr.effective_from_raw, sr.effective_to_raw,
-        sr.content_hash, sr.is_active, sr.source_row AS old_source_row,
-        -- The record exactly as it stands, with no issue to report: the batch does nothing
-        -- with it but count it (most rows of a daily file), so it is not staged.
-        (sr.identity_hash IS NOT NULL AND sr.is_active AND sr.source_row = r.source_row
-         AND NOT (sr.status = 'unknown' AND sr.status_raw IS NOT NULL)
-         AND sr.effective_from_raw IS NULL AND sr.effective_to_raw IS NULL) AS is_same
+        sr.content_hash, sr.is_active, sr.source_row AS old_source_row
     FROM raw.batch_rows AS b
     CROSS JOIN LATERAL unnest(b.source_rows, b.prints) AS r (source_row, raw_print)
     LEFT JOIN core.source_record AS sr
         ON sr.source = p_source AND sr.raw_print = r.raw_print AND sr.print_context = p_context
-    WHERE b.batch_id = p_batch_id;
+    WHERE b.batch_id = p_batch_id
+      -- Left out: the record exactly as it stands, with no issue to report. The batch does
+      -- nothing with it but count it (most rows of a daily file), so it is not written down
+      -- (a million rows cost a second here) and not staged: a row of the batch that is not
+      -- in fmw_raw is such a row.
+      AND (sr.identity_hash IS NOT NULL AND sr.is_active AND sr.source_row = r.source_row
+           AND NOT (sr.status = 'unknown' AND sr.status_raw IS NOT NULL)
+           AND sr.effective_from_raw IS NULL AND sr.effective_to_raw IS NULL) IS NOT TRUE;
     -- How few rows are new: core.stage_normalize then fetches their cells by index.
-    ANALYZE fmw_raw (identity_hash, is_same);
+    ANALYZE fmw_raw (identity_hash);
 END
 $$;
 COMMENT ON FUNCTION core.stage_raw_rows(bigint, text, uuid) IS
     'Step 1 of core.stage_batch: looks the print of each raw row of batch p_batch_id (the '
     'batch''s own, or the one a re-resolve stages again; raw.batch_rows) up among the '
     'source''s records read with context p_context (core.batch_print_context). Reads '
-    'raw.batch_rows and core.source_record; writes pg_temp.fmw_raw (key, hash and issue texts '
-    'for rows known by their print, and is_same for those the batch changes nothing for).';
+    'raw.batch_rows and core.source_record; writes pg_temp.fmw_raw: every row but the records '
+    'exactly as they stand (those the batch changes nothing for), with key, hash and issue '
+    'texts for rows known by their print.';
 
 CREATE OR REPLACE FUNCTION core.stage_normalize(p_columns core.field_columns)
 RETURNS void
@@ -245,7 +248,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- Every kept row but the is_same ones: the known ones with key, hash, status and issue
+    -- Every kept row of fmw_raw: the known ones with key, hash, status and issue
     -- texts only (their values are in core.source_record), the others with their values; each
     -- with whether this source reported its identity as active before (old_active: NULL when
     -- never), what the batch does with it (change: new, changed, moved, same) and whether
@@ -262,7 +265,7 @@ BEGIN
              ELSE 'same' END AS change,
         false AS word_changed  -- the same print: the same cells, so the same word
     FROM fmw_raw
-    WHERE identity_hash IS NOT NULL AND NOT is_same
+    WHERE identity_hash IS NOT NULL
     UNION ALL
     SELECT
         m.*, false, o.is_active,
@@ -302,7 +305,7 @@ $$;
 COMMENT ON FUNCTION core.stage_rows(text) IS
     'Step 5 of core.stage_batch: one row per kept raw row, with its identity_hash '
     '(core.normalized_identity_hash), content_hash, parsed dates and status, the source''s '
-    'status word, and what the batch does with it; not the rows fmw_raw marks is_same. Reads '
+    'status word, and what the batch does with it; only the rows in fmw_raw. Reads '
     'pg_temp.fmw_raw, fmw_norm, fmw_date, fmw_status and core.source_record; writes '
     'pg_temp.fmw_stage; drops fmw_norm, fmw_date and fmw_status.';
 
@@ -351,15 +354,37 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    b ops.batch;
+    v_context uuid := core.batch_print_context(p_batch_id);
 BEGIN
-    -- Several rows of one batch with one identity: the later row wins. An unstaged (is_same)
-    -- row can share its identity only with a staged one (two is_same rows are two records),
-    -- so only those are looked at; one that loses is no longer is_same.
+    SELECT * INTO STRICT b FROM ops.batch WHERE batch_id = p_batch_id;
+    -- Several rows of one batch with one identity: the later row wins. A row left out of
+    -- fmw_raw (its record as it stands) can share its identity only with a staged one (two
+    -- such rows are two records), so only those are looked at; one that loses is added to
+    -- fmw_raw, as a row the batch does something with.
     WITH candidate AS (
-        SELECT s.identity_hash, s.source_row FROM fmw_stage AS s
+        SELECT s.identity_hash, s.source_row, true AS staged FROM fmw_stage AS s
         UNION ALL
-        SELECT r.identity_hash, r.source_row FROM fmw_raw AS r
-        WHERE r.is_same AND r.identity_hash IN (SELECT s.identity_hash FROM fmw_stage AS s)
+        -- A staged identity's record that a row left out of fmw_raw repeats in place: its
+        -- print, read with this context, at its row.
+        SELECT k.identity_hash, k.source_row, false
+        FROM (
+            SELECT sr.identity_hash, sr.source_row, sr.raw_print
+            FROM core.source_record AS sr
+            WHERE sr.source = b.source AND sr.print_context = v_context
+              AND sr.identity_hash IN (SELECT s.identity_hash FROM fmw_stage AS s)
+              AND NOT EXISTS (SELECT FROM fmw_raw AS r WHERE r.source_row = sr.source_row)
+            OFFSET 0  -- a fence: most days no record is left here, and the batch's rows below
+                      -- are then never read
+        ) AS k
+        -- Not a join: the planner cannot tell how many rows unnest makes, and a nested loop
+        -- over it would unnest the batch once per record; this subquery runs once, hashed.
+        WHERE coalesce((k.source_row, k.raw_print) IN (
+                  SELECT u.source_row, u.print
+                  FROM raw.batch_rows AS rb
+                  CROSS JOIN LATERAL unnest(rb.source_rows, rb.prints) AS u (source_row, print)
+                  WHERE rb.batch_id = coalesce(b.raw_batch_id, p_batch_id)), false)
     ), repeated AS (
         SELECT identity_hash, max(source_row) AS winner
         FROM candidate
@@ -374,10 +399,12 @@ BEGIN
         WHERE c.source_row < r.winner
         ORDER BY c.source_row DESC
         RETURNING source_row
-    ), unstaged AS (
-        UPDATE fmw_raw AS r SET is_same = false
-        FROM losers AS l
-        WHERE r.source_row = l.source_row AND r.is_same
+    ), unstaged_losers AS (
+        INSERT INTO fmw_raw (source_row, identity_hash)
+        SELECT c.source_row, c.identity_hash
+        FROM candidate AS c
+        JOIN losers AS l USING (source_row)
+        WHERE NOT c.staged
     )
     DELETE FROM fmw_stage AS s USING losers AS l WHERE s.source_row = l.source_row;
 END
@@ -385,8 +412,8 @@ $$;
 COMMENT ON FUNCTION core.stage_duplicates(bigint, text) IS
     'Step 7 of core.stage_batch: of several rows with one identity, keeps the last and records '
     'an issue for each earlier one (in column p_code_header). Reads and deletes from '
-    'pg_temp.fmw_stage, reads pg_temp.fmw_raw (an is_same row that loses is is_same no more); '
-    'writes core.row_issue.';
+    'pg_temp.fmw_stage, reads ops.batch, raw.batch_rows, core.source_record and pg_temp.fmw_raw '
+    '(a row left out of it that loses is added to it); writes core.row_issue.';
 
 REVOKE EXECUTE ON FUNCTION
     core.field_columns_of(text[]), core.row_print_context(), core.stage_batch(bigint),

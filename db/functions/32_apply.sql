@@ -204,6 +204,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n_deactivated integer;
+    v_raw_batch_id bigint := (SELECT coalesce(b.raw_batch_id, b.batch_id) FROM ops.batch AS b
+                              WHERE b.batch_id = p_batch_id);
+    v_context uuid := core.batch_print_context(p_batch_id);
 BEGIN
     -- A full extract lists every active record of its source: the ones it lacks are gone.
     WITH gone AS (
@@ -212,9 +215,18 @@ BEGIN
         WHERE sr.source = p_source AND sr.is_active
           AND NOT EXISTS (
               SELECT FROM pg_temp.fmw_stage AS s WHERE s.identity_hash = sr.identity_hash)
-          AND NOT EXISTS (  -- the batch's rows that were not staged, as they stand
-              SELECT FROM pg_temp.fmw_raw AS r
-              WHERE r.is_same AND r.identity_hash = sr.identity_hash)
+          -- Nor those a row left out of fmw_raw repeats in place (the record as it stands: its
+          -- print, read with this context, at its row). Not a join: the planner cannot tell
+          -- how many rows unnest makes; this subquery runs once, hashed.
+          AND NOT (coalesce(sr.print_context = v_context, false)
+                   AND NOT EXISTS (SELECT FROM pg_temp.fmw_raw AS r
+                                   WHERE r.source_row = sr.source_row)
+                   AND coalesce((sr.source_row, sr.raw_print) IN (
+                           SELECT u.source_row, u.print
+                           FROM raw.batch_rows AS rb
+                           CROSS JOIN LATERAL unnest(rb.source_rows, rb.prints)
+                               AS u (source_row, print)
+                           WHERE rb.batch_id = v_raw_batch_id), false))
         RETURNING sr.identity_hash
     )
     INSERT INTO pg_temp.fmw_touched SELECT identity_hash FROM gone;
@@ -225,7 +237,8 @@ $$;
 COMMENT ON FUNCTION core.deactivate_missing(bigint, text, timestamptz) IS
     'Internal to core.process_batch, for a full extract that lacks some of the source''s '
     'active records: deactivates them and returns how many. Reads pg_temp.fmw_stage and '
-    'pg_temp.fmw_raw; writes core.source_record and pg_temp.fmw_touched.';
+    'pg_temp.fmw_raw with the batch''s rows (raw.batch_rows); writes core.source_record '
+    'and pg_temp.fmw_touched.';
 
 CREATE OR REPLACE FUNCTION core.touch_reprioritized(p_source text)
 RETURNS boolean

@@ -509,6 +509,31 @@ def test_an_unchanged_later_row_beats_an_earlier_edited_one_of_its_identity(
     assert issues_of(conn, again.batch_id) == [(2, "duplicate identity: row 3 of this file wins")]
 
 
+def test_an_unchanged_row_is_no_duplicate_of_another_record_once_at_its_row(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    """A delta source keeps records it does not list, at the row they had: two active records
+    may then share a row number. The unchanged row there is the one whose print it has."""
+    delta = SourceSpec(SOURCE, 10, full_extract=False)
+    first = tmp_path / "delta_1.csv"
+    write_csv(first, [rec("PAY-001")])
+    load_file(conn, delta, first)
+    second = tmp_path / "delta_2.csv"
+    write_csv(second, [rec("PAY-002")])  # PAY-001 stays active, at row 2 too
+    load_file(conn, delta, second)
+    third = tmp_path / "delta_3.csv"
+    write_csv(third, [rec("PAY-002"), rec("PAY-001", owner="이서연")])
+
+    again = load_file(conn, delta, third)
+
+    assert (again.inserted, again.updated, again.unchanged) == (0, 1, 1)
+    assert issues_of(conn, again.batch_id) == [], "row 2 is PAY-002 as it stands, not PAY-001"
+    assert (record(conn, "PAY-001")["owner"], record(conn, "PAY-001")["source_row"]) == (
+        "이서연",
+        3,
+    )
+
+
 # --- reloading ----------------------------------------------------------------------------
 
 
