@@ -86,6 +86,11 @@ def snapshot_at(snapshot: Snapshot, day: dt.date, zone: dt.tzinfo) -> Snapshot:
     return snapshot.cached(("as-of", moment), lambda: _build_view(snapshot, moment))
 
 
+def is_built(snapshot: Snapshot, day: dt.date, zone: dt.tzinfo) -> bool:
+    """Whether ``snapshot_at`` has this day's view already (then it takes no time)."""
+    return snapshot.holds(("as-of", end_of_day(day, zone)))
+
+
 def _build_view(snapshot: Snapshot, moment: int) -> Snapshot:
     later = snapshot.log.after(moment)
     if not len(later["record"]):

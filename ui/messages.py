@@ -118,6 +118,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Shows every record as it was at the end of that day, rebuilt from its history. "
         "Empty: now.",
     ),
+    "as_of.building": (
+        "{day} 끝의 상태를 변경 이력으로 다시 만드는 중…",
+        "Rebuilding the records as they were at the end of {day} from their history…",
+    ),
     "explore.compare": ("비교할 날", "Compare with"),
     "explore.compare.help": (
         "이 날과 기준일(비우면 지금) 사이에 달라진 레코드만 이전 → 이후로 보여 줍니다.",

@@ -427,6 +427,11 @@ class Snapshot:
                 columns[name] = self.columns[name].take(taken)
         return pa.table(columns)
 
+    def holds(self, key: Any) -> bool:
+        """Whether ``cached`` has ``key`` built already (it then returns at once)."""
+        with self._lock:
+            return key in self._derived or key in self._pinned
+
     def cached(self, key: Any, build: Any, *, keep: int = 4, pin: bool = False) -> Any:
         """``build()`` once per ``key`` for this generation, shared by every session.
 

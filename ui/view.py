@@ -553,11 +553,21 @@ class Timed:
 
 def timed(snapshot: Snapshot, as_of_day: dt.date | None, compare: dt.date | None) -> Timed:
     """The snapshot views a query's ``as_of`` / ``compare`` days ask for (shared, cached)."""
-    now = snapshot if as_of_day is None else as_of.snapshot_at(snapshot, as_of_day, zone())
+    now = snapshot if as_of_day is None else _at(snapshot, as_of_day)
     if compare is None:
         return Timed(now)
-    before = as_of.snapshot_at(snapshot, compare, zone())
+    before = _at(snapshot, compare)
     return Timed(now, before, as_of.differing(before, now))
+
+
+def _at(snapshot: Snapshot, day: dt.date) -> Snapshot:
+    """The records at the end of ``day``; while a day not built yet is rebuilt from the
+    history (seconds on a large snapshot), a spinner says which day (its timer would read
+    "seconds" in English on a Korean page)."""
+    if as_of.is_built(snapshot, day, zone()):
+        return as_of.snapshot_at(snapshot, day, zone())
+    with st.spinner(tr("as_of.building", day=day.isoformat()), show_time=False):
+        return as_of.snapshot_at(snapshot, day, zone())
 
 
 def search_inputs(text: Any, listed: Any, reader: display.Reader, key: str) -> None:

@@ -360,6 +360,18 @@ def test_a_past_day_shows_the_older_status_rebuilt_from_history(snapshot: Snapsh
     assert as_of.snapshot_at(snapshot, dt.date(2026, 11, 21), SEOUL) is before, "shared"
 
 
+def test_a_past_day_is_known_built_once_built_and_per_day(snapshot: Snapshot):
+    """The dashboard shows a spinner naming the day only while a view is not built yet."""
+    day = dt.date(2026, 11, 21)
+    assert not as_of.is_built(snapshot, day, SEOUL)
+
+    as_of.snapshot_at(snapshot, day, SEOUL)
+
+    assert as_of.is_built(snapshot, day, SEOUL)
+    assert not as_of.is_built(snapshot, day - dt.timedelta(days=1), SEOUL), "another day"
+    assert not as_of.is_built(snapshot, day, ZoneInfo("UTC")), "another day's end elsewhere"
+
+
 def test_before_the_first_load_nothing_exists_and_after_the_last_nothing_changed(
     snapshot: Snapshot,
 ):
