@@ -216,11 +216,10 @@ BEGIN
           AND NOT EXISTS (
               SELECT FROM pg_temp.fmw_stage AS s WHERE s.identity_hash = sr.identity_hash)
           -- Nor those a row left out of fmw_raw repeats in place (the record as it stands: its
-          -- print, read with this context, at its row). Not a join: the planner cannot tell
-          -- how many rows unnest makes; this subquery runs once, hashed.
+          -- print, read with this context, at its row). Subqueries, not joins, each run once
+          -- and hashed: the planner cannot tell how many rows unnest makes.
           AND NOT (coalesce(sr.print_context = v_context, false)
-                   AND NOT EXISTS (SELECT FROM pg_temp.fmw_raw AS r
-                                   WHERE r.source_row = sr.source_row)
+                   AND sr.source_row NOT IN (SELECT r.source_row FROM pg_temp.fmw_raw AS r)
                    AND coalesce((sr.source_row, sr.raw_print) IN (
                            SELECT u.source_row, u.print
                            FROM raw.batch_rows AS rb
