@@ -77,4 +77,18 @@ END;
 COMMENT ON FUNCTION raw.batch_row_count(bigint) IS
     'How many rows batch p_batch_id landed (raw.batch_rows); NULL when it landed none.';
 
+CREATE OR REPLACE FUNCTION raw.batch_prints(p_batch_id bigint)
+RETURNS TABLE (source_row integer, print uuid)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT u.source_row, u.print
+    FROM raw.batch_rows AS br
+    CROSS JOIN LATERAL unnest(br.source_rows, br.prints) AS u (source_row, print)
+    WHERE br.batch_id = p_batch_id;
+END;
+COMMENT ON FUNCTION raw.batch_prints(bigint) IS
+    'The rows batch p_batch_id landed, one per line: file row and print (raw.batch_rows). '
+    'Not inlined: ask it once, in a subquery PostgreSQL hashes, not per row of a join.';
+
 GRANT EXECUTE ON FUNCTION raw.land_rows(bigint), raw.batch_row_count(bigint) TO fmw_loader;

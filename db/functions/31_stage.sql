@@ -382,9 +382,7 @@ BEGIN
         -- over it would unnest the batch once per record; this subquery runs once, hashed.
         WHERE coalesce((k.source_row, k.raw_print) IN (
                   SELECT u.source_row, u.print
-                  FROM raw.batch_rows AS rb
-                  CROSS JOIN LATERAL unnest(rb.source_rows, rb.prints) AS u (source_row, print)
-                  WHERE rb.batch_id = coalesce(b.raw_batch_id, p_batch_id)), false)
+                  FROM raw.batch_prints(coalesce(b.raw_batch_id, p_batch_id)) AS u), false)
     ), repeated AS (
         SELECT identity_hash, max(source_row) AS winner
         FROM candidate
@@ -412,7 +410,7 @@ $$;
 COMMENT ON FUNCTION core.stage_duplicates(bigint, text) IS
     'Step 7 of core.stage_batch: of several rows with one identity, keeps the last and records '
     'an issue for each earlier one (in column p_code_header). Reads and deletes from '
-    'pg_temp.fmw_stage, reads ops.batch, raw.batch_rows, core.source_record and pg_temp.fmw_raw '
+    'pg_temp.fmw_stage, reads ops.batch, raw.batch_prints, core.source_record and pg_temp.fmw_raw '
     '(a row left out of it that loses is added to it); writes core.row_issue.';
 
 REVOKE EXECUTE ON FUNCTION

@@ -222,10 +222,7 @@ BEGIN
                    AND sr.source_row NOT IN (SELECT r.source_row FROM pg_temp.fmw_raw AS r)
                    AND coalesce((sr.source_row, sr.raw_print) IN (
                            SELECT u.source_row, u.print
-                           FROM raw.batch_rows AS rb
-                           CROSS JOIN LATERAL unnest(rb.source_rows, rb.prints)
-                               AS u (source_row, print)
-                           WHERE rb.batch_id = v_raw_batch_id), false))
+                           FROM raw.batch_prints(v_raw_batch_id) AS u), false))
         RETURNING sr.identity_hash
     )
     INSERT INTO pg_temp.fmw_touched SELECT identity_hash FROM gone;
@@ -236,7 +233,7 @@ $$;
 COMMENT ON FUNCTION core.deactivate_missing(bigint, text, timestamptz) IS
     'Internal to core.process_batch, for a full extract that lacks some of the source''s '
     'active records: deactivates them and returns how many. Reads pg_temp.fmw_stage and '
-    'pg_temp.fmw_raw with the batch''s rows (raw.batch_rows); writes core.source_record '
+    'pg_temp.fmw_raw with the batch''s rows (raw.batch_prints); writes core.source_record '
     'and pg_temp.fmw_touched.';
 
 CREATE OR REPLACE FUNCTION core.touch_reprioritized(p_source text)
