@@ -24,6 +24,7 @@ import threading
 from streamlit.web import cli
 
 from fmw.errors import FmwError
+from fmw.heap import return_freed_memory
 from fmw.settings import load_settings
 from fmw.ui import as_of, downloads, history, matrix, overview, search, snapshot_data, view
 
@@ -44,6 +45,7 @@ def warm() -> None:
 
 
 def main() -> None:
+    return_freed_memory()
     threading.Thread(target=warm, name="fmw-warm", daemon=True).start()
     sys.argv = ["streamlit", *sys.argv[1:]]
     cli.main()

@@ -32,11 +32,13 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
     from waitress import serve
 
+    from fmw.heap import return_freed_memory
     from fmw.web.wsgi import application
 
     app: Any = application  # a WSGI callable; its stubs also allow an async return
 
     settings.FMW_LOCAL_ADMIN = args.local_admin
+    return_freed_memory()
     print(f"FMW web on http://{LOOPBACK}:{args.port}/api/v1/ (admin console /api/dev/)", flush=True)
     serve(app, host=LOOPBACK, port=args.port, threads=args.threads, ident="fmw-web")
 

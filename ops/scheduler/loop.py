@@ -38,6 +38,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from fmw.database import connect
 from fmw.errors import FmwError
+from fmw.heap import return_freed_memory
 from fmw.scheduler import jobs
 from fmw.scheduler.cron import CronSchedule, Schedule
 from fmw.scheduler.jobs import Job
@@ -333,4 +334,5 @@ def run_scheduler(settings: Settings, url: str) -> None:
     zone = jobs.scheduler_zone(settings)
     service = SchedulerService(url, settings, zone)
     install_signal_handlers(service)
+    return_freed_memory()  # a day's sync peaks near 300 MiB; the rest of the day needs less
     service.run()
