@@ -81,8 +81,10 @@ memory per session
     extra session. With one session also its proportional set size (PSS,
     ``/proc/PID/smaps_rollup``: a page shared by n processes counts 1/n), the
     floor server's PSS with one session, and the PSS of two dashboard servers
-    with one session each (the snapshot is mapped: they share it). Before, this
-    process drops the snapshot it mapped for the in-process timings.
+    with one session each (the snapshot is mapped: they share it), and of two
+    floor servers likewise: the ratio two ÷ one that Python and Streamlit alone
+    reach, which no dashboard process can beat. Before, this process drops the
+    snapshot it mapped for the in-process timings.
 new generation
     a second generation is published while a session shows Home: the first
     listed record dropped by every source (``records.is_active`` written anew, the
@@ -826,6 +828,7 @@ class Figures:
     pss_floor_mib: float = 0.0
     pss_one_mib: float = 0.0
     pss_two_mib: list[float] = field(default_factory=list)
+    pss_floor_two_mib: list[float] = field(default_factory=list)
     rss_one_mib: float = 0.0
     rss_many_mib: float = 0.0
     per_session_mib: float = 0.0
@@ -1019,6 +1022,13 @@ def run(args: argparse.Namespace) -> Figures:
             other.get_by_text(f"{listed:,}건 중").first.wait_for(timeout=120_000)
             time.sleep(2)
             figures.pss_two_mib = [ui.pss() / MiB, second.pss() / MiB]
+        print("memory: a second floor process, one session each ...", flush=True)
+        with serve(floor_script, env, work / "floor2.log") as second_floor:
+            other = browser.new_context().new_page()
+            other.goto(second_floor.url + "/")
+            wait_metric(other, "floor", "0")
+            time.sleep(2)
+            figures.pss_floor_two_mib = [floor.pss() / MiB, second_floor.pss() / MiB]
         for number in range(1, SESSIONS):
             context = browser.new_context()
             page = context.new_page()
@@ -1103,6 +1113,12 @@ def report(figures: Figures) -> bool:
     print(f"  {'server PSS, 1 session':<42} {figures.pss_one_mib:8.1f} MiB")
     print(f"  {'two servers, 1 session each: PSS sum':<42} {two:8.1f} MiB")
     print(f"  {'FLOOR server PSS, 1 session':<42} {figures.pss_floor_mib:8.1f} MiB")
+    floor_two = sum(figures.pss_floor_two_mib)
+    print(f"  {'FLOOR two servers, 1 session each: PSS sum':<42} {floor_two:8.1f} MiB")
+    print(
+        f"  {'two servers ÷ one: dashboard / FLOOR':<42} {two / figures.pss_one_mib:8.2f} x"
+        f" / {floor_two / figures.pss_floor_mib:.2f} x"
+    )
     print(f"  {f'server RSS, {SESSIONS} sessions':<42} {figures.rss_many_mib:8.1f} MiB")
     print(f"  {'growth per extra session':<42} {figures.per_session_mib:8.2f} MiB")
     bars = [
