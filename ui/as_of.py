@@ -182,7 +182,7 @@ def _replaced(
             new = pc.unique(texts.filter(pa.array(missing)))
             distinct = pa.concat_arrays([coded.values, new])
             found = pc.index_in(texts, value_set=distinct).to_numpy(zero_copy_only=False)
-        codes = coded.codes.copy()
+        codes = coded.codes.astype(np.int32)  # a copy, wide enough for the values added
         codes[rows] = found.astype(np.int32)
         codes.setflags(write=False)
         return Coded(distinct, codes)

@@ -142,7 +142,7 @@ class Coded:
     values: pa.Array
     """Distinct texts (a missing value is "")."""
     codes: np.ndarray
-    """int32 per row: an index into ``values``."""
+    """Per row, an index into ``values`` (int8, int16 or int32, as the file holds it)."""
 
     def code_of(self, value: str) -> int | None:
         """The code of ``value``, or None when no row has it."""
@@ -239,7 +239,7 @@ class Snapshot:
     root: Path
     generation: Generation
     columns: dict[str, pa.Array]
-    """current_records by column: text as dictionary arrays (int32 codes)."""
+    """current_records by column: text as dictionary arrays (``Coded``)."""
     coded: dict[str, Coded]
     summary: pa.Table
     conflicts: pa.Table

@@ -8,10 +8,12 @@ Its job: the one description both the export (which writes them) and the dashboa
   row, its *ordinal*, for as long as the lineage of generations lasts, and new records
   are appended), plus ``order.identity_hash.arrow``: the ordinals sorted by
   ``identity_hash`` (int32), so one identity is found by a binary search. Text columns
-  are dictionary arrays (int32 codes into the distinct values, a missing text is "":
-  the dashboard never tells the two apart); ``identity_hash`` is plain text of 64
-  characters each; the other columns are typed (``columnar.COLUMN_TYPES``). Values
-  are the database's own, without the CSV guard (these files are not for Excel).
+  are dictionary arrays (codes into the distinct values, int8, int16 or int32: the
+  narrowest that holds them, so one generation may hold a column in int32 and the next in
+  int8; a missing text is "": the dashboard never tells the two apart); ``identity_hash``
+  is plain text of 64 characters each; the other columns are typed
+  (``columnar.COLUMN_TYPES``). Values are the database's own, without the CSV guard
+  (these files are not for Excel).
 * the history, in *segments*: ``history.<first history_id>.arrow`` holds, per history
   row (in the order exported), ``history_id``, ``record`` (the ordinal), ``changed_at``,
   ``previous_changed_at``, ``change``, ``changed_fields``, ``batch_id``,
