@@ -8,7 +8,9 @@ navigation (``st.navigation`` over the scripts in ``app_pages/``, not the old
 snapshot shown, the last sync failed). Each page asks ``view.current()`` for
 the shared snapshot itself; a snapshot file that fails verification when a page
 first reads it makes the page run again on the previous good generation
-(``view.fall_back``). Nothing here may import psycopg or SQLAlchemy.
+(``view.fall_back``). After every run, the pages of the files it read a few rows of
+are given back (``view.release_sparse_pages``). Nothing here may import psycopg or
+SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -61,3 +63,5 @@ try:
     navigation.run()
 except SnapshotDamagedError as damaged:
     view.fall_back(damaged)
+finally:
+    view.release_sparse_pages()

@@ -39,6 +39,7 @@ import html
 import os
 import threading
 import urllib.parse
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,15 +160,27 @@ def _parse(root: str, generation_id: str) -> Snapshot:
 _PARSED: set[tuple[str, str]] = set()
 """(root, generation id) pairs this process has parsed: those need no "loading" spinner."""
 
+_LIVE: weakref.WeakValueDictionary[tuple[str, str], Snapshot] = weakref.WeakValueDictionary()
+"""The parsed snapshots still held (by the cache or a running page)."""
+
+
+def release_sparse_pages() -> None:
+    """After a page's run: give back the pages of the files it read a few rows of, in
+    every snapshot still held (``Files.release_sparse``)."""
+    for snapshot in list(_LIVE.values()):
+        snapshot.files.release_sparse()
+
 
 def _parsed(root: str, generation_id: str) -> Snapshot:
     """``_parse``, with the "loading" spinner only when it really parses (a spinner is one
     more element for the browser to draw on every page of every interaction)."""
     if (root, generation_id) in _PARSED:
-        return _parse(root, generation_id)
-    with st.spinner(tr("app.loading"), show_time=False):
         snapshot = _parse(root, generation_id)
-    _PARSED.add((root, generation_id))
+    else:
+        with st.spinner(tr("app.loading"), show_time=False):
+            snapshot = _parse(root, generation_id)
+        _PARSED.add((root, generation_id))
+    _LIVE[root, generation_id] = snapshot
     return snapshot
 
 

@@ -410,6 +410,33 @@ def test_record_shows_fields_sources_that_disagree_and_the_timeline(published: P
     assert [row["이후"] for row in latest] == ["김민준", "적용"]
 
 
+def resident_kib(root: Path) -> dict[str, int]:
+    """kB of each snapshot object this process has resident in its mappings (Linux)."""
+    resident: dict[str, int] = {}
+    name = ""
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and "-" in parts[0] and not parts[0].endswith(":"):
+            name = parts[5] if parts[5].startswith(str(root)) else ""
+        elif name and parts[0] == "Rss:":
+            logical = Path(name).name.split(".")[1]  # records.<column>.<sha>.arrow
+            resident[logical] = resident.get(logical, 0) + int(parts[1])
+    return resident
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux's /proc")
+def test_after_a_page_the_files_it_read_a_few_rows_of_leave_the_process(published: Path):
+    """A record's page finds its identity by binary search and reads its history: mapped
+    pages that, kept, filled a process at a million records. The columns every search
+    reads (here the status of the record shown) stay."""
+    at = open_page("record", id=identity("a1"))
+    assert at.header[0].value == "PAY-001 · POL-001 · KR · iOS"
+    resident = resident_kib(published)
+    assert resident.get("status", 0) > 0, "the page read its record's status: resident"
+    assert resident.get("identity_hash", 0) == 0
+    assert all(resident.get(name, 0) == 0 for name in resident if name.isdigit()), resident
+
+
 def test_record_names_the_status_word_it_did_not_recognize(published: Path):
     at = open_page("record", id=identity("a6"))
     values = {row["필드"]: row["값"] for row in grid_rows(at, "fmw-fields")}
