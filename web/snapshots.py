@@ -5,7 +5,9 @@ generation it names (verified, or the newest older one that verifies, exactly
 as the dashboard does: ``fmw.ui.snapshot_data``) once per process, and share the
 read-only ``Snapshot`` between all threads. At most two parsed generations stay
 in memory (the new one and the one a slow request may still be reading). When
-the pointer moves, the next request gets the new generation.
+the pointer moves, the next request gets the new generation. After each request the
+pages of the files read a few rows at a time are given back, as the dashboard does
+after each page run.
 
 It must never touch the database: ``/api/v1/`` keeps answering while PostgreSQL
 is down. It holds no data logic either (search, Home's numbers and record
@@ -18,6 +20,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+
+from django.core.signals import request_finished
 
 from fmw.snapshot.generations import read_generation
 from fmw.ui.snapshot_data import Snapshot, parse, pointer, resolve
@@ -73,5 +77,20 @@ class SnapshotCache:
                     self._parsed.popitem(last=False)
             return snapshot
 
+    def release_sparse(self) -> None:
+        """Give back the pages of the files a request read a few rows of, in every parsed
+        generation (``fmw.ui.snapshot_data.Files.release_sparse``)."""
+        with self._lock:
+            held = list(self._parsed.values())
+        for snapshot in held:
+            snapshot.files.release_sparse()
+
 
 CACHE = SnapshotCache()
+
+
+def _release_after_request(**_signal: object) -> None:
+    CACHE.release_sparse()
+
+
+request_finished.connect(_release_after_request, dispatch_uid="fmw.web.snapshots.release")

@@ -530,3 +530,21 @@ def wide_fixture(size: int = 72, seed: int = 7) -> Fixture:
             _history(100 + number, record, T0, "inserted", None, history_doc(record), 1)
         )
     return fixture
+
+
+SMAPS = Path("/proc/self/smaps")
+"""Where Linux lists this process's mappings and how much of each is resident."""
+
+
+def resident_kib(root: Path) -> dict[str, int]:
+    """kB of each snapshot object this process has resident in its mappings (Linux)."""
+    resident: dict[str, int] = {}
+    name = ""
+    for line in SMAPS.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and "-" in parts[0] and not parts[0].endswith(":"):
+            name = parts[5] if parts[5].startswith(str(root)) else ""
+        elif name and parts[0] == "Rss:":
+            logical = Path(name).name.split(".")[1]  # records.<column>.<sha>.arrow
+            resident[logical] = resident.get(logical, 0) + int(parts[1])
+    return resident

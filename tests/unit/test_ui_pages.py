@@ -24,7 +24,14 @@ from streamlit.testing.v1 import AppTest
 from fmw.snapshot.generations import GENERATIONS_DIR
 from fmw.ui import search, view
 from tests.support.ui_pages import APP, TIMEOUT, grid, grid_column, grid_rows
-from tests.support.ui_snapshot import default_fixture, identity, metric_cards, publish_fixture
+from tests.support.ui_snapshot import (
+    SMAPS,
+    default_fixture,
+    identity,
+    metric_cards,
+    publish_fixture,
+    resident_kib,
+)
 
 
 @pytest.fixture
@@ -410,21 +417,7 @@ def test_record_shows_fields_sources_that_disagree_and_the_timeline(published: P
     assert [row["이후"] for row in latest] == ["김민준", "적용"]
 
 
-def resident_kib(root: Path) -> dict[str, int]:
-    """kB of each snapshot object this process has resident in its mappings (Linux)."""
-    resident: dict[str, int] = {}
-    name = ""
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 6 and "-" in parts[0] and not parts[0].endswith(":"):
-            name = parts[5] if parts[5].startswith(str(root)) else ""
-        elif name and parts[0] == "Rss:":
-            logical = Path(name).name.split(".")[1]  # records.<column>.<sha>.arrow
-            resident[logical] = resident.get(logical, 0) + int(parts[1])
-    return resident
-
-
-@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux's /proc")
+@pytest.mark.skipif(not SMAPS.exists(), reason="Linux's /proc")
 def test_after_a_page_the_files_it_read_a_few_rows_of_leave_the_process(published: Path):
     """A record's page finds its identity by binary search and reads its history: mapped
     pages that, kept, filled a process at a million records. The columns every search

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ui_snapshot import default_fixture, identity, publish_fixture
+from tests.support.ui_snapshot import (
+    SMAPS,
+    default_fixture,
+    identity,
+    publish_fixture,
+    resident_kib,
+)
 from tests.support.web import client, use
 
 
@@ -98,6 +104,19 @@ def test_one_record_with_its_sources_and_its_timeline(generation):
     timeline = client().get(body["timeline"]).json()["timeline"]
     assert [t["change"] for t in timeline] == ["inserted", "updated"]
     assert json.loads(timeline[1]["after"])["status"] == "enabled"
+
+
+@pytest.mark.skipif(not SMAPS.exists(), reason="Linux's /proc")
+def test_after_a_request_the_files_it_read_a_few_rows_of_leave_the_process(
+    snapshot_root: Path, generation
+):
+    """As after a dashboard page: a record's identity (binary search) and its timeline
+    (history segments) are not kept resident; the columns every query reads are."""
+    assert client().get(f"/api/v1/records/{identity('a1')}/timeline").status_code == 200
+    resident = resident_kib(snapshot_root)
+    assert resident.get("status", 0) > 0, "the record's status was read: resident"
+    assert resident.get("identity_hash", 0) == 0
+    assert all(resident.get(name, 0) == 0 for name in resident if name.isdigit()), resident
 
 
 def test_an_unknown_record_is_404_with_the_reason(generation):
