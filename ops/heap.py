@@ -2,15 +2,15 @@
 
 Its job: ``return_freed_memory()``, called once when a long-running process starts (the
 dashboard, ``fmw.ui.serve``; the web app, ``fmw.web``; the scheduler, whose day's sync
-peaks near 300 MiB). glibc's ``malloc`` raises two
-thresholds each time a process frees a large block: the size from which a block is
-mapped on its own (up to 32 MiB) and the free space at the top of the heap it keeps
-rather than gives back (twice that). After the dashboard's first searches over a
-million records, the temporary arrays of later searches come from the heap and their
-freed memory stays resident: about 40 MiB of a 266 MiB process (docs/benchmarks.md,
-"The dashboard's freed memory given back"). Setting the trim threshold fixes both at
-glibc's own starting values, so a freed large block is unmapped and a heap with more
-than 128 KiB free at its top is trimmed, as on the first day of the process.
+peaks near 300 MiB). glibc's ``malloc`` raises two thresholds each time a process frees a
+large block: the size from which a block is mapped on its own (up to 32 MiB) and the
+free space at the top of the heap it keeps rather than gives back (twice that). After
+the dashboard's first searches over a million records, the temporary arrays of later
+searches come from the heap and their freed memory stays resident: about 40 MiB of a
+266 MiB process (docs/benchmarks.md, "the dashboard's freed memory given back"). Setting
+the trim threshold fixes both at glibc's own starting values, so a freed large block is
+unmapped and a heap with more than 128 KiB free at its top is trimmed, as on the first
+day of the process.
 
 It must never fail or slow a process: where the C library is not glibc (Windows,
 whose heap returns large blocks by itself; macOS; musl) it does nothing, and it never

@@ -9,7 +9,7 @@ describes, one column at a time so that memory holds one column, never the table
   a changed record keeps its ordinal, a new record is appended. A column whose values
   did not change is the previous generation's object, referred to again, not written;
   a text column's distinct values are exactly those its rows use, and its codes are the
-narrowest integers that index them.
+  narrowest integers that index them.
 
 Both return an ``Index`` that finds the ordinal of an identity (binary search through
 the identity order, vectorized), which the history segments store per row.
